@@ -1,0 +1,158 @@
+// Market's keyboard model and dialogs. One file, no inline code (our CSP forbids it), and
+// nothing here is needed for the page to work: without it every form still posts.
+(() => {
+  'use strict';
+
+  const $ = (id) => document.getElementById(id);
+  const shortcutsOn = () =>
+    document.querySelector('meta[name="keyboard-shortcuts-preference"]')?.content !== 'no_character_key';
+  const items = () => [...document.querySelectorAll('.js-item')]; // market rows, then owned rows
+  const editable = (t) =>
+    t instanceof Element && t.closest('input,textarea,select,[contenteditable]:not([contenteditable="false"])');
+  const money = (n) => (n < 0 ? '-$' : '$') + Math.abs(n).toLocaleString('en-US');
+  const budget = () => Number(($('budget')?.textContent || '').replace(/[^0-9]/g, ''));
+
+  // Single-key shortcuts: the switch in the shortcuts dialog, remembered in a cookie.
+  function setShortcuts(on) {
+    document.cookie = 'kbd=' + (on ? 'on' : 'off') + '; Path=/; Max-Age=31536000; SameSite=Lax';
+    const meta = document.querySelector('meta[name="keyboard-shortcuts-preference"]');
+    if (meta) meta.content = on ? 'all' : 'no_character_key';
+    const q = $('q');
+    if (q) on ? q.setAttribute('aria-keyshortcuts', '/') : q.removeAttribute('aria-keyshortcuts');
+  }
+
+  function openShortcuts() {
+    const d = $('shortcuts');
+    if (d && !d.open) d.showModal();
+  }
+
+  // The trade waiting for confirmation: the button, htmx's issueRequest, and where focus goes
+  // once the row has moved.
+  let pending = null;
+  let nextFocus = null;
+
+  function nextFocusAfter(button) {
+    const row = button.closest('tr');
+    const near = row?.nextElementSibling || row?.previousElementSibling;
+    return near?.querySelector('.js-item')?.id || 'q';
+  }
+
+  function askToConfirm(button, issueRequest) {
+    const dialog = $('confirm');
+    if (!dialog) return issueRequest(true);
+    const selling = button.dataset.action === 'sell';
+    const price = Number(button.dataset.price);
+    const after = budget() + (selling ? price : -price);
+    $('confirm-title').textContent = (selling ? 'Sell ' : 'Buy ') + button.dataset.name + '?';
+    $('confirm-desc').textContent = selling
+      ? `You get ${money(price)} back. Your budget will be ${money(after)}.`
+      : after < 0
+        ? `It costs ${money(price)}, more than your budget of ${money(budget())}.`
+        : `It costs ${money(price)}. Your budget will be ${money(after)}.`;
+    $('confirm-detail').textContent = button.dataset.description || '';
+    $('confirm-ok').textContent = (selling ? 'Sell for ' : 'Buy for ') + money(price);
+    pending = { button, issueRequest };
+    dialog.returnValue = '';
+    dialog.showModal();
+    $('confirm-ok').focus();
+  }
+
+  document.addEventListener('htmx:confirm', (e) => {
+    const button = e.detail.elt;
+    if (!(button instanceof HTMLElement) || !button.classList.contains('js-item')) return;
+    e.preventDefault();
+    askToConfirm(button, e.detail.issueRequest);
+  });
+
+  function onConfirmClose() {
+    const p = pending;
+    pending = null;
+    if (!p || this.returnValue !== 'confirm') return; // Escape or Cancel: focus returns natively
+    nextFocus = nextFocusAfter(p.button);
+    p.issueRequest(true);
+  }
+
+  // Clear both live regions before a request, so the same message is announced again.
+  document.addEventListener('htmx:beforeRequest', (e) => {
+    if (e.detail.elt?.classList?.contains('js-item')) {
+      for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
+    }
+  });
+
+  // After a trade the row may be gone: focus the next item, never <body>.
+  document.addEventListener('htmx:afterSettle', () => {
+    if (!nextFocus) return;
+    const id = nextFocus;
+    nextFocus = null;
+    const active = document.activeElement;
+    if (!active || active === document.body || !active.isConnected) $(id)?.focus();
+  });
+  document.addEventListener('htmx:afterRequest', (e) => {
+    if (!e.detail.successful && nextFocus) {
+      nextFocus = null;
+      if (document.activeElement === document.body) e.detail.elt?.focus?.();
+    }
+  });
+
+  // A network failure would otherwise leave the user with nothing.
+  document.addEventListener('htmx:sendError', () => {
+    const alert = $('flash-alert');
+    if (alert) {
+      const p = document.createElement('p');
+      p.textContent = 'The market could not be reached. Check your connection and try again.';
+      alert.replaceChildren(p);
+    }
+  });
+
+  // Item details open in a dialog once htmx has put them in place.
+  document.addEventListener('htmx:afterSwap', (e) => {
+    if (e.detail.target?.id === 'item-dialog-body') {
+      const d = $('item-dialog');
+      if (d && !d.open) d.showModal();
+    }
+  });
+
+  document.addEventListener('keydown', (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    if (document.querySelector('dialog[open]') || editable(e.target)) return;
+    const list = items();
+    const i = list.indexOf(document.activeElement);
+    const arrow = e.key === 'ArrowDown' || e.key === 'ArrowUp';
+    const nav = arrow ? (i >= 0 ? e.key : null) : shortcutsOn() && (e.key === 'j' || e.key === 'k') ? e.key : null;
+    if (nav) {
+      const n = nav === 'ArrowDown' || nav === 'j' ? (i < 0 ? 0 : i + 1) : i - 1;
+      if (list[n]) list[n].focus();
+      e.preventDefault();
+      return;
+    }
+    if (!shortcutsOn()) return;
+    const active = document.activeElement;
+    if (e.key === 's' && active instanceof HTMLElement && active.dataset.action === 'sell') {
+      active.click();
+      e.preventDefault();
+    } else if (e.key === '/' && $('q')) {
+      $('q').focus();
+      e.preventDefault();
+    } else if (e.key === '?') {
+      openShortcuts();
+      e.preventDefault();
+    }
+  });
+
+  function init() {
+    $('shortcuts-open')?.addEventListener('click', openShortcuts);
+    $('char-keys')?.addEventListener('change', (e) => setShortcuts(e.target.checked));
+    $('confirm')?.addEventListener('close', onConfirmClose);
+    for (const d of document.querySelectorAll('dialog')) {
+      // A held Enter repeats: never let the repeat confirm a trade.
+      d.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && e.repeat) e.preventDefault();
+      }, true);
+      d.addEventListener('click', (e) => {
+        if (e.target instanceof Element && e.target.closest('.js-close')) d.close();
+      });
+    }
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

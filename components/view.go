@@ -1,0 +1,84 @@
+// Package components renders the market's HTML with templ: full pages (…Page) and the
+// fragments htmx swaps into them.
+package components
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"market/store"
+)
+
+// Assets are the content-hashed URLs of the static files every page loads.
+type Assets struct {
+	CSS, JS, HTMX string
+}
+
+// Chrome is what every full page needs besides its own content: the frame around it.
+type Chrome struct {
+	Title     string
+	CSRFToken string
+	Assets    Assets
+	// Username is empty for anonymous visitors.
+	Username string
+	Budget   int64
+	// Flash holds results for #flash, Alerts refusals and errors for #flash-alert.
+	Flash, Alerts []string
+	// Shortcuts reports whether single-key shortcuts are on.
+	Shortcuts bool
+	// Nav is the current section, for aria-current: "home", "market", "trades", "login", "register".
+	Nav string
+}
+
+// LoggedIn reports whether a user is signed in.
+func (c Chrome) LoggedIn() bool { return c.Username != "" }
+
+// Money formats whole currency units with thousands separators: $1,000 and -$25.
+func Money(v int64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	s := strconv.FormatInt(v, 10)
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/3 + 2)
+	b.WriteString(sign)
+	b.WriteByte('$')
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// MarketView is the market page's own content.
+type MarketView struct {
+	Page  store.MarketPage
+	Owned []store.Item
+}
+
+// FormView carries what a user typed into a form and the first error of each field.
+type FormView struct {
+	Values map[string]string
+	Errors map[string]string
+	// Message is a form-wide error, such as a failed login.
+	Message string
+	// Next is where a login goes afterwards.
+	Next string
+}
+
+// Value is the typed value of a field.
+func (f FormView) Value(field string) string { return f.Values[field] }
+
+// Error is the error shown next to a field, or "".
+func (f FormView) Error(field string) string { return f.Errors[field] }
+
+func itemID(id int64) string     { return "item-" + strconv.FormatInt(id, 10) }
+func idString(id int64) string   { return strconv.FormatInt(id, 10) }
+func itemURL(id int64) string    { return "/items/" + strconv.FormatInt(id, 10) }
+func buttonID(action string, id int64) string { return action + "-" + strconv.FormatInt(id, 10) }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

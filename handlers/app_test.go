@@ -1,0 +1,226 @@
+package handlers_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/alexedwards/scs/v2"
+	"golang.org/x/crypto/bcrypt"
+
+	"market/assets"
+	"market/handlers"
+	"market/store"
+)
+
+// testApp is the whole HTTP stack on a real SQLite file, served by httptest.
+type testApp struct {
+	t      testing.TB
+	server *httptest.Server
+	store  *store.Store
+	clock  *testClock
+}
+
+// testClock is a clock tests can move forward.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newTestApp starts the app on a fresh database holding the demo catalogue.
+func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "market.db"), store.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	as, err := assets.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessionStore := st.Sessions(0)
+	sessions := scs.New()
+	sessions.Store = sessionStore
+	sessions.Lifetime = 12 * time.Hour
+	sessions.Cookie.Name = "session"
+	sessions.Cookie.SameSite = http.SameSiteLaxMode
+
+	var cfg handlers.Config
+	if len(cfgs) > 0 {
+		cfg = cfgs[0]
+	}
+	clock := &testClock{now: time.Now()}
+	if cfg.Now == nil {
+		cfg.Now = clock.Now
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := handlers.New(logger, st, sessions, as, cfg)
+	ts := httptest.NewServer(h.Routes())
+	t.Cleanup(ts.Close)
+	return &testApp{t: t, server: ts, store: st, clock: clock}
+}
+
+// client is one browser: its own cookie jar, redirects not followed.
+type client struct {
+	app *testApp
+	hc  *http.Client
+}
+
+func (a *testApp) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{app: a, hc: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// response is a finished response with its body read.
+type response struct {
+	*http.Response
+	body string
+}
+
+func (r response) doc(t testing.TB) *goquery.Document {
+	t.Helper()
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func (c *client) do(method, path string, form url.Values, headers map[string]string) response {
+	c.app.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.app.server.URL+path, body)
+	if err != nil {
+		c.app.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Origin", c.app.server.URL)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		c.app.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.app.t.Fatal(err)
+	}
+	return response{Response: res, body: string(b)}
+}
+
+func (c *client) get(path string, headers ...map[string]string) response {
+	c.app.t.Helper()
+	return c.do(http.MethodGet, path, nil, first(headers))
+}
+
+// token lifts the CSRF token from a real page, as a browser's form would carry it.
+func (c *client) token() string {
+	c.app.t.Helper()
+	tok, ok := c.get("/login").doc(c.app.t).Find(`input[name="csrf_token"]`).Attr("value")
+	if !ok || tok == "" {
+		c.app.t.Fatal("no csrf_token on /login")
+	}
+	return tok
+}
+
+// post submits a form with a valid CSRF token.
+func (c *client) post(path string, form url.Values, headers ...map[string]string) response {
+	c.app.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf_token", c.token())
+	return c.do(http.MethodPost, path, form, first(headers))
+}
+
+// htmx posts as htmx does: the token in X-CSRF-Token, HX-Request set.
+func (c *client) htmx(path string, form url.Values) response {
+	c.app.t.Helper()
+	return c.do(http.MethodPost, path, form, map[string]string{"HX-Request": "true", "X-CSRF-Token": c.token()})
+}
+
+func first(h []map[string]string) map[string]string {
+	if len(h) > 0 {
+		return h[0]
+	}
+	return nil
+}
+
+// signUp registers a user through the form and returns its logged-in client.
+func (a *testApp) signUp(username string) *client {
+	a.t.Helper()
+	c := a.client()
+	res := c.post("/register", url.Values{
+		"username": {username}, "email": {username + "@example.com"},
+		"password": {"correct horse"}, "confirm_password": {"correct horse"},
+	})
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
+		a.t.Fatalf("sign up %s: %d %s", username, res.StatusCode, res.Header.Get("Location"))
+	}
+	return c
+}
+
+// item finds a demo item by name.
+func (a *testApp) item(name string) store.Item {
+	a.t.Helper()
+	p, err := a.store.Market(context.Background(), store.MarketQuery{Q: name})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for _, it := range p.Items {
+		if it.Name == name {
+			return it
+		}
+	}
+	a.t.Fatalf("no item %q on the market", name)
+	return store.Item{}
+}
+
+// text is the trimmed, space-normalised text of a selection.
+func text(s *goquery.Selection) string {
+	return strings.Join(strings.Fields(s.Text()), " ")
+}
+
+// messages are the texts of the messages on a page or in a fragment.
+func messages(doc *goquery.Document) string {
+	return text(doc.Find("#flash p, #flash-alert p, [hx-swap-oob^='innerHTML:#flash'] p"))
+}

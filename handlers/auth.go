@@ -1,0 +1,223 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"market/components"
+	"market/store"
+)
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, components.HomePage(h.chrome(r, "Home", "home")))
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if err := h.store.Ping(r.Context()); err != nil {
+		h.logger.Error("health check", "err", err)
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// form holds what a user typed and the first error of each field.
+type form struct {
+	values map[string]string
+	errors map[string]string
+}
+
+func newForm(r *http.Request, fields ...string) form {
+	f := form{values: map[string]string{}, errors: map[string]string{}}
+	for _, name := range fields {
+		v := r.PostFormValue(name)
+		if !strings.Contains(name, "password") {
+			v = strings.TrimSpace(v)
+		}
+		f.values[name] = v
+	}
+	return f
+}
+
+// check records message for field unless ok, or unless the field already failed a rule.
+func (f form) check(ok bool, field, message string) {
+	if !ok && f.errors[field] == "" {
+		f.errors[field] = message
+	}
+}
+
+func (f form) valid() bool { return len(f.errors) == 0 }
+
+func (f form) view() components.FormView {
+	return components.FormView{Values: f.values, Errors: f.errors}
+}
+
+func validUsername(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validEmail accepts a bare address (no display name) whose domain has a dot.
+func validEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return false
+	}
+	_, domain, _ := strings.Cut(addr.Address, "@")
+	return strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+func (h *Handler) registerForm(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, components.RegisterPage(h.chrome(r, "Register", "register"), components.FormView{}))
+}
+
+func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r, "username", "email", "password", "confirm_password")
+	username, email, password := f.values["username"], f.values["email"], f.values["password"]
+	f.check(username != "", "username", "Enter a username.")
+	f.check(len(username) >= 2 && len(username) <= 30, "username", "Use 2 to 30 characters for your username.")
+	f.check(validUsername(username), "username", "Use only letters, digits, _ . or - in your username.")
+	f.check(email != "", "email", "Enter an email address.")
+	f.check(len(email) <= 120, "email", "Use an email address of at most 120 characters.")
+	f.check(validEmail(email), "email", "Enter an email address like name@example.com.")
+	f.check(password != "", "password", "Enter a password.")
+	f.check(len(password) >= 8, "password", "Use at least 8 characters for your password.")
+	f.check(len(password) <= 72, "password", "Use at most 72 bytes for your password.")
+	f.check(f.values["confirm_password"] != "", "confirm_password", "Confirm your password.")
+	f.check(f.values["confirm_password"] == password, "confirm_password", "The passwords do not match.")
+	if !f.valid() {
+		h.registerFailed(w, r, http.StatusOK, f)
+		return
+	}
+
+	ip, now := clientIP(r), h.cfg.Now()
+	if wait := h.signups.retryAfter(ip, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.alert(r.Context(), "Too many accounts were created from your address. Try again in "+minutes(wait)+".")
+		h.registerFailed(w, r, http.StatusTooManyRequests, f)
+		return
+	}
+	user, err := h.store.CreateUser(r.Context(), username, email, password)
+	switch {
+	case errors.Is(err, store.ErrDuplicateUsername):
+		f.check(false, "username", "That username is taken. Choose another.")
+	case errors.Is(err, store.ErrDuplicateEmail):
+		f.check(false, "email", "That email address is already registered. Log in instead.")
+	case err != nil:
+		h.serverError(w, r, err)
+		return
+	}
+	if !f.valid() {
+		h.registerFailed(w, r, http.StatusOK, f)
+		return
+	}
+	h.signups.add(ip, now)
+	h.logger.Info("user registered", "user_id", user.ID)
+	if err := h.startSession(r, user); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.flash(r.Context(), fmt.Sprintf("Account created successfully! You are now logged in as %s.", user.Username))
+	http.Redirect(w, r, "/market", http.StatusFound)
+}
+
+func (h *Handler) registerFailed(w http.ResponseWriter, r *http.Request, status int, f form) {
+	f.values["password"], f.values["confirm_password"] = "", ""
+	h.render(w, r, status, components.RegisterPage(h.chrome(r, "Register", "register"), f.view()))
+}
+
+// startSession logs user in on a fresh session token, so a token fixed before login is useless.
+func (h *Handler) startSession(r *http.Request, user store.User) error {
+	ctx := r.Context()
+	if err := h.sessions.RenewToken(ctx); err != nil {
+		return fmt.Errorf("renew session token: %w", err)
+	}
+	h.sessions.Put(ctx, keyUserID, user.ID)
+	h.sessions.Put(ctx, keySeen, h.cfg.Now().Unix())
+	return nil
+}
+
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
+	v := components.FormView{Next: safeNext(r.URL.Query().Get("next"))}
+	h.render(w, r, http.StatusOK, components.LoginPage(h.chrome(r, "Log in", "login"), v))
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r, "username", "password")
+	next := safeNext(r.FormValue("next"))
+	username, password := f.values["username"], f.values["password"]
+	ip, now := clientIP(r), h.cfg.Now()
+	userKey := strings.ToLower(username) + "\x00" + ip
+	if wait := max(h.loginByUser.retryAfter(userKey, now), h.loginByAddr.retryAfter(ip, now)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.loginFailed(w, r, http.StatusTooManyRequests, f, next,
+			"Too many failed login attempts. Try again in "+minutes(wait)+".")
+		return
+	}
+	user, err := h.store.Authenticate(r.Context(), username, password)
+	if errors.Is(err, store.ErrInvalidCredentials) {
+		h.loginByUser.add(userKey, now)
+		h.loginByAddr.add(ip, now)
+		h.logger.Info("login failed", "ip", ip)
+		h.loginFailed(w, r, http.StatusOK, f, next, "Login failed. Check username and password.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.loginByUser.reset(userKey)
+	if err := h.startSession(r, user); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.flash(r.Context(), fmt.Sprintf("Login successful! Welcome back, %s.", user.Username))
+	if next == "" {
+		next = "/market"
+	}
+	http.Redirect(w, r, next, http.StatusFound)
+}
+
+func (h *Handler) loginFailed(w http.ResponseWriter, r *http.Request, status int, f form, next, message string) {
+	f.values["password"] = ""
+	v := f.view()
+	v.Next = next
+	h.alert(r.Context(), message)
+	h.render(w, r, status, components.LoginPage(h.chrome(r, "Log in", "login"), v))
+}
+
+// minutes says a wait in whole minutes, rounded up: "1 minute", "15 minutes".
+func minutes(d time.Duration) string {
+	n := max(1, int(math.Ceil(d.Minutes())))
+	if n == 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(n) + " minutes"
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if h.sessions.GetInt64(ctx, keyUserID) == 0 {
+		http.Redirect(w, r, "/", http.StatusFound)
+		return
+	}
+	// Destroy deletes the session on the server; the flash then starts a new one, on a new token.
+	if err := h.sessions.Destroy(ctx); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.flash(ctx, "You have been logged out.")
+	http.Redirect(w, r, "/", http.StatusFound)
+}

@@ -1,0 +1,104 @@
+// Package handlers is the market's HTTP layer: routes, middleware, forms, and the rule that
+// decides whether a request gets a full page or an htmx fragment.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"market/assets"
+	"market/components"
+	"market/store"
+)
+
+// Config tunes the HTTP layer; zero fields take the defaults below.
+type Config struct {
+	// Secure: users reach us over HTTPS, so cookies are Secure and HSTS is sent.
+	Secure bool
+	// IdleTimeout logs a user out after this long without a request (default 1 hour).
+	IdleTimeout time.Duration
+	// MaxBodyBytes caps request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// LoginFailures is how many failed logins per username and address are allowed in
+	// LoginWindow (default 5 in 15 minutes); an address alone gets ten times as many.
+	LoginFailures int
+	LoginWindow   time.Duration
+	// SignupsPerHour caps new accounts per address (default 100).
+	SignupsPerHour int
+	// Now is the clock (default time.Now), so tests can move time.
+	Now func() time.Time
+}
+
+// Handler serves every route; its fields are everything the HTTP layer needs.
+type Handler struct {
+	logger   *slog.Logger
+	store    *store.Store
+	sessions *scs.SessionManager
+	assets   *assets.Server
+	cfg      Config
+	urls     components.Assets
+
+	loginByUser *limiter // failed logins per username and address
+	loginByAddr *limiter // failed logins per address
+	signups     *limiter // accounts created per address
+}
+
+// New builds the handler with its dependencies.
+func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as *assets.Server, cfg Config) *Handler {
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = time.Hour
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.LoginFailures == 0 {
+		cfg.LoginFailures = 5
+	}
+	if cfg.LoginWindow == 0 {
+		cfg.LoginWindow = 15 * time.Minute
+	}
+	if cfg.SignupsPerHour == 0 {
+		cfg.SignupsPerHour = 100
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Handler{
+		logger:      logger,
+		store:       st,
+		sessions:    sessions,
+		assets:      as,
+		cfg:         cfg,
+		urls:        components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX)},
+		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		loginByAddr: newLimiter(10*cfg.LoginFailures, cfg.LoginWindow),
+		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
+	}
+}
+
+// Routes is the table of contents: every route, and the middleware every request goes through.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.home)
+	mux.HandleFunc("GET /home", h.home)
+	mux.HandleFunc("GET /register", h.registerForm)
+	mux.HandleFunc("POST /register", h.register)
+	mux.HandleFunc("GET /login", h.loginForm)
+	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("GET /logout", h.logout)
+	mux.Handle("GET /market", h.requireUser(h.marketPage))
+	mux.Handle("POST /market", h.requireUser(h.trade))
+	mux.Handle("GET /items/{id}", h.requireUser(h.itemPage))
+	mux.Handle("GET /trades", h.requireUser(h.tradesPage))
+	app := h.sessions.LoadAndSave(sessionLoaded(h.csrf(h.authenticate(h.errorPages(mux)))))
+
+	// Static files and the health check need no session: they skip its database read.
+	top := http.NewServeMux()
+	top.Handle("GET /assets/", h.assets)
+	top.HandleFunc("GET /healthz", h.healthz)
+	top.Handle("/", app)
+	return h.recoverPanic(h.logRequest(h.secureHeaders(h.limitBody(top))))
+}

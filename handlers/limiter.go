@@ -1,0 +1,69 @@
+package handlers
+
+import (
+	"sync"
+	"time"
+)
+
+// limiter counts events per key in a sliding window: at most limit events in window.
+type limiter struct {
+	limit  int
+	window time.Duration
+
+	mu     sync.Mutex
+	events map[string][]time.Time
+}
+
+func newLimiter(limit int, window time.Duration) *limiter {
+	return &limiter{limit: limit, window: window, events: make(map[string][]time.Time)}
+}
+
+// retryAfter is how long key must wait before its next event is allowed; 0 means now.
+func (l *limiter) retryAfter(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ev := l.recent(key, now)
+	if len(ev) < l.limit {
+		return 0
+	}
+	return ev[len(ev)-l.limit].Add(l.window).Sub(now)
+}
+
+// add records an event for key.
+func (l *limiter) add(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events[key] = append(l.recent(key, now), now)
+	if len(l.events) > 10_000 { // forget idle keys, so that memory stays bounded
+		for k := range l.events {
+			if len(l.recent(k, now)) == 0 {
+				delete(l.events, k)
+			}
+		}
+	}
+}
+
+// reset forgets key's events.
+func (l *limiter) reset(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.events, key)
+}
+
+// recent drops key's events older than the window and returns the rest; l.mu is held.
+func (l *limiter) recent(key string, now time.Time) []time.Time {
+	ev := l.events[key]
+	i := 0
+	for i < len(ev) && now.Sub(ev[i]) >= l.window {
+		i++
+	}
+	if i > 0 {
+		ev = ev[i:]
+		if len(ev) == 0 {
+			delete(l.events, key)
+		} else {
+			l.events[key] = ev
+		}
+	}
+	return ev
+}

@@ -1,0 +1,146 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/a-h/templ"
+
+	"market/components"
+	"market/store"
+)
+
+func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	query := r.URL.Query()
+	q := store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort")}
+	q.Page, _ = strconv.Atoi(query.Get("page"))
+	if len(q.Q) > 100 {
+		q.Q = q.Q[:100]
+	}
+	page, err := h.store.Market(r.Context(), q)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if isFragment(r) {
+		h.render(w, r, http.StatusOK, components.MarketResults(page))
+		return
+	}
+	owned, err := h.store.OwnedItems(r.Context(), user.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	view := components.MarketView{Page: page, Owned: owned}
+	h.render(w, r, http.StatusOK, components.MarketPage(h.chrome(r, "Market", "market"), view))
+}
+
+// trade buys (purchase_item) or sells (sold_item) one item. A browser is redirected back to the
+// market with the message; htmx gets the message, the rows that moved and the new budget.
+func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	ctx := r.Context()
+	buyID, sellID := r.PostFormValue("purchase_item"), r.PostFormValue("sold_item")
+	buying := buyID != ""
+	raw := buyID
+	if !buying {
+		raw = sellID
+	}
+	var (
+		t   store.Trade
+		err = store.ErrNotFound
+	)
+	if id, ok := parseID(raw); ok && (buyID == "" || sellID == "") {
+		if buying {
+			t, err = h.store.Buy(ctx, user.ID, id)
+		} else {
+			t, err = h.store.Sell(ctx, user.ID, id)
+		}
+	}
+
+	var (
+		flash, alert string
+		removed      int64           // the row that leaves its list
+		added        templ.Component // the row that joins a list
+		addTo        string          // which list
+		budget       = user.Budget
+	)
+	name := t.Item.Name
+	switch {
+	case err == nil && buying:
+		flash, removed, added, addTo, budget = fmt.Sprintf("Purchased %s!", name), t.Item.ID, components.OwnedRow(t.Item), "owned-rows", t.Budget
+		h.logger.Info("item bought", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
+	case err == nil:
+		flash, removed, added, addTo, budget = fmt.Sprintf("Sold %s back to the market!", name), t.Item.ID, components.ItemRow(t.Item), "item-rows", t.Budget
+		h.logger.Info("item sold", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
+	case errors.Is(err, store.ErrInsufficientFunds):
+		alert = fmt.Sprintf("You don't have enough budget to purchase %s.", name)
+	case errors.Is(err, store.ErrUnavailable):
+		// Someone else has it: the row shown on the market is stale, so it goes.
+		alert, removed = fmt.Sprintf("%s is no longer available.", name), t.Item.ID
+	case errors.Is(err, store.ErrNotOwner):
+		alert = fmt.Sprintf("You don't own %s.", name)
+		if t.Item.OwnerID == 0 { // sold already, from another tab: it is back on the market
+			removed = t.Item.ID
+		}
+	case errors.Is(err, store.ErrNotFound):
+		alert = "That item does not exist."
+	default:
+		h.serverError(w, r, err)
+		return
+	}
+
+	if !isFragment(r) {
+		if flash != "" {
+			h.flash(ctx, flash)
+		} else {
+			h.alert(ctx, alert)
+		}
+		http.Redirect(w, r, "/market", http.StatusFound)
+		return
+	}
+	var flashes, alerts []string
+	if flash != "" {
+		flashes = []string{flash}
+	} else {
+		alerts = []string{alert}
+	}
+	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget))
+}
+
+func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	id, ok := parseID(r.PathValue("id"))
+	if !ok {
+		h.notFound(w, r)
+		return
+	}
+	it, err := h.store.Item(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r)
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if isFragment(r) {
+		h.render(w, r, http.StatusOK, components.ItemDetails(it, user.ID, "h2"))
+		return
+	}
+	h.render(w, r, http.StatusOK, components.ItemPage(h.chrome(r, it.Name, "market"), it, user.ID))
+}
+
+func (h *Handler) tradesPage(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	p, err := h.store.Ledger(r.Context(), user.ID, page)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, components.TradesPage(h.chrome(r, "Your trades", "trades"), p))
+}

@@ -1,0 +1,260 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/justinas/nosurf"
+
+	"market/store"
+)
+
+// Session keys.
+const (
+	keyUserID = "user_id"
+	keySeen   = "seen"  // unix seconds of the last request, for the idle timeout
+	keyFlash  = "flash" // a result for #flash on the next page
+	keyAlert  = "alert" // a refusal for #flash-alert on the next page
+)
+
+func (h *Handler) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				w.Header().Set("Connection", "close")
+				h.serverError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status and size of a response, for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (h *Handler) logRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		h.logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
+			slog.String("method", r.Method), slog.String("uri", r.URL.RequestURI()),
+			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start)), slog.String("ip", clientIP(r)))
+	})
+}
+
+// securityPolicy forbids inline script, style and handlers, framing and foreign forms.
+const securityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; " +
+	"form-action 'self'; base-uri 'self'; object-src 'none'"
+
+func (h *Handler) secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", securityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if h.cfg.Secure {
+			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody answers 413 to a body over the cap. It reads the (small) body here, before nosurf
+// parses the form, which would otherwise turn an oversized post into a 403.
+func (h *Handler) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > h.cfg.MaxBodyBytes {
+			h.clientError(w, r, http.StatusRequestEntityTooLarge, "That request was too large.")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				h.clientError(w, r, http.StatusRequestEntityTooLarge, "That request was too large.")
+				return
+			}
+			if err != nil {
+				h.clientError(w, r, http.StatusBadRequest, "That request could not be read.")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// csrf refuses unsafe requests without a valid token (from the form field or X-CSRF-Token).
+func (h *Handler) csrf(next http.Handler) http.Handler {
+	cs := nosurf.New(next)
+	cs.SetBaseCookie(http.Cookie{
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   h.cfg.Secure,
+		SameSite: http.SameSiteLaxMode,
+		MaxAge:   nosurf.MaxAge,
+	})
+	cs.SetIsTLSFunc(func(r *http.Request) bool { return r.TLS != nil || h.cfg.Secure })
+	cs.SetFailureHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.logger.Info("csrf refused", "method", r.Method, "uri", r.URL.RequestURI(), "reason", fmt.Sprint(nosurf.Reason(r)))
+		h.clientError(w, r, http.StatusForbidden,
+			"This page has expired or did not come from this site. Reload the page and try again.")
+	}))
+	return cs
+}
+
+type ctxKey int
+
+const (
+	userKey ctxKey = iota
+	sessionKey
+)
+
+// sessionLoaded marks requests that passed scs's LoadAndSave: only those may touch the session.
+func sessionLoaded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, true)))
+	})
+}
+
+func hasSession(r *http.Request) bool { return r.Context().Value(sessionKey) != nil }
+
+// authenticate puts the signed-in user, read fresh from the database, into the context. A
+// session idle for longer than the idle timeout is ended.
+func (h *Handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id := h.sessions.GetInt64(ctx, keyUserID)
+		if id == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		now := h.cfg.Now().Unix()
+		seen := h.sessions.GetInt64(ctx, keySeen)
+		if now-seen > int64(h.cfg.IdleTimeout/time.Second) {
+			if err := h.sessions.Destroy(ctx); err != nil {
+				h.serverError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		// Refreshing the timestamp writes the session, so do it at most once a minute.
+		if now-seen >= 60 {
+			h.sessions.Put(ctx, keySeen, now)
+		}
+		user, err := h.store.User(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			h.sessions.Remove(ctx, keyUserID)
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, userKey, user)))
+	})
+}
+
+// currentUser is the signed-in user; ok is false for anonymous requests.
+func currentUser(r *http.Request) (store.User, bool) {
+	u, ok := r.Context().Value(userKey).(store.User)
+	return u, ok
+}
+
+// requireUser sends anonymous visitors to log in: a redirect for a browser, HX-Redirect for htmx.
+func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := currentUser(r); ok {
+			next(w, r)
+			return
+		}
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", "/login")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		next := r.URL.Path
+		if r.Method == http.MethodGet {
+			next = r.URL.RequestURI()
+		}
+		h.sessions.Put(r.Context(), keyAlert, "Please log in to access this page.")
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
+	})
+}
+
+// errorPages answers unknown paths and wrong methods with our own 404 and 405 pages.
+func (h *Handler) errorPages(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allowed = append(allowed, m)
+				if m == http.MethodGet {
+					allowed = append(allowed, http.MethodHead)
+				}
+			}
+		}
+		if len(allowed) == 0 {
+			h.notFound(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		h.clientError(w, r, http.StatusMethodNotAllowed, "That page does not accept this kind of request.")
+	})
+}
+
+// clientIP is the address of the connection. X-Forwarded-For is not trusted: anyone can send it.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/a-h/templ"
+	"github.com/justinas/nosurf"
+
+	"market/assets"
+	"market/components"
+)
+
+// isFragment: htmx wants part of the page; handlers branch on it once, before building a page's
+// chrome (which pops the flash messages). Boosted navigations and history restores replace
+// the whole body, so they get the full page.
+func isFragment(r *http.Request) bool {
+	return r.Header.Get("HX-Request") == "true" &&
+		r.Header.Get("HX-Boosted") != "true" &&
+		r.Header.Get("HX-History-Restore-Request") != "true"
+}
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+var gzipPool = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return zw
+}}
+
+// minGzip is the size under which compressing costs more than it saves.
+const minGzip = 1024
+
+// render writes a component: into a buffer first, so that a failing component becomes a clean
+// 500, then gzipped when the client accepts it and the page is big enough to gain.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	buf := bufferPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufferPool.Put(buf)
+	if err := c.Render(r.Context(), buf); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.writeHTML(w, r, status, buf.Bytes())
+}
+
+func (h *Handler) writeHTML(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	// One URL, two shapes: caches must key on HX-Request (Add: nosurf and scs set Vary: Cookie).
+	hd.Add("Vary", "HX-Request")
+	hd.Add("Vary", "Accept-Encoding")
+	if len(body) < minGzip || !assets.AcceptsGzip(r) {
+		hd.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(status)
+		w.Write(body)
+		return
+	}
+	hd.Set("Content-Encoding", "gzip")
+	hd.Del("Content-Length")
+	w.WriteHeader(status)
+	zw := gzipPool.Get().(*gzip.Writer)
+	zw.Reset(w)
+	zw.Write(body)
+	zw.Close()
+	gzipPool.Put(zw)
+}
+
+// chrome is the frame of a full page: user, budget, token, flash messages, preferences.
+func (h *Handler) chrome(r *http.Request, title, nav string) components.Chrome {
+	ctx := r.Context()
+	c := components.Chrome{
+		Title:     title,
+		Nav:       nav,
+		CSRFToken: nosurf.Token(r), // "" outside nosurf
+		Assets:    h.urls,
+		Shortcuts: shortcutsOn(r),
+	}
+	if u, ok := currentUser(r); ok {
+		c.Username, c.Budget = u.Username, u.Budget
+	}
+	if !hasSession(r) { // an error answered before the session was loaded
+		return c
+	}
+	if h.sessions.Exists(ctx, keyFlash) {
+		c.Flash = []string{h.sessions.PopString(ctx, keyFlash)}
+	}
+	if h.sessions.Exists(ctx, keyAlert) {
+		c.Alerts = []string{h.sessions.PopString(ctx, keyAlert)}
+	}
+	return c
+}
+
+// shortcutsOn reads the single-key shortcuts switch from its cookie; on unless turned off.
+func shortcutsOn(r *http.Request) bool {
+	c, err := r.Cookie("kbd")
+	return err != nil || c.Value != "off"
+}
+
+// flash keeps a message for the next page the user sees.
+func (h *Handler) flash(ctx context.Context, message string) { h.sessions.Put(ctx, keyFlash, message) }
+
+// alert keeps a refusal for the next page the user sees.
+func (h *Handler) alert(ctx context.Context, message string) { h.sessions.Put(ctx, keyAlert, message) }
+
+// serverError logs the cause and shows a generic page; nothing of err reaches the client.
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	h.logger.ErrorContext(r.Context(), "server error", "method", r.Method, "uri", r.URL.RequestURI(), "err", err)
+	h.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment.")
+}
+
+// clientError answers an error status with a message: a page for a browser, an out-of-band
+// alert (and no other swap) for htmx.
+func (h *Handler) clientError(w http.ResponseWriter, r *http.Request, status int, message string) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Reswap", "none")
+		h.render(w, r, status, components.FlashOOB(nil, []string{message}))
+		return
+	}
+	h.render(w, r, status, components.ErrorPage(h.chrome(r, http.StatusText(status), ""), http.StatusText(status), message))
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.clientError(w, r, http.StatusNotFound, "There is nothing at this address. Check the link, or start again from the home page.")
+}

@@ -1,0 +1,226 @@
+// Command market serves the marketplace, and administers its database:
+//
+//	market [-addr host:port] [-db path] [-secure]      serve (the default)
+//	market [-db path] users | seed | reset --yes | check
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"market/assets"
+	"market/handlers"
+	"market/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "market:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags and the environment say; flags win.
+type config struct {
+	addr   string
+	db     string
+	secure bool
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
+	envOr := func(key, fallback string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return fallback
+	}
+	fs := flag.NewFlagSet("market", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N -users N] | reset --yes | check]")
+		fs.PrintDefaults()
+	}
+	var c config
+	fs.StringVar(&c.addr, "addr", envOr("ADDR", "127.0.0.1:5000"), "listen address (env ADDR)")
+	fs.StringVar(&c.db, "db", envOr("DATABASE_URL", "instance/market.db"),
+		"database file, or sqlite:///relative.db or sqlite:////absolute.db (env DATABASE_URL)")
+	secure := getenv("SECURE")
+	fs.BoolVar(&c.secure, "secure", secure == "1" || strings.EqualFold(secure, "true"),
+		"users reach the server over HTTPS: Secure cookies and HSTS (env SECURE=1)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, nil, err
+	}
+	path, err := store.PathFromURL(c.db)
+	if err != nil {
+		return config{}, nil, err
+	}
+	c.db = path
+	return c, fs.Args(), nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, rest, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	st, err := store.Open(ctx, cfg.db, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if len(rest) > 0 {
+		return admin(ctx, st, rest, stdout)
+	}
+	return serve(ctx, cfg, st, logger)
+}
+
+func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger) error {
+	if n, err := st.SeedIfEmpty(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("loaded the demo catalogue", "items", n)
+	}
+	as, err := assets.New()
+	if err != nil {
+		return err
+	}
+	sessionStore := st.Sessions(10 * time.Minute)
+	defer sessionStore.StopCleanup()
+	sessions := scs.New()
+	sessions.Store = sessionStore
+	sessions.Lifetime = 12 * time.Hour // absolute; handlers add the idle timeout
+	sessions.Cookie.Name = "session"
+	sessions.Cookie.HttpOnly = true
+	sessions.Cookie.SameSite = http.SameSiteLaxMode
+	sessions.Cookie.Secure = cfg.secure
+	sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		logger.Error("session", "uri", r.URL.RequestURI(), "err", err)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
+
+	h := handlers.New(logger, st, sessions, as, handlers.Config{Secure: cfg.secure})
+	srv := &http.Server{
+		Addr:              cfg.addr,
+		Handler:           h.Routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("serving", "url", "http://"+ln.Addr().String(), "db", st.Path(), "secure", cfg.secure)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer) error {
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	switch cmd {
+	case "users":
+		users, err := st.Users(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tBUDGET")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", u.ID, u.Username, u.Email, u.Budget)
+		}
+		return tw.Flush()
+	case "seed":
+		items := fs.Int("items", 0, "also add this many generated items (load tests)")
+		users := fs.Int("users", 0, "also add this many generated users, password \"password\"")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		n, err := st.Seed(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "demo catalogue: %d items added\n", n)
+		if *items > 0 || *users > 0 {
+			start := time.Now()
+			if err := st.SeedScale(ctx, *items, *users, "password"); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "generated: %d items and %d users in %s\n", *items, *users, time.Since(start).Round(time.Millisecond))
+		}
+		return nil
+	case "reset":
+		yes := fs.Bool("yes", false, "really delete every user, item, trade and session")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if !*yes {
+			return errors.New("reset deletes everything: run it as 'reset --yes'")
+		}
+		if err := st.Reset(ctx); err != nil {
+			return err
+		}
+		n, err := st.Seed(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "database reset: %d demo items loaded\n", n)
+		return nil
+	case "check":
+		problems, err := st.Check(ctx)
+		if err != nil {
+			return err
+		}
+		if len(problems) > 0 {
+			for _, p := range problems {
+				fmt.Fprintln(stdout, "FAIL", p)
+			}
+			return fmt.Errorf("check: %d problems", len(problems))
+		}
+		t, err := st.Totals(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ok: integrity, ledgers and owners agree; budgets %d + owned items %d = granted %d\n",
+			t.Budgets, t.Owned, t.Granted)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: want users, seed, reset or check", cmd)
+}

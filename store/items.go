@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Item is one thing that can be bought and sold. OwnerID 0 means it is on the market.
+type Item struct {
+	ID          int64
+	Name        string
+	Price       int64
+	Barcode     string
+	Description string
+	OwnerID     int64
+}
+
+// Sort orders of the market; SortName is the default.
+const (
+	SortName      = "name"
+	SortNameDesc  = "-name"
+	SortPrice     = "price"
+	SortPriceDesc = "-price"
+)
+
+// PerPage is how many items one page of the market shows.
+const PerPage = 50
+
+var orderBy = map[string]string{
+	SortName:      `name COLLATE NOCASE, id`,
+	SortNameDesc:  `name COLLATE NOCASE DESC, id DESC`,
+	SortPrice:     `price, name COLLATE NOCASE, id`,
+	SortPriceDesc: `price DESC, name COLLATE NOCASE DESC, id DESC`,
+}
+
+// ValidSort reports whether sort names one of the market's orders.
+func ValidSort(sort string) bool {
+	_, ok := orderBy[sort]
+	return ok
+}
+
+// MarketQuery selects a page of the items on sale. Q matches name or description, ignoring
+// letter case; an unknown Sort means SortName, and Page counts from 1.
+type MarketQuery struct {
+	Q    string
+	Sort string
+	Page int
+}
+
+// MarketPage is one page of the items on sale, with what paging needs. Page is clamped into
+// 1..Pages, so asking past the end gives the last page. Version is the catalogue version it
+// was read at: two pages with the same query and version hold the same items.
+type MarketPage struct {
+	Items   []Item
+	Total   int
+	Page    int
+	Pages   int
+	Query   MarketQuery
+	Version int64
+}
+
+// CatalogueVersion changes whenever any item changes, in this process or another.
+func (s *Store) CatalogueVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.read.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("catalogue version: %w", err)
+	}
+	return v, nil
+}
+
+// Market returns one page of the items on sale. Pages are cached per catalogue version, so
+// between trades a page costs one primary-key read, and after a trade it is read afresh.
+func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
+	q.Q = strings.TrimSpace(q.Q)
+	if !ValidSort(q.Sort) {
+		q.Sort = SortName
+	}
+	q.Page = max(q.Page, 1)
+	version, err := s.CatalogueVersion(ctx)
+	if err != nil {
+		return MarketPage{}, err
+	}
+	if p, ok := s.cache.get(version, q); ok {
+		return p, nil
+	}
+	p, err := s.readMarket(ctx, q)
+	if err != nil {
+		return MarketPage{}, err
+	}
+	// The version is read again after the page: if a trade landed in between, the page may
+	// already include it, so it is returned but not cached under the older number.
+	if after, err := s.CatalogueVersion(ctx); err == nil && after == version {
+		p.Version = version
+		s.cache.put(version, q, p)
+	}
+	return p, nil
+}
+
+func (s *Store) readMarket(ctx context.Context, q MarketQuery) (MarketPage, error) {
+	where, args := `owner_id IS NULL`, []any{}
+	if q.Q != "" {
+		pattern := "%" + escapeLike(q.Q) + "%"
+		where += ` AND (name LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\')`
+		args = append(args, pattern, pattern)
+	}
+	// One read transaction, so that the count and the rows agree.
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return MarketPage{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	p := MarketPage{Query: q}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE `+where, args...).Scan(&p.Total); err != nil {
+		return MarketPage{}, fmt.Errorf("count market: %w", err)
+	}
+	p.Pages = max(1, (p.Total+PerPage-1)/PerPage)
+	p.Page = min(q.Page, p.Pages)
+	p.Query.Page = p.Page
+	rows, err := tx.QueryContext(ctx,
+		`SELECT id, name, price, barcode, description FROM items WHERE `+where+
+			` ORDER BY `+orderBy[q.Sort]+` LIMIT ? OFFSET ?`,
+		append(args, PerPage, (p.Page-1)*PerPage)...)
+	if err != nil {
+		return MarketPage{}, fmt.Errorf("list market: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description); err != nil {
+			return MarketPage{}, err
+		}
+		p.Items = append(p.Items, it)
+	}
+	return p, rows.Err()
+}
+
+// escapeLike makes s match literally inside a LIKE pattern with ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// OwnedItems lists the items a user owns, by name.
+func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT id, name, price, barcode, description, owner_id FROM items
+		 WHERE owner_id = ? ORDER BY name COLLATE NOCASE`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list owned items: %w", err)
+	}
+	defer rows.Close()
+	var items []Item
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.OwnerID); err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, rows.Err()
+}
+
+// Item returns one item, or ErrNotFound.
+func (s *Store) Item(ctx context.Context, id int64) (Item, error) {
+	var (
+		it    Item
+		owner sql.NullInt64
+	)
+	err := s.read.QueryRowContext(ctx,
+		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, id,
+	).Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Item{}, ErrNotFound
+	}
+	if err != nil {
+		return Item{}, fmt.Errorf("find item %d: %w", id, err)
+	}
+	it.OwnerID = owner.Int64
+	return it, nil
+}
+
+// marketCache keeps the pages read at the newest catalogue version; a newer version empties it.
+type marketCache struct {
+	mu      sync.Mutex
+	version int64
+	pages   map[MarketQuery]MarketPage
+}
+
+// maxCachedPages bounds the memory a flood of distinct searches can take.
+const maxCachedPages = 512
+
+func newMarketCache() *marketCache {
+	return &marketCache{pages: make(map[MarketQuery]MarketPage)}
+}
+
+func (c *marketCache) get(version int64, q MarketQuery) (MarketPage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != version {
+		return MarketPage{}, false
+	}
+	p, ok := c.pages[q]
+	return p, ok
+}
+
+func (c *marketCache) put(version int64, q MarketQuery, p MarketPage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if version < c.version {
+		return
+	}
+	if version > c.version || len(c.pages) >= maxCachedPages {
+		c.version = version
+		clear(c.pages)
+	}
+	c.pages[q] = p
+}

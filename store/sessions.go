@@ -1,0 +1,28 @@
+package store
+
+import (
+	"time"
+
+	"github.com/alexedwards/scs/sqlite3store"
+)
+
+// SessionStore keeps scs sessions in the sessions table: commits and deletes go through the
+// writer connection, finds through the readers, so loading a session never waits for a trade.
+type SessionStore struct {
+	*sqlite3store.SQLite3Store
+	finder *sqlite3store.SQLite3Store
+}
+
+// Sessions returns the session store; cleanup is how often expired sessions are deleted
+// (0: never). Call StopCleanup when done.
+func (s *Store) Sessions(cleanup time.Duration) *SessionStore {
+	return &SessionStore{
+		SQLite3Store: sqlite3store.NewWithCleanupInterval(s.db, cleanup),
+		finder:       sqlite3store.NewWithCleanupInterval(s.read, 0),
+	}
+}
+
+// Find returns the data of an unexpired session.
+func (ss *SessionStore) Find(token string) ([]byte, bool, error) {
+	return ss.finder.Find(token)
+}

@@ -1,0 +1,225 @@
+// Package store keeps the market's data in SQLite: users, the catalogue, the ledger of trades
+// and the sessions. Every use case that writes is one transaction in one method, and every rule
+// about money is enforced inside that transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Errors the store returns for outcomes a caller is expected to handle.
+var (
+	ErrNotFound           = errors.New("store: not found")
+	ErrDuplicateUsername  = errors.New("store: username taken")
+	ErrDuplicateEmail     = errors.New("store: email taken")
+	ErrInvalidCredentials = errors.New("store: invalid credentials")
+	ErrInsufficientFunds  = errors.New("store: insufficient funds")
+	ErrUnavailable        = errors.New("store: item unavailable")
+	ErrNotOwner           = errors.New("store: not the owner")
+)
+
+// StartingBudget is what every new account is granted.
+const StartingBudget = 1000
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune a Store; the zero value is what production uses.
+type Options struct {
+	// BcryptCost is the cost of new password hashes; 0 means bcrypt cost 12.
+	BcryptCost int
+}
+
+// Store is the market's database. It holds one writer connection, so that writers queue in Go
+// instead of in SQLite's unfair busy handler, beside a pool of read-only connections.
+type Store struct {
+	db        *sql.DB // the single writer
+	read      *sql.DB // readers
+	path      string
+	cost      int
+	dummyHash []byte // compared against when a username is unknown, so both failures take as long
+	cache     *marketCache
+}
+
+// PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
+// URL, sqlite:///relative.db or sqlite:////absolute/path.db.
+func PathFromURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		return s, nil
+	}
+	rest, ok := strings.CutPrefix(s, "sqlite:///")
+	if !ok || rest == "" {
+		return "", fmt.Errorf("unsupported database URL %q: want sqlite:///path.db", s)
+	}
+	return rest, nil
+}
+
+// Open opens (creating if needed) the database at path, applies pending migrations and returns
+// a ready Store.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	params := url.Values{
+		"_foreign_keys":  {"on"},
+		"_journal_mode":  {"WAL"},
+		"_synchronous":   {"FULL"},
+		"_busy_timeout":  {"10000"},
+		"_txlock":        {"immediate"},
+		"_cache_size":    {"-16000"},
+		"_auto_vacuum":   {"none"},
+		"_secure_delete": {"off"},
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open writer: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+
+	s := &Store{db: db, path: path, cost: opts.BcryptCost, cache: newMarketCache()}
+	if s.cost == 0 {
+		s.cost = 12
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	params.Set("_query_only", "1")
+	params.Del("_txlock")
+	read, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open readers: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	read.SetConnMaxIdleTime(0)
+	s.read = read
+
+	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("dummy hash: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes every connection.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.db.Close())
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// DB is the writer connection, for the session store; ReadDB the readers.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// ReadDB is the pool of read-only connections.
+func (s *Store) ReadDB() *sql.DB { return s.read }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// migrate applies every embedded migration newer than the database's user_version, each in
+// its own transaction together with the new version number.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var current int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name", name)
+		}
+		if version <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration %s: begin: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: set version: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: commit: %w", name, err)
+		}
+		current = version
+	}
+	return nil
+}
+
+// SchemaVersion is the number of the last migration applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.read.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v)
+	return v, err
+}
+
+// Reset drops every table and applies the migrations again: an empty market.
+func (s *Store) Reset(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stmts := []string{
+		`PRAGMA foreign_keys = OFF`,
+		`DROP TABLE IF EXISTS trades`, `DROP TABLE IF EXISTS catalogue`, `DROP TABLE IF EXISTS items`,
+		`DROP TABLE IF EXISTS users`, `DROP TABLE IF EXISTS sessions`,
+		`PRAGMA user_version = 0`, `PRAGMA foreign_keys = ON`,
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+	}
+	conn.Close()
+	return s.migrate(ctx)
+}
+
+// isUnique reports whether err is a UNIQUE constraint failure on the given column.
+func isUnique(err error, column string) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique &&
+		strings.Contains(se.Error(), column)
+}

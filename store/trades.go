@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Trade is the outcome of a purchase or a sale: the item as it is now and the trader's budget
+// after it. On a refusal, Item still names the item when it exists, for the message.
+type Trade struct {
+	Item   Item
+	Budget int64
+}
+
+// Buy moves an item on the market to the buyer and its price out of the buyer's budget, in one
+// immediate transaction whose updates are conditional: an item is sold once, and a budget never
+// goes below zero. Refusals are ErrNotFound, ErrUnavailable and ErrInsufficientFunds.
+func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
+	return s.trade(ctx, buyerID, itemID, func(tx *sql.Tx, it *Item) error {
+		if it.OwnerID != 0 {
+			return ErrUnavailable
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE users SET budget = budget - ? WHERE id = ? AND budget >= ?`, it.Price, buyerID, it.Price)
+		if err != nil {
+			return fmt.Errorf("debit buyer: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrInsufficientFunds
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE items SET owner_id = ? WHERE id = ? AND owner_id IS NULL`, buyerID, it.ID)
+		if err != nil {
+			return fmt.Errorf("move item: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrUnavailable
+		}
+		it.OwnerID = buyerID
+		return record(ctx, tx, buyerID, it.ID, "buy", -it.Price)
+	})
+}
+
+// Sell gives an item back to the market and its price back to its owner, in one transaction.
+// Refusals are ErrNotFound and ErrNotOwner.
+func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error) {
+	return s.trade(ctx, sellerID, itemID, func(tx *sql.Tx, it *Item) error {
+		res, err := tx.ExecContext(ctx, `UPDATE items SET owner_id = NULL WHERE id = ? AND owner_id = ?`, it.ID, sellerID)
+		if err != nil {
+			return fmt.Errorf("move item: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotOwner
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET budget = budget + ? WHERE id = ?`, it.Price, sellerID); err != nil {
+			return fmt.Errorf("credit seller: %w", err)
+		}
+		it.OwnerID = 0
+		return record(ctx, tx, sellerID, it.ID, "sell", it.Price)
+	})
+}
+
+// trade runs one purchase or sale: it reads the item inside the write transaction, lets apply
+// change it, and reads the trader's new budget before committing.
+func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(*sql.Tx, *Item) error) (Trade, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Trade{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var (
+		t     Trade
+		owner sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx,
+		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, itemID,
+	).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Trade{}, ErrNotFound
+	}
+	if err != nil {
+		return Trade{}, fmt.Errorf("find item: %w", err)
+	}
+	t.Item.OwnerID = owner.Int64
+	if err := apply(tx, &t.Item); err != nil {
+		return t, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT budget FROM users WHERE id = ?`, userID).Scan(&t.Budget); err != nil {
+		return t, fmt.Errorf("read budget: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return t, fmt.Errorf("commit: %w", err)
+	}
+	return t, nil
+}
+
+func record(ctx context.Context, tx *sql.Tx, userID, itemID int64, kind string, amount int64) error {
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO trades (user_id, item_id, kind, amount) VALUES (?, ?, ?, ?)`, userID, itemID, kind, amount); err != nil {
+		return fmt.Errorf("record %s: %w", kind, err)
+	}
+	return nil
+}
+
+// LedgerEntry is one row of a user's ledger: an opening grant, a purchase or a sale.
+type LedgerEntry struct {
+	ID       int64
+	Kind     string // "grant", "buy" or "sell"
+	ItemID   int64
+	ItemName string
+	Amount   int64 // signed: what the budget changed by
+	At       time.Time
+}
+
+// LedgerPage is one page of a user's ledger, newest first.
+type LedgerPage struct {
+	Entries []LedgerEntry
+	Page    int
+	Pages   int
+	Total   int
+}
+
+// LedgerPerPage is how many ledger rows one page shows.
+const LedgerPerPage = 25
+
+// Ledger returns a page (from 1, clamped to the last) of the user's trades, newest first.
+func (s *Store) Ledger(ctx context.Context, userID int64, page int) (LedgerPage, error) {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return LedgerPage{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var p LedgerPage
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM trades WHERE user_id = ?`, userID).Scan(&p.Total); err != nil {
+		return LedgerPage{}, fmt.Errorf("count trades: %w", err)
+	}
+	p.Pages = max(1, (p.Total+LedgerPerPage-1)/LedgerPerPage)
+	p.Page = min(max(page, 1), p.Pages)
+	rows, err := tx.QueryContext(ctx,
+		`SELECT t.id, t.kind, coalesce(t.item_id, 0), coalesce(i.name, ''), t.amount, t.created_at
+		 FROM trades t LEFT JOIN items i ON i.id = t.item_id
+		 WHERE t.user_id = ? ORDER BY t.id DESC LIMIT ? OFFSET ?`,
+		userID, LedgerPerPage, (p.Page-1)*LedgerPerPage)
+	if err != nil {
+		return LedgerPage{}, fmt.Errorf("list trades: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e  LedgerEntry
+			at string
+		)
+		if err := rows.Scan(&e.ID, &e.Kind, &e.ItemID, &e.ItemName, &e.Amount, &at); err != nil {
+			return LedgerPage{}, err
+		}
+		e.At, _ = time.Parse("2006-01-02T15:04:05.999Z", at)
+		p.Entries = append(p.Entries, e)
+	}
+	return p, rows.Err()
+}

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// User is an account as the rest of the program sees it: never with its password hash.
+type User struct {
+	ID       int64
+	Username string
+	Email    string
+	Budget   int64
+}
+
+// CreateUser adds an account with the starting budget and its opening grant in the ledger.
+// Uniqueness is the database's job: a taken username or email (in any letter case) gives
+// ErrDuplicateUsername or ErrDuplicateEmail, even when two sign-ups race.
+func (s *Store) CreateUser(ctx context.Context, username, email, password string) (User, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return User{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?)`,
+		username, email, string(hash), StartingBudget)
+	switch {
+	case isUnique(err, "users.username"):
+		return User{}, ErrDuplicateUsername
+	case isUnique(err, "users.email"):
+		return User{}, ErrDuplicateEmail
+	case err != nil:
+		return User{}, fmt.Errorf("insert user: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return User{}, fmt.Errorf("user id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO trades (user_id, kind, amount) VALUES (?, 'grant', ?)`, id, StartingBudget); err != nil {
+		return User{}, fmt.Errorf("opening grant: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return User{}, fmt.Errorf("commit: %w", err)
+	}
+	return User{ID: id, Username: username, Email: email, Budget: StartingBudget}, nil
+}
+
+// Authenticate returns the user whose username (in any letter case) and password match.
+// An unknown username and a wrong password both give ErrInvalidCredentials, after the same
+// bcrypt work.
+func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
+	var (
+		u    User
+		hash string
+	)
+	err := s.read.QueryRowContext(ctx,
+		`SELECT id, username, email, budget, password_hash FROM users WHERE username = ?`, username,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return User{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil {
+		return User{}, ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+// User returns the account with the given id, or ErrNotFound.
+func (s *Store) User(ctx context.Context, id int64) (User, error) {
+	var u User
+	err := s.read.QueryRowContext(ctx,
+		`SELECT id, username, email, budget FROM users WHERE id = ?`, id,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// Users lists every account by id.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, username, email, budget FROM users ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		var u User
+		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Budget); err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, rows.Err()
+}
