@@ -76,7 +76,7 @@ func MarketPage(c Chrome, v MarketView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = ItemRows(v.Page.Items).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = v.Rows.Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -903,7 +903,7 @@ func Pager(p store.MarketPage, oob bool) templ.Component {
 
 // MarketResults answers an htmx search: the rows for #item-rows, then, out of band, the count,
 // the pager and the announcement.
-func MarketResults(p store.MarketPage) templ.Component {
+func MarketResults(p store.MarketPage, rows templ.Component) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -920,7 +920,7 @@ func MarketResults(p store.MarketPage) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = ItemRows(p.Items).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = rows.Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -4,6 +4,8 @@ package components
 
 import (
 	"net/url"
+
+	"github.com/a-h/templ"
 	"strconv"
 	"strings"
 
@@ -54,9 +56,11 @@ func Money(v int64) string {
 	return b.String()
 }
 
-// MarketView is the market page's own content.
+// MarketView is the market page's own content. Rows renders the rows of #item-rows (ItemRows
+// of Page.Items); the caller passes it so that it can reuse rows it rendered before.
 type MarketView struct {
 	Page  store.MarketPage
+	Rows  templ.Component
 	Owned []store.Item
 }
 

@@ -25,8 +25,9 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	rows := components.ItemRows(page.Items)
 	if isFragment(r) {
-		h.render(w, r, http.StatusOK, components.MarketResults(page))
+		h.render(w, r, http.StatusOK, components.MarketResults(page, rows))
 		return
 	}
 	owned, err := h.store.OwnedItems(r.Context(), user.ID)
@@ -34,7 +35,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	view := components.MarketView{Page: page, Owned: owned}
+	view := components.MarketView{Page: page, Rows: rows, Owned: owned}
 	h.render(w, r, http.StatusOK, components.MarketPage(h.chrome(r, "Market", "market"), view))
 }
 
