@@ -80,9 +80,9 @@ func (f FormView) Value(field string) string { return f.Values[field] }
 // Error is the error shown next to a field, or "".
 func (f FormView) Error(field string) string { return f.Errors[field] }
 
-func itemID(id int64) string     { return "item-" + strconv.FormatInt(id, 10) }
-func idString(id int64) string   { return strconv.FormatInt(id, 10) }
-func itemURL(id int64) string    { return "/items/" + strconv.FormatInt(id, 10) }
+func itemID(id int64) string                  { return "item-" + strconv.FormatInt(id, 10) }
+func idString(id int64) string                { return strconv.FormatInt(id, 10) }
+func itemURL(id int64) string                 { return "/items/" + strconv.FormatInt(id, 10) }
 func buttonID(action string, id int64) string { return action + "-" + strconv.FormatInt(id, 10) }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

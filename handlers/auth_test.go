@@ -28,7 +28,7 @@ func TestRegisterValidation(t *testing.T) {
 	}
 	tests := []struct {
 		name, field, want string
-		form               url.Values
+		form              url.Values
 	}{
 		{"empty username", "username", "Enter a username.", with("username", "")},
 		{"one-letter username", "username", "Use 2 to 30 characters for your username.", with("username", "a")},
