@@ -1,0 +1,365 @@
+package main
+
+// The load benchmark: the real server (its own process, a real SQLite file, real sessions and
+// CSRF) against a bare net/http handler writing the same bytes as the market page, both driven
+// over loopback by 32 keep-alive connections. Run it with `task bench`, or:
+//
+//	MARKET_LOAD=1 go test -run '^TestLoad$' -count=1 -v .
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	loadConns    = 32
+	loadDuration = 5 * time.Second
+)
+
+// loadProc is a server process under load.
+type loadProc struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+// peakRSS is the process's high-water mark of resident memory, in MiB.
+func (p *loadProc) peakRSS() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.Atoi(string(m[1]))
+	return float64(kb) / 1024
+}
+
+func (p *loadProc) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+	}
+}
+
+func loadFreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// loadStart runs cmd and waits until base answers /healthz.
+func loadStart(t testing.TB, cmd *exec.Cmd, base string) *loadProc {
+	t.Helper()
+	cmd.Stderr = io.Discard
+	if testing.Verbose() && os.Getenv("MARKET_LOAD_LOG") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &loadProc{cmd: cmd, base: base}
+	t.Cleanup(p.stop)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+	}
+	t.Fatalf("%s did not start", cmd.Path)
+	return nil
+}
+
+// loadUser is a logged-in browser: its cookies and CSRF token.
+type loadUser struct {
+	cookies string
+	token   string
+}
+
+var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// loadLogin logs in through the real forms: GET /login for the token, POST /login.
+func loadLogin(t testing.TB, base, username, password string) loadUser {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := csrfField.FindSubmatch(body)
+	if m == nil {
+		t.Fatal("no csrf_token on /login")
+	}
+	jar := map[string]string{}
+	keep := func(res *http.Response) {
+		for _, c := range res.Cookies() {
+			jar[c.Name] = c.Value
+		}
+	}
+	keep(res)
+	cookieHeader := func() string {
+		var parts []string
+		for k, v := range jar {
+			parts = append(parts, k+"="+v)
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, "; ")
+	}
+	form := url.Values{"username": {username}, "password": {password}, "csrf_token": {string(m[1])}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	req.Header.Set("Cookie", cookieHeader())
+	res, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("login %s: %d", username, res.StatusCode)
+	}
+	keep(res)
+	u := loadUser{cookies: cookieHeader()}
+	// The htmx token comes from the page, as the browser's hx-headers carries it.
+	req, _ = http.NewRequest(http.MethodGet, base+"/market", nil)
+	req.Header.Set("Cookie", u.cookies)
+	res, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if m = csrfField.FindSubmatch(body); m == nil {
+		t.Fatalf("no token on /market for %s (%d)", username, res.StatusCode)
+	}
+	u.token = string(m[1])
+	return u
+}
+
+// loadResult is what one scenario measured.
+type loadResult struct {
+	name     string
+	requests int
+	errors   int
+	rps      float64
+	p50, p99 time.Duration
+}
+
+// loadRun drives base with loadConns workers for loadDuration; next builds each request of a
+// worker and check judges each response body.
+func loadRun(t testing.TB, name string, next func(worker, n int) *http.Request, check func(status int, body []byte) bool) loadResult {
+	t.Helper()
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		latencies []time.Duration
+		errs      atomic.Int64
+	)
+	deadline := time.Now().Add(loadDuration)
+	start := time.Now()
+	for w := range loadConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{
+				Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true},
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			}
+			defer client.CloseIdleConnections()
+			local := make([]time.Duration, 0, 4096)
+			buf := make([]byte, 64<<10)
+			for n := 0; time.Now().Before(deadline); n++ {
+				req := next(w, n)
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				k, _ := io.ReadFull(res.Body, buf)
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				local = append(local, time.Since(t0))
+				if !check(res.StatusCode, buf[:k]) {
+					errs.Add(1)
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(float64(len(latencies))*p))]
+	}
+	return loadResult{name: name, requests: len(latencies), errors: int(errs.Load()),
+		rps: float64(len(latencies)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+}
+
+// TestLoadCeilingServer is not a test: the load test starts this test binary with it, as a
+// separate process serving fixed bytes, so that its memory is measured apart from the client's.
+func TestLoadCeilingServer(t *testing.T) {
+	bodyFile, addr := os.Getenv("MARKET_CEILING_BODY"), os.Getenv("MARKET_CEILING_ADDR")
+	if bodyFile == "" {
+		t.Skip("started by TestLoad only")
+	}
+	body, err := os.ReadFile(bodyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})}
+	go srv.ListenAndServe()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	<-ctx.Done()
+}
+
+func TestLoad(t *testing.T) {
+	if os.Getenv("MARKET_LOAD") == "" {
+		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "market")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "market.db")
+	if out, err := exec.Command(bin, "-db", db, "seed", "-users", strconv.Itoa(loadConns)).CombinedOutput(); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	addr := loadFreeAddr(t)
+	base := "http://" + addr
+	app := loadStart(t, exec.Command(bin, "-db", db, "-addr", addr), base)
+
+	users := make([]loadUser, loadConns)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			users[i] = loadLogin(t, base, fmt.Sprintf("user%05d", i+1), "password")
+		}()
+	}
+	wg.Wait()
+
+	get := func(path string, htmx bool) func(w, n int) *http.Request {
+		return func(w, n int) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			req.Header.Set("Cookie", users[w].cookies)
+			if htmx {
+				req.Header.Set("HX-Request", "true")
+			}
+			return req
+		}
+	}
+	ok := func(status int, body []byte) bool { return status == http.StatusOK }
+	var trades atomic.Int64
+	// Purchase/sale pairs: worker w trades item w (the demo catalogue has 26; some share).
+	trade := func(w, n int) *http.Request {
+		field := "purchase_item"
+		if n%2 == 1 {
+			field = "sold_item"
+		}
+		form := url.Values{field: {strconv.Itoa(w%26 + 1)}}
+		req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", users[w].cookies)
+		req.Header.Set("Origin", base)
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set("X-CSRF-Token", users[w].token)
+		return req
+	}
+	tradeOK := func(status int, body []byte) bool {
+		if strings.Contains(string(body), "Purchased") || strings.Contains(string(body), "Sold") {
+			trades.Add(1)
+		}
+		return status == http.StatusOK
+	}
+
+	// The market page as a logged-in user sees it: the ceiling writes exactly these bytes.
+	req := get("/market", false)(0, 0)
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+
+	results := []loadResult{
+		loadRun(t, "GET /market", get("/market", false), ok),
+		loadRun(t, "GET /market?q=lamp (htmx search)", get("/market?q=lamp", true), ok),
+		loadRun(t, "POST /market (htmx buy/sell)", trade, tradeOK),
+	}
+	appRSS := app.peakRSS()
+
+	bodyFile := filepath.Join(dir, "page.html")
+	os.WriteFile(bodyFile, page, 0o600)
+	self, _ := os.Executable()
+	ceilAddr := loadFreeAddr(t)
+	ceilCmd := exec.Command(self, "-test.run=^TestLoadCeilingServer$")
+	ceilCmd.Env = append(os.Environ(), "MARKET_CEILING_BODY="+bodyFile, "MARKET_CEILING_ADDR="+ceilAddr)
+	ceil := loadStart(t, ceilCmd, "http://"+ceilAddr)
+	ceilBase := "http://" + ceilAddr
+	ceiling := loadRun(t, "ceiling: bare net/http, same bytes", func(w, n int) *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, ceilBase+"/market", nil)
+		return req
+	}, ok)
+	ceilRSS := ceil.peakRSS()
+
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	fmt.Fprintf(w, "\nload: %d connections, %s each, loopback, market page %d bytes\n", loadConns, loadDuration, len(page))
+	fmt.Fprintf(w, "%-38s %9s %9s %9s %7s\n", "scenario", "req/s", "p50", "p99", "errors")
+	for _, r := range append(results, ceiling) {
+		fmt.Fprintf(w, "%-38s %9.0f %9s %9s %7d\n", r.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+	}
+	fmt.Fprintf(w, "successful trades: %d (%.0f/s)\n", trades.Load(), float64(trades.Load())/loadDuration.Seconds())
+	fmt.Fprintf(w, "peak RSS: app %.1f MiB, ceiling %.1f MiB\n", appRSS, ceilRSS)
+	fmt.Fprintf(w, "ratio app/ceiling for GET /market: %.2f\n", results[0].rps/ceiling.rps)
+	w.Flush()
+	t.Log(b.String())
+	for _, r := range results {
+		if r.errors > 0 {
+			t.Errorf("%s: %d errors", r.name, r.errors)
+		}
+	}
+}
