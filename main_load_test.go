@@ -191,7 +191,7 @@ func loadRun(t testing.TB, name string, next func(worker, n int) *http.Request, 
 		go func() {
 			defer wg.Done()
 			client := &http.Client{
-				Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true},
+				Transport:     &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true},
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			}
 			defer client.CloseIdleConnections()
