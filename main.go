@@ -20,8 +20,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
-
 	"market/assets"
 	"market/handlers"
 	"market/store"
@@ -106,13 +104,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	}
 	sessionStore := st.Sessions(10 * time.Minute)
 	defer sessionStore.StopCleanup()
-	sessions := scs.New()
-	sessions.Store = sessionStore
-	sessions.Lifetime = 12 * time.Hour // absolute; handlers add the idle timeout
-	sessions.Cookie.Name = "session"
-	sessions.Cookie.HttpOnly = true
-	sessions.Cookie.SameSite = http.SameSiteLaxMode
-	sessions.Cookie.Secure = cfg.secure
+	sessions := handlers.NewSessionManager(sessionStore, cfg.secure)
 	sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		logger.Error("session", "uri", r.URL.RequestURI(), "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)

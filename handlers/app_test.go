@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/alexedwards/scs/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"market/assets"
@@ -65,12 +64,7 @@ func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessionStore := st.Sessions(0)
-	sessions := scs.New()
-	sessions.Store = sessionStore
-	sessions.Lifetime = 12 * time.Hour
-	sessions.Cookie.Name = "session"
-	sessions.Cookie.SameSite = http.SameSiteLaxMode
+	sessions := handlers.NewSessionManager(st.Sessions(0), false)
 
 	var cfg handlers.Config
 	if len(cfgs) > 0 {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"market/assets"
@@ -40,9 +39,7 @@ func newBenchStack(b *testing.B) *benchStack {
 	b.Cleanup(func() { st.Close() })
 	st.Seed(ctx)
 	as, _ := assets.New()
-	sessions := scs.New()
-	sessions.Store = st.Sessions(0)
-	sessions.Cookie.Name = "session"
+	sessions := handlers.NewSessionManager(st.Sessions(0), false)
 	h := handlers.New(slog.New(slog.NewTextHandler(io.Discard, nil)), st, sessions, as, handlers.Config{})
 	s := &benchStack{routes: h.Routes(), store: st}
 

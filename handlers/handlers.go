@@ -44,6 +44,8 @@ type Handler struct {
 	loginByUser *limiter // failed logins per username and address
 	loginByAddr *limiter // failed logins per address
 	signups     *limiter // accounts created per address
+
+	marketCache *marketCache
 }
 
 // New builds the handler with its dependencies.
@@ -76,6 +78,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		loginByAddr: newLimiter(10*cfg.LoginFailures, cfg.LoginWindow),
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
+		marketCache: newMarketCache(),
 	}
 }
 

@@ -20,12 +20,11 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	if len(q.Q) > 100 {
 		q.Q = q.Q[:100]
 	}
-	page, err := h.store.Market(r.Context(), q)
+	page, rows, err := h.market(r.Context(), q)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	rows := components.ItemRows(page.Items)
 	if isFragment(r) {
 		h.render(w, r, http.StatusOK, components.MarketResults(page, rows))
 		return

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 )
 
 // Item is one thing that can be bought and sold. OwnerID 0 means it is on the market.
@@ -52,8 +51,8 @@ type MarketQuery struct {
 }
 
 // MarketPage is one page of the items on sale, with what paging needs. Page is clamped into
-// 1..Pages, so asking past the end gives the last page. Version is the catalogue version it
-// was read at: two pages with the same query and version hold the same items.
+// 1..Pages, so asking past the end gives the last page. Two pages with the same query and a
+// non-zero Version hold the same items.
 type MarketPage struct {
 	Items   []Item
 	Total   int
@@ -66,36 +65,32 @@ type MarketPage struct {
 // CatalogueVersion changes whenever any item changes, in this process or another.
 func (s *Store) CatalogueVersion(ctx context.Context) (int64, error) {
 	var v int64
-	if err := s.read.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
+	if err := s.hot.catalogueVersion.QueryRowContext(ctx).Scan(&v); err != nil {
 		return 0, fmt.Errorf("catalogue version: %w", err)
 	}
 	return v, nil
 }
 
-// Market returns one page of the items on sale. Pages are cached per catalogue version, so
-// between trades a page costs one primary-key read, and after a trade it is read afresh.
+// Market returns one page of the items on sale. Version is the catalogue version the page was
+// read at, or 0 when a trade landed while it was read (then the page may be newer than any
+// version number the caller saw, and must not be cached under one).
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	q.Q = strings.TrimSpace(q.Q)
 	if !ValidSort(q.Sort) {
 		q.Sort = SortName
 	}
 	q.Page = max(q.Page, 1)
-	version, err := s.CatalogueVersion(ctx)
+	before, err := s.CatalogueVersion(ctx)
 	if err != nil {
 		return MarketPage{}, err
-	}
-	if p, ok := s.cache.get(version, q); ok {
-		return p, nil
 	}
 	p, err := s.readMarket(ctx, q)
 	if err != nil {
 		return MarketPage{}, err
 	}
-	// The version is read again after the page: if a trade landed in between, the page may
-	// already include it, so it is returned but not cached under the older number.
-	if after, err := s.CatalogueVersion(ctx); err == nil && after == version {
-		p.Version = version
-		s.cache.put(version, q, p)
+	// Versions only grow: unchanged after the read means no trade committed during it.
+	if after, err := s.CatalogueVersion(ctx); err == nil && after == before {
+		p.Version = before
 	}
 	return p, nil
 }
@@ -145,9 +140,7 @@ func escapeLike(s string) string {
 
 // OwnedItems lists the items a user owns, by name.
 func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT id, name, price, barcode, description, owner_id FROM items
-		 WHERE owner_id = ? ORDER BY name COLLATE NOCASE`, userID)
+	rows, err := s.hot.ownedItems.QueryContext(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list owned items: %w", err)
 	}
@@ -180,41 +173,4 @@ func (s *Store) Item(ctx context.Context, id int64) (Item, error) {
 	}
 	it.OwnerID = owner.Int64
 	return it, nil
-}
-
-// marketCache keeps the pages read at the newest catalogue version; a newer version empties it.
-type marketCache struct {
-	mu      sync.Mutex
-	version int64
-	pages   map[MarketQuery]MarketPage
-}
-
-// maxCachedPages bounds the memory a flood of distinct searches can take.
-const maxCachedPages = 512
-
-func newMarketCache() *marketCache {
-	return &marketCache{pages: make(map[MarketQuery]MarketPage)}
-}
-
-func (c *marketCache) get(version int64, q MarketQuery) (MarketPage, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.version != version {
-		return MarketPage{}, false
-	}
-	p, ok := c.pages[q]
-	return p, ok
-}
-
-func (c *marketCache) put(version int64, q MarketQuery, p MarketPage) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if version < c.version {
-		return
-	}
-	if version > c.version || len(c.pages) >= maxCachedPages {
-		c.version = version
-		clear(c.pages)
-	}
-	c.pages[q] = p
 }

@@ -52,7 +52,33 @@ type Store struct {
 	path      string
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
-	cache     *marketCache
+	hot       hotStatements
+}
+
+// hotStatements are the reads of every request, prepared once per reader connection instead
+// of parsed each time.
+type hotStatements struct {
+	user, catalogueVersion, ownedItems, session *sql.Stmt
+}
+
+func (s *Store) prepareHot(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&s.hot.user, `SELECT id, username, email, budget FROM users WHERE id = ?`},
+		{&s.hot.catalogueVersion, `SELECT version FROM catalogue`},
+		{&s.hot.ownedItems, `SELECT id, name, price, barcode, description, owner_id FROM items
+			WHERE owner_id = ? ORDER BY name COLLATE NOCASE`},
+		{&s.hot.session, `SELECT data FROM sessions WHERE token = ? AND julianday('now') < expiry`},
+	} {
+		stmt, err := s.read.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.query, err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
 }
 
 // PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
@@ -95,7 +121,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, path: path, cost: opts.BcryptCost, cache: newMarketCache()}
+	s := &Store{db: db, path: path, cost: opts.BcryptCost}
 	if s.cost == 0 {
 		s.cost = 12
 	}
@@ -115,6 +141,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(0)
 	s.read = read
+	if err := s.prepareHot(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
