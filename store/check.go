@@ -2,17 +2,26 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
 // Check verifies the database and the money invariants: SQLite's integrity check, every budget
-// equal to the sum of its user's ledger, no budget below zero, and every item's owner matching
-// its last trade. It returns one line per problem found; none means all is well.
+// equal to the sum of its user's ledger, no budget below zero, every item's owner matching its
+// last trade, and all budgets plus the prices of all owned items equal to all grants. It reads
+// one snapshot, so it can run beside a live server. It returns one line per problem found; none
+// means all is well.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("check: begin: %w", err)
+	}
+	defer tx.Rollback()
+
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	rows, err := s.read.QueryContext(ctx, `PRAGMA integrity_check`)
+	rows, err := tx.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
 		return nil, fmt.Errorf("integrity check: %w", err)
 	}
@@ -25,6 +34,10 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		if line != "ok" {
 			add("integrity: %s", line)
 		}
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, fmt.Errorf("integrity check: %w", err)
 	}
 	rows.Close()
 
@@ -52,7 +65,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			}},
 	}
 	for _, c := range checks {
-		rows, err := s.read.QueryContext(ctx, c.query)
+		rows, err := tx.QueryContext(ctx, c.query)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}
@@ -70,6 +83,15 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		}
 		rows.Close()
 	}
+
+	t, err := totals(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if t.Budgets+t.Owned != t.Granted {
+		add("money: budgets %d + owned items %d = %d, but %d was granted (%+d)",
+			t.Budgets, t.Owned, t.Budgets+t.Owned, t.Granted, t.Budgets+t.Owned-t.Granted)
+	}
 	return problems, nil
 }
 
@@ -81,8 +103,14 @@ type Totals struct {
 
 // Totals reads the market's money totals in one snapshot.
 func (s *Store) Totals(ctx context.Context) (Totals, error) {
+	return totals(ctx, s.read)
+}
+
+func totals(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (Totals, error) {
 	var t Totals
-	err := s.read.QueryRowContext(ctx, `SELECT
+	err := q.QueryRowContext(ctx, `SELECT
 		(SELECT coalesce(sum(budget), 0) FROM users),
 		(SELECT coalesce(sum(price), 0) FROM items WHERE owner_id IS NOT NULL),
 		(SELECT coalesce(sum(amount), 0) FROM trades WHERE kind = 'grant')`).Scan(&t.Budgets, &t.Owned, &t.Granted)

@@ -1,0 +1,467 @@
+package store_test
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+	"golang.org/x/crypto/bcrypt"
+
+	"market/store"
+)
+
+// newStore opens a fresh database file in t.TempDir() with cheap password hashes.
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	return openStore(t, filepath.Join(t.TempDir(), "market.db"))
+}
+
+func openStore(t testing.TB, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), path, store.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// rawDB is a second, ordinary connection to the store's file: fixtures and corruption go
+// through it, behind the store's back, as another program would.
+func rawDB(t testing.TB, st *store.Store) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+st.Path()+"?_foreign_keys=on&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func exec(t testing.TB, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func createUser(t testing.TB, st *store.Store, name string) store.User {
+	t.Helper()
+	u, err := st.CreateUser(context.Background(), name, name+"@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// addItem puts an item on the market directly, with the price a test needs. An item on the
+// market holds no one's money, so this changes no money invariant.
+func addItem(t testing.TB, st *store.Store, name string, price int64) store.Item {
+	t.Helper()
+	db := rawDB(t, st)
+	var n int64
+	db.QueryRow(`SELECT count(*) FROM items`).Scan(&n)
+	res, err := db.Exec(`INSERT INTO items (name, price, barcode) VALUES (?, ?, ?)`,
+		name, price, store.Barcode(7_000_000_000+n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.LastInsertId()
+	return store.Item{ID: id, Name: name, Price: price, Barcode: store.Barcode(7_000_000_000 + n)}
+}
+
+func budget(t testing.TB, st *store.Store, id int64) int64 {
+	t.Helper()
+	u, err := st.User(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Budget
+}
+
+func owner(t testing.TB, st *store.Store, id int64) int64 {
+	t.Helper()
+	it, err := st.Item(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it.OwnerID
+}
+
+// ledger is every row of a user's ledger, oldest first.
+func ledger(t testing.TB, st *store.Store, userID int64) []store.LedgerEntry {
+	t.Helper()
+	var all []store.LedgerEntry
+	for page := 1; ; page++ {
+		p, err := st.Ledger(context.Background(), userID, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, p.Entries...)
+		if page >= p.Pages {
+			break
+		}
+	}
+	slices.SortFunc(all, func(a, b store.LedgerEntry) int { return cmp.Compare(a.ID, b.ID) })
+	return all
+}
+
+func ledgerSum(entries []store.LedgerEntry) int64 {
+	var sum int64
+	for _, e := range entries {
+		sum += e.Amount
+	}
+	return sum
+}
+
+// assertHealthy fails unless Check finds nothing and money balances.
+func assertHealthy(t testing.TB, st *store.Store) {
+	t.Helper()
+	problems, err := st.Check(context.Background())
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if len(problems) > 0 {
+		t.Errorf("check found problems:\n%s", strings.Join(problems, "\n"))
+	}
+	tot, err := st.Totals(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot.Budgets+tot.Owned != tot.Granted {
+		t.Errorf("money created or lost: budgets %d + owned %d != granted %d", tot.Budgets, tot.Owned, tot.Granted)
+	}
+}
+
+func TestTrades(t *testing.T) {
+	// Fixture: alice (the trader) and bob, each granted 1000, and items priced for the cases.
+	type fixture struct {
+		st                 *store.Store
+		alice, bob         store.User
+		cheap, big, pricey store.Item
+		exact, bobsLaptop  store.Item
+	}
+	const (
+		buy  = "buy"
+		sell = "sell"
+	)
+	type step struct {
+		who  func(f fixture) int64
+		op   string
+		item func(f fixture) int64
+	}
+	aliceID := func(f fixture) int64 { return f.alice.ID }
+	bobID := func(f fixture) int64 { return f.bob.ID }
+	cheap := func(f fixture) int64 { return f.cheap.ID }
+	big := func(f fixture) int64 { return f.big.ID }
+	pricey := func(f fixture) int64 { return f.pricey.ID }
+	exact := func(f fixture) int64 { return f.exact.ID }
+	id := func(n int64) func(fixture) int64 { return func(fixture) int64 { return n } }
+
+	tests := []struct {
+		name       string
+		before     []step // trades that succeed first
+		op         string // alice does this
+		item       func(f fixture) int64
+		wantErr    error
+		wantName   string // the item named in the result, for the message
+		wantAlice  int64
+		wantBob    int64
+		wantOwner  func(f fixture) int64 // 0: on the market
+		wantLedger string                // the kind alice's newest ledger row has after the op
+	}{
+		{name: "buy on the market", op: buy, item: cheap,
+			wantName: "Cheap", wantAlice: 700, wantBob: 1000, wantOwner: aliceID, wantLedger: "buy"},
+		{name: "buy with exactly the whole budget", op: buy, item: exact,
+			wantName: "Exact", wantAlice: 0, wantBob: 1000, wantOwner: aliceID, wantLedger: "buy"},
+		{name: "insufficient funds leaves budgets unchanged", op: buy, item: pricey, wantErr: store.ErrInsufficientFunds,
+			wantName: "Pricey", wantAlice: 1000, wantBob: 1000, wantOwner: id(0), wantLedger: "grant"},
+		{name: "insufficient after an earlier purchase", before: []step{{aliceID, buy, big}}, op: buy, item: cheap,
+			wantErr: store.ErrInsufficientFunds, wantName: "Cheap", wantAlice: 200, wantBob: 1000, wantOwner: id(0), wantLedger: "buy"},
+		{name: "an item is sold once", before: []step{{bobID, buy, cheap}}, op: buy, item: cheap,
+			wantErr: store.ErrUnavailable, wantName: "Cheap", wantAlice: 1000, wantBob: 700, wantOwner: bobID, wantLedger: "grant"},
+		{name: "cannot buy what you own", before: []step{{aliceID, buy, cheap}}, op: buy, item: cheap,
+			wantErr: store.ErrUnavailable, wantName: "Cheap", wantAlice: 700, wantBob: 1000, wantOwner: aliceID, wantLedger: "buy"},
+		{name: "buy unknown id", op: buy, item: id(99999), wantErr: store.ErrNotFound,
+			wantAlice: 1000, wantBob: 1000, wantLedger: "grant"},
+		{name: "buy id zero", op: buy, item: id(0), wantErr: store.ErrNotFound,
+			wantAlice: 1000, wantBob: 1000, wantLedger: "grant"},
+		{name: "buy negative id", op: buy, item: id(-3), wantErr: store.ErrNotFound,
+			wantAlice: 1000, wantBob: 1000, wantLedger: "grant"},
+		{name: "sell what you own", before: []step{{aliceID, buy, cheap}}, op: sell, item: cheap,
+			wantName: "Cheap", wantAlice: 1000, wantBob: 1000, wantOwner: id(0), wantLedger: "sell"},
+		{name: "cannot sell what is on the market", op: sell, item: cheap, wantErr: store.ErrNotOwner,
+			wantName: "Cheap", wantAlice: 1000, wantBob: 1000, wantOwner: id(0), wantLedger: "grant"},
+		{name: "cannot sell what another owns", before: []step{{bobID, buy, big}}, op: sell, item: big,
+			wantErr: store.ErrNotOwner, wantName: "Big", wantAlice: 1000, wantBob: 200, wantOwner: bobID, wantLedger: "grant"},
+		{name: "cannot sell twice", before: []step{{aliceID, buy, cheap}, {aliceID, sell, cheap}}, op: sell, item: cheap,
+			wantErr: store.ErrNotOwner, wantName: "Cheap", wantAlice: 1000, wantBob: 1000, wantOwner: id(0), wantLedger: "sell"},
+		{name: "sell unknown id", op: sell, item: id(99999), wantErr: store.ErrNotFound,
+			wantAlice: 1000, wantBob: 1000, wantLedger: "grant"},
+		{name: "buy back what you sold", before: []step{{aliceID, buy, cheap}, {aliceID, sell, cheap}}, op: buy, item: cheap,
+			wantName: "Cheap", wantAlice: 700, wantBob: 1000, wantOwner: aliceID, wantLedger: "buy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := fixture{st: newStore(t)}
+			f.alice, f.bob = createUser(t, f.st, "alice"), createUser(t, f.st, "bob")
+			f.cheap = addItem(t, f.st, "Cheap", 300)
+			f.big = addItem(t, f.st, "Big", 800)
+			f.pricey = addItem(t, f.st, "Pricey", 1200)
+			f.exact = addItem(t, f.st, "Exact", 1000)
+			for _, s := range tt.before {
+				var err error
+				if s.op == buy {
+					_, err = f.st.Buy(ctx, s.who(f), s.item(f))
+				} else {
+					_, err = f.st.Sell(ctx, s.who(f), s.item(f))
+				}
+				if err != nil {
+					t.Fatalf("setup %s: %v", s.op, err)
+				}
+			}
+			totalsBefore, _ := f.st.Totals(ctx)
+			rowsBefore := len(ledger(t, f.st, f.alice.ID))
+
+			var (
+				tr  store.Trade
+				err error
+			)
+			if tt.op == buy {
+				tr, err = f.st.Buy(ctx, f.alice.ID, tt.item(f))
+			} else {
+				tr, err = f.st.Sell(ctx, f.alice.ID, tt.item(f))
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tr.Item.Name != tt.wantName {
+				t.Errorf("trade names item %q, want %q", tr.Item.Name, tt.wantName)
+			}
+			if err == nil && tr.Budget != tt.wantAlice {
+				t.Errorf("trade reports budget %d, want %d", tr.Budget, tt.wantAlice)
+			}
+			if got := budget(t, f.st, f.alice.ID); got != tt.wantAlice {
+				t.Errorf("alice's budget %d, want %d", got, tt.wantAlice)
+			}
+			if got := budget(t, f.st, f.bob.ID); got != tt.wantBob {
+				t.Errorf("bob's budget %d, want %d", got, tt.wantBob)
+			}
+			if tt.wantOwner != nil {
+				if got, want := owner(t, f.st, tt.item(f)), tt.wantOwner(f); got != want {
+					t.Errorf("owner %d, want %d", got, want)
+				}
+			}
+
+			// The ledger moved with the money, or not at all.
+			rows := ledger(t, f.st, f.alice.ID)
+			wantRows := rowsBefore
+			if tt.wantErr == nil {
+				wantRows++
+			}
+			if len(rows) != wantRows {
+				t.Errorf("alice has %d ledger rows, want %d", len(rows), wantRows)
+			}
+			if last := rows[len(rows)-1]; last.Kind != tt.wantLedger {
+				t.Errorf("newest ledger row is %q, want %q", last.Kind, tt.wantLedger)
+			}
+			if tt.wantErr == nil {
+				last := rows[len(rows)-1]
+				wantAmount := tr.Item.Price
+				if tt.op == buy {
+					wantAmount = -wantAmount
+				}
+				if last.ItemID != tt.item(f) || last.Amount != wantAmount || last.ItemName != tt.wantName {
+					t.Errorf("ledger row %+v, want item %d amount %d", last, tt.item(f), wantAmount)
+				}
+			}
+			for _, u := range []store.User{f.alice, f.bob} {
+				if sum, b := ledgerSum(ledger(t, f.st, u.ID)), budget(t, f.st, u.ID); sum != b {
+					t.Errorf("%s: ledger sums to %d, budget is %d", u.Username, sum, b)
+				}
+			}
+			// Money before == money after: a trade moves money between a budget and an item.
+			totalsAfter, _ := f.st.Totals(ctx)
+			if totalsAfter.Granted != totalsBefore.Granted ||
+				totalsAfter.Budgets+totalsAfter.Owned != totalsBefore.Budgets+totalsBefore.Owned {
+				t.Errorf("totals %+v → %+v", totalsBefore, totalsAfter)
+			}
+			if err != nil && totalsAfter != totalsBefore {
+				t.Errorf("a refused trade changed the totals: %+v → %+v", totalsBefore, totalsAfter)
+			}
+			assertHealthy(t, f.st)
+		})
+	}
+}
+
+// A trade whose ledger row cannot be written must leave the money where it was: the budget,
+// the item and the ledger change in one transaction or not at all.
+func TestTradeIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{"buy", "sell"} {
+		t.Run(kind, func(t *testing.T) {
+			st := newStore(t)
+			alice := createUser(t, st, "alice")
+			lamp := addItem(t, st, "Lamp", 250)
+			if kind == "sell" {
+				if _, err := st.Buy(ctx, alice.ID, lamp.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := st.Totals(ctx)
+			wantBudget, wantOwner := budget(t, st, alice.ID), owner(t, st, lamp.ID)
+			exec(t, rawDB(t, st), fmt.Sprintf(`CREATE TRIGGER ledger_down BEFORE INSERT ON trades
+				WHEN NEW.kind = '%s' BEGIN SELECT RAISE(ABORT, 'ledger unavailable'); END`, kind))
+
+			var err error
+			if kind == "buy" {
+				_, err = st.Buy(ctx, alice.ID, lamp.ID)
+			} else {
+				_, err = st.Sell(ctx, alice.ID, lamp.ID)
+			}
+			if err == nil || !strings.Contains(err.Error(), "ledger unavailable") {
+				t.Fatalf("err = %v, want the ledger failure", err)
+			}
+			if got := budget(t, st, alice.ID); got != wantBudget {
+				t.Errorf("budget %d after a failed %s, want %d", got, kind, wantBudget)
+			}
+			if got := owner(t, st, lamp.ID); got != wantOwner {
+				t.Errorf("owner %d after a failed %s, want %d", got, kind, wantOwner)
+			}
+			if after, _ := st.Totals(ctx); after != before {
+				t.Errorf("totals %+v → %+v", before, after)
+			}
+			exec(t, rawDB(t, st), `DROP TRIGGER ledger_down`)
+			assertHealthy(t, st)
+		})
+	}
+}
+
+func TestBuyUnknownBuyerChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	createUser(t, st, "alice")
+	lamp := addItem(t, st, "Lamp", 250)
+	if _, err := st.Buy(ctx, 424242, lamp.ID); err == nil {
+		t.Fatal("an unknown user bought an item")
+	}
+	if got := owner(t, st, lamp.ID); got != 0 {
+		t.Errorf("owner %d, want the market", got)
+	}
+	assertHealthy(t, st)
+}
+
+// Many buyers, one item: exactly one wins, everyone else keeps their money.
+func TestConcurrentBuyersOneWinner(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	lamp := addItem(t, st, "Lamp", 250)
+	const n = 20
+	users := make([]store.User, n)
+	for i := range users {
+		users[i] = createUser(t, st, fmt.Sprintf("buyer%02d", i))
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []int64
+	)
+	for _, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := st.Buy(ctx, u.ID, lamp.ID)
+			switch {
+			case err == nil:
+				mu.Lock()
+				winners = append(winners, u.ID)
+				mu.Unlock()
+			case !errors.Is(err, store.ErrUnavailable):
+				t.Errorf("buyer %s: %v", u.Username, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d buyers won, want 1", len(winners))
+	}
+	if got := owner(t, st, lamp.ID); got != winners[0] {
+		t.Errorf("owner %d, winner %d", got, winners[0])
+	}
+	for _, u := range users {
+		want := int64(1000)
+		if u.ID == winners[0] {
+			want = 750
+		}
+		if got := budget(t, st, u.ID); got != want {
+			t.Errorf("%s: budget %d, want %d", u.Username, got, want)
+		}
+	}
+	assertHealthy(t, st)
+}
+
+// Users buying and selling the same few items at once: whatever interleaving happens, each
+// success is reflected exactly once, and money balances.
+func TestConcurrentTradesKeepMoney(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	var items []store.Item
+	for i, price := range []int64{120, 340, 560, 780} {
+		items = append(items, addItem(t, st, fmt.Sprintf("Thing %d", i), price))
+	}
+	const workers = 8
+	var wg sync.WaitGroup
+	net := make([]int64, workers) // what each worker's successes moved
+	ids := make([]int64, workers)
+	for w := range workers {
+		ids[w] = createUser(t, st, fmt.Sprintf("trader%d", w)).ID
+	}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 60 {
+				it := items[(w+i)%len(items)]
+				var (
+					tr  store.Trade
+					err error
+				)
+				if (w+i)%3 == 0 {
+					tr, err = st.Sell(ctx, ids[w], it.ID)
+					if err == nil {
+						net[w] += it.Price
+					}
+				} else {
+					tr, err = st.Buy(ctx, ids[w], it.ID)
+					if err == nil {
+						net[w] -= it.Price
+					}
+				}
+				if err != nil && !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrNotOwner) &&
+					!errors.Is(err, store.ErrInsufficientFunds) {
+					t.Errorf("trade: %v", err)
+					return
+				}
+				if err == nil && tr.Budget != 1000+net[w] {
+					t.Errorf("trader%d: trade says budget %d, successes say %d", w, tr.Budget, 1000+net[w])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		if got := budget(t, st, ids[w]); got != 1000+net[w] {
+			t.Errorf("trader%d: budget %d, successes say %d", w, got, 1000+net[w])
+		}
+	}
+	assertHealthy(t, st)
+}
