@@ -363,3 +363,57 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadScale seeds 100,000 items and 10,000 users with the seed command, then measures the
+// first page, a search and the last page of the market over HTTP.
+func TestLoadScale(t *testing.T) {
+	if os.Getenv("MARKET_LOAD") == "" {
+		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "market")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "scale.db")
+	start := time.Now()
+	if out, err := exec.Command(bin, "-db", db, "seed", "-items", "100000", "-users", "10000").CombinedOutput(); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	seeded := time.Since(start)
+	if seeded > 10*time.Second {
+		t.Errorf("seeding 100,000 items and 10,000 users took %s, want under 10 s", seeded)
+	}
+	addr := loadFreeAddr(t)
+	base := "http://" + addr
+	loadStart(t, exec.Command(bin, "-db", db, "-addr", addr), base)
+	users := make([]loadUser, loadConns)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			users[i] = loadLogin(t, base, fmt.Sprintf("user%05d", i+1), "password")
+		}()
+	}
+	wg.Wait()
+	ok := func(status int, body []byte) bool { return status == http.StatusOK }
+	get := func(path string) func(w, n int) *http.Request {
+		return func(w, n int) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			req.Header.Set("Cookie", users[w].cookies)
+			return req
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nscale: 100,000 items, 10,000 users, seeded in %s\n", seeded.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%-38s %9s %9s %9s %7s\n", "scenario", "req/s", "p50", "p99", "errors")
+	for _, path := range []string{"/market", "/market?q=vintage+clock", "/market?page=2001"} {
+		r := loadRun(t, "GET "+path, get(path), ok)
+		fmt.Fprintf(&b, "%-38s %9.0f %9s %9s %7d\n", r.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+		if r.errors > 0 {
+			t.Errorf("%s: %d errors", r.name, r.errors)
+		}
+	}
+	t.Log(b.String())
+}
