@@ -45,7 +45,8 @@ type Options struct {
 }
 
 // Store is the market's database. It holds one writer connection, so that writers queue in Go
-// instead of in SQLite's unfair busy handler, beside a pool of read-only connections.
+// instead of in SQLite's unfair busy handler, beside a pool of read-only connections. Trades and
+// sign-ups go through the writer's group commits.
 type Store struct {
 	db        *sql.DB // the single writer
 	read      *sql.DB // readers
@@ -53,6 +54,7 @@ type Store struct {
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
 	hot       hotStatements
+	writer    *writer
 }
 
 // hotStatements are the reads of every request, prepared once per reader connection instead
@@ -145,6 +147,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.writer = newWriter(db)
 
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
@@ -154,8 +157,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes every connection.
+// Close finishes the write in progress and closes every connection.
 func (s *Store) Close() error {
+	if s.writer != nil {
+		s.writer.close()
+	}
 	return errors.Join(s.read.Close(), s.db.Close())
 }
 

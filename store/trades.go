@@ -15,11 +15,11 @@ type Trade struct {
 	Budget int64
 }
 
-// Buy moves an item on the market to the buyer and its price out of the buyer's budget, in one
-// immediate transaction whose updates are conditional: an item is sold once, and a budget never
+// Buy moves an item on the market to the buyer and its price out of the buyer's budget,
+// atomically (one savepoint of a group commit, see writer), with conditional updates: an item is sold once, and a budget never
 // goes below zero. Refusals are ErrNotFound, ErrUnavailable and ErrInsufficientFunds.
 func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
-	return s.trade(ctx, buyerID, itemID, func(tx *sql.Tx, it *Item) error {
+	return s.trade(ctx, buyerID, itemID, func(ctx context.Context, tx *sql.Tx, it *Item) error {
 		if it.OwnerID != 0 {
 			return ErrUnavailable
 		}
@@ -43,10 +43,10 @@ func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
 	})
 }
 
-// Sell gives an item back to the market and its price back to its owner, in one transaction.
+// Sell gives an item back to the market and its price back to its owner, atomically.
 // Refusals are ErrNotFound and ErrNotOwner.
 func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error) {
-	return s.trade(ctx, sellerID, itemID, func(tx *sql.Tx, it *Item) error {
+	return s.trade(ctx, sellerID, itemID, func(ctx context.Context, tx *sql.Tx, it *Item) error {
 		res, err := tx.ExecContext(ctx, `UPDATE items SET owner_id = NULL WHERE id = ? AND owner_id = ?`, it.ID, sellerID)
 		if err != nil {
 			return fmt.Errorf("move item: %w", err)
@@ -62,38 +62,32 @@ func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error)
 	})
 }
 
-// trade runs one purchase or sale: it reads the item inside the write transaction, lets apply
-// change it, and reads the trader's new budget before committing.
-func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(*sql.Tx, *Item) error) (Trade, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Trade{}, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	var (
-		t     Trade
-		owner sql.NullInt64
-	)
-	err = tx.QueryRowContext(ctx,
-		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, itemID,
-	).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Trade{}, ErrNotFound
-	}
-	if err != nil {
-		return Trade{}, fmt.Errorf("find item: %w", err)
-	}
-	t.Item.OwnerID = owner.Int64
-	if err := apply(tx, &t.Item); err != nil {
-		return t, err
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT budget FROM users WHERE id = ?`, userID).Scan(&t.Budget); err != nil {
-		return t, fmt.Errorf("read budget: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return t, fmt.Errorf("commit: %w", err)
-	}
-	return t, nil
+// trade runs one purchase or sale in the writer's next group commit: it reads the item inside
+// the transaction, lets apply change it, and reads the trader's new budget.
+func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(context.Context, *sql.Tx, *Item) error) (Trade, error) {
+	var t Trade
+	err := s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		t = Trade{}
+		var owner sql.NullInt64
+		err := tx.QueryRowContext(ctx,
+			`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, itemID,
+		).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("find item: %w", err)
+		}
+		t.Item.OwnerID = owner.Int64
+		if err := apply(ctx, tx, &t.Item); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT budget FROM users WHERE id = ?`, userID).Scan(&t.Budget); err != nil {
+			return fmt.Errorf("read budget: %w", err)
+		}
+		return nil
+	})
+	return t, err
 }
 
 func record(ctx context.Context, tx *sql.Tx, userID, itemID int64, kind string, amount int64) error {

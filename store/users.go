@@ -25,32 +25,30 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	var id int64
+	err = s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?)`,
+			username, email, string(hash), StartingBudget)
+		switch {
+		case isUnique(err, "users.username"):
+			return ErrDuplicateUsername
+		case isUnique(err, "users.email"):
+			return ErrDuplicateEmail
+		case err != nil:
+			return fmt.Errorf("insert user: %w", err)
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("user id: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO trades (user_id, kind, amount) VALUES (?, 'grant', ?)`, id, StartingBudget); err != nil {
+			return fmt.Errorf("opening grant: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return User{}, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?)`,
-		username, email, string(hash), StartingBudget)
-	switch {
-	case isUnique(err, "users.username"):
-		return User{}, ErrDuplicateUsername
-	case isUnique(err, "users.email"):
-		return User{}, ErrDuplicateEmail
-	case err != nil:
-		return User{}, fmt.Errorf("insert user: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return User{}, fmt.Errorf("user id: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO trades (user_id, kind, amount) VALUES (?, 'grant', ?)`, id, StartingBudget); err != nil {
-		return User{}, fmt.Errorf("opening grant: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return User{}, fmt.Errorf("commit: %w", err)
+		return User{}, err
 	}
 	return User{ID: id, Username: username, Email: email, Budget: StartingBudget}, nil
 }
