@@ -65,7 +65,7 @@ type MarketPage struct {
 // CatalogueVersion changes whenever any item changes, in this process or another.
 func (s *Store) CatalogueVersion(ctx context.Context) (int64, error) {
 	var v int64
-	if err := s.hot.catalogueVersion.QueryRowContext(ctx).Scan(&v); err != nil {
+	if err := s.read.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("catalogue version: %w", err)
 	}
 	return v, nil
@@ -140,7 +140,9 @@ func escapeLike(s string) string {
 
 // OwnedItems lists the items a user owns, by name.
 func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
-	rows, err := s.hot.ownedItems.QueryContext(ctx, userID)
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT id, name, price, barcode, description, owner_id FROM items
+		 WHERE owner_id = ? ORDER BY name COLLATE NOCASE`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list owned items: %w", err)
 	}

@@ -53,34 +53,7 @@ type Store struct {
 	path      string
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
-	hot       hotStatements
 	writer    *writer
-}
-
-// hotStatements are the reads of every request, prepared once per reader connection instead
-// of parsed each time.
-type hotStatements struct {
-	user, catalogueVersion, ownedItems, session *sql.Stmt
-}
-
-func (s *Store) prepareHot(ctx context.Context) error {
-	for _, p := range []struct {
-		stmt  **sql.Stmt
-		query string
-	}{
-		{&s.hot.user, `SELECT id, username, email, budget FROM users WHERE id = ?`},
-		{&s.hot.catalogueVersion, `SELECT version FROM catalogue`},
-		{&s.hot.ownedItems, `SELECT id, name, price, barcode, description, owner_id FROM items
-			WHERE owner_id = ? ORDER BY name COLLATE NOCASE`},
-		{&s.hot.session, `SELECT data FROM sessions WHERE token = ? AND julianday('now') < expiry`},
-	} {
-		stmt, err := s.read.PrepareContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.query, err)
-		}
-		*p.stmt = stmt
-	}
-	return nil
 }
 
 // PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
@@ -113,6 +86,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		"_cache_size":    {"-16000"},
 		"_auto_vacuum":   {"none"},
 		"_secure_delete": {"off"},
+		// Each connection keeps its compiled statements: the hot reads are parsed once.
+		"_stmt_cache_size": {"32"},
 	}
 	db, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
 	if err != nil {
@@ -143,10 +118,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(0)
 	s.read = read
-	if err := s.prepareHot(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
 	s.writer = newWriter(db)
 
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)

@@ -80,7 +80,9 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 // User returns the account with the given id, or ErrNotFound.
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
-	err := s.hot.user.QueryRowContext(ctx, id).Scan(&u.ID, &u.Username, &u.Email, &u.Budget)
+	err := s.read.QueryRowContext(ctx,
+		`SELECT id, username, email, budget FROM users WHERE id = ?`, id,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
