@@ -61,37 +61,43 @@
     const button = e.detail.elt;
     if (!(button instanceof HTMLElement) || !button.classList.contains('js-item')) return;
     e.preventDefault();
+    // Already on its way: a second confirmation would only trade a row that is about to move.
+    if (button.getAttribute('aria-disabled') === 'true') return;
     askToConfirm(button, e.detail.issueRequest);
   });
 
-  function onConfirmClose() {
+  function onConfirmClose(dialog) {
+    if (dialog.open) return; // the close event of an earlier closing, after the dialog reopened
     const p = pending;
     pending = null;
-    if (!p || this.returnValue !== 'confirm') return; // Escape or Cancel: focus returns natively
+    if (!p || dialog.returnValue !== 'confirm') return; // Escape or Cancel: focus returns natively
     nextFocus = nextFocusAfter(p.button);
     p.issueRequest(true);
   }
 
-  // Clear both live regions before a request, so the same message is announced again.
+  // Before a trade: clear both live regions, so the same message is announced again, and mark
+  // the button busy until the answer comes.
   document.addEventListener('htmx:beforeRequest', (e) => {
-    if (e.detail.elt?.classList?.contains('js-item')) {
-      for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
-    }
+    const elt = e.detail.elt;
+    if (!elt?.classList?.contains('js-item')) return;
+    for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
+    elt.setAttribute('aria-disabled', 'true');
   });
 
-  // After a trade the row may be gone: focus the next item, never <body>.
-  document.addEventListener('htmx:afterSettle', () => {
+  // After a trade the row may be gone, and focus with it: focus the next item, never <body>.
+  // htmx fires afterRequest after the swap, and again on the nearest ancestor still in the page
+  // when the button itself was removed (afterSettle fires only on the removed button, where
+  // no listener hears it).
+  document.addEventListener('htmx:afterRequest', (e) => {
+    const elt = e.detail.requestConfig?.elt; // detail.elt is the ancestor on the second firing
+    if (!elt?.classList?.contains('js-item')) return;
+    elt.removeAttribute('aria-disabled');
     if (!nextFocus) return;
     const id = nextFocus;
     nextFocus = null;
     const active = document.activeElement;
-    if (!active || active === document.body || !active.isConnected) $(id)?.focus();
-  });
-  document.addEventListener('htmx:afterRequest', (e) => {
-    if (!e.detail.successful && nextFocus) {
-      nextFocus = null;
-      if (document.activeElement === document.body) e.detail.elt?.focus?.();
-    }
+    if (active && active !== document.body && active.isConnected) return;
+    (elt.isConnected ? elt : $(id) || $('q'))?.focus();
   });
 
   // A network failure would otherwise leave the user with nothing.
@@ -139,20 +145,22 @@
     }
   });
 
-  function init() {
-    $('shortcuts-open')?.addEventListener('click', openShortcuts);
-    $('char-keys')?.addEventListener('change', (e) => setShortcuts(e.target.checked));
-    $('confirm')?.addEventListener('close', onConfirmClose);
-    for (const d of document.querySelectorAll('dialog')) {
-      // A held Enter repeats: never let the repeat confirm a trade.
-      d.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter' && e.repeat) e.preventDefault();
-      }, true);
-      d.addEventListener('click', (e) => {
-        if (e.target instanceof Element && e.target.closest('.js-close')) d.close();
-      });
-    }
-  }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
+  // Dialogs, the shortcuts button and the switch are handled from the document: a history
+  // restore swaps the whole body, and listeners on the old elements would be gone with them.
+  document.addEventListener('click', (e) => {
+    if (!(e.target instanceof Element)) return;
+    if (e.target.closest('#shortcuts-open')) openShortcuts();
+    else e.target.closest('dialog .js-close')?.closest('dialog')?.close();
+  });
+  document.addEventListener('change', (e) => {
+    if (e.target instanceof HTMLInputElement && e.target.id === 'char-keys') setShortcuts(e.target.checked);
+  });
+  // close does not bubble; the capture phase still sees it.
+  document.addEventListener('close', (e) => {
+    if (e.target instanceof HTMLDialogElement && e.target.id === 'confirm') onConfirmClose(e.target);
+  }, true);
+  // A held Enter repeats: never let the repeat confirm a trade.
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && e.repeat && e.target instanceof Element && e.target.closest('dialog')) e.preventDefault();
+  }, true);
 })();
