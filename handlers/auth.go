@@ -103,7 +103,8 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ip, now := clientIP(r), h.cfg.Now()
-	if wait := h.signups.retryAfter(ip, now); wait > 0 {
+	// The sign-up is counted before the account is made, so parallel sign-ups meet the cap too.
+	if wait := h.signups.take(ip, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		h.alert(r.Context(), "Too many accounts were created from your address. Try again in "+minutes(wait)+".")
 		h.registerFailed(w, r, http.StatusTooManyRequests, f)
@@ -116,14 +117,15 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrDuplicateEmail):
 		f.check(false, "email", "That email address is already registered. Log in instead.")
 	case err != nil:
+		h.signups.undo(ip, now)
 		h.serverError(w, r, err)
 		return
 	}
 	if !f.valid() {
+		h.signups.undo(ip, now)
 		h.registerFailed(w, r, http.StatusOK, f)
 		return
 	}
-	h.signups.add(ip, now)
 	h.logger.Info("user registered", "user_id", user.ID)
 	if err := h.startSession(r, user); err != nil {
 		h.serverError(w, r, err)
@@ -160,7 +162,17 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	username, password := f.values["username"], f.values["password"]
 	ip, now := clientIP(r), h.cfg.Now()
 	userKey := strings.ToLower(username) + "\x00" + ip
-	if wait := max(h.loginByUser.retryAfter(userKey, now), h.loginByAddr.retryAfter(ip, now)); wait > 0 {
+	// Every attempt counts as a failure until the password is checked, and is forgiven if it
+	// was right: counting only after bcrypt would let parallel guesses all pass the check.
+	wait := h.loginByUser.take(userKey, now)
+	if wait == 0 {
+		if wait = h.loginByAddr.take(ip, now); wait > 0 {
+			h.loginByUser.undo(userKey, now)
+		}
+	} else {
+		wait = max(wait, h.loginByAddr.retryAfter(ip, now))
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		h.loginFailed(w, r, http.StatusTooManyRequests, f, next,
 			"Too many failed login attempts. Try again in "+minutes(wait)+".")
@@ -168,17 +180,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := h.store.Authenticate(r.Context(), username, password)
 	if errors.Is(err, store.ErrInvalidCredentials) {
-		h.loginByUser.add(userKey, now)
-		h.loginByAddr.add(ip, now)
 		h.logger.Info("login failed", "ip", ip)
 		h.loginFailed(w, r, http.StatusOK, f, next, "Login failed. Check username and password.")
 		return
 	}
 	if err != nil {
+		h.loginByUser.undo(userKey, now)
+		h.loginByAddr.undo(ip, now)
 		h.serverError(w, r, err)
 		return
 	}
 	h.loginByUser.reset(userKey)
+	h.loginByAddr.undo(ip, now)
 	if err := h.startSession(r, user); err != nil {
 		h.serverError(w, r, err)
 		return

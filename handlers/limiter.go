@@ -29,17 +29,42 @@ func (l *limiter) retryAfter(key string, now time.Time) time.Duration {
 	return ev[len(ev)-l.limit].Add(l.window).Sub(now)
 }
 
-// add records an event for key.
-func (l *limiter) add(key string, now time.Time) {
+// take records an event for key and returns 0 when fewer than limit are in the window; at the
+// limit it records nothing and returns how long key must wait. Checking and recording under one
+// lock is what makes it a limit: parallel requests cannot all pass the check before any counts.
+func (l *limiter) take(key string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.events[key] = append(l.recent(key, now), now)
+	ev := l.recent(key, now)
+	if len(ev) >= l.limit {
+		return ev[len(ev)-l.limit].Add(l.window).Sub(now)
+	}
+	l.events[key] = append(ev, now)
 	if len(l.events) > 10_000 { // forget idle keys, so that memory stays bounded
 		for k := range l.events {
 			if len(l.recent(k, now)) == 0 {
 				delete(l.events, k)
 			}
 		}
+	}
+	return 0
+}
+
+// undo forgets one event take recorded for key at the given time: the attempt did not count.
+func (l *limiter) undo(key string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ev := l.events[key]
+	for i := len(ev) - 1; i >= 0; i-- {
+		if ev[i].Equal(at) {
+			ev = append(ev[:i], ev[i+1:]...)
+			break
+		}
+	}
+	if len(ev) == 0 {
+		delete(l.events, key)
+	} else {
+		l.events[key] = ev
 	}
 }
 
