@@ -45,7 +45,8 @@ type Handler struct {
 	loginByAddr *limiter // failed logins per address
 	signups     *limiter // accounts created per address
 
-	marketCache *marketCache
+	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
+	ownedCache  *versionCache[int64, []store.Item]             // each user's items
 }
 
 // New builds the handler with its dependencies.
@@ -78,7 +79,8 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		loginByAddr: newLimiter(10*cfg.LoginFailures, cfg.LoginWindow),
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
-		marketCache: newMarketCache(),
+		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
+		ownedCache:  newVersionCache[int64, []store.Item](4096),
 	}
 }
 

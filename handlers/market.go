@@ -29,7 +29,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, components.MarketResults(page, rows))
 		return
 	}
-	owned, err := h.store.OwnedItems(r.Context(), user.ID)
+	owned, err := h.ownedItems(r.Context(), user.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
