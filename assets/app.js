@@ -100,6 +100,13 @@
     (elt.isConnected ? elt : $(id) || $('q'))?.focus();
   });
 
+  // Never push the address already shown (a search for what is on screen, a repeated Enter):
+  // Back would seem to do nothing. htmx reads the type after this event.
+  document.addEventListener('htmx:beforeHistoryUpdate', (e) => {
+    const h = e.detail.history;
+    if (h?.type === 'push' && new URL(h.path, location.href).href === location.href) h.type = 'replace';
+  });
+
   // A network failure would otherwise leave the user with nothing.
   document.addEventListener('htmx:sendError', () => {
     const alert = $('flash-alert');

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
@@ -357,18 +358,27 @@ var axeOnce struct {
 	err error
 }
 
+// errAxeChecksum marks a downloaded axe-core that is not the one recorded: never skipped.
+var errAxeChecksum = errors.New("axe-core checksum mismatch")
+
 // axeSource is axe-core's axe.min.js, fetched with `npm pack` once into the user's cache
-// directory and checked against its recorded sha256.
-func axeSource(t testing.TB) string {
+// directory and checked against its recorded sha256. Without npm (or the registry) it is ""
+// with the reason, unless the browser suite is required, and then the test fails.
+func axeSource(t testing.TB) (string, error) {
 	t.Helper()
 	axeOnce.Do(func() { axeOnce.src, axeOnce.err = loadAxe() })
-	if errors.Is(axeOnce.err, exec.ErrNotFound) {
-		skipOrFail(t, "axe-core %s is fetched with npm, which is missing: %v", axeVersion, axeOnce.err)
-	}
-	if axeOnce.err != nil {
+	if axeOnce.err != nil && (browserRequired() || errors.Is(axeOnce.err, errAxeChecksum)) {
 		t.Fatalf("axe-core %s: %v", axeVersion, axeOnce.err)
 	}
-	return axeOnce.src
+	return axeOnce.src, axeOnce.err
+}
+
+// requireAxe skips (or fails, see browserRequired) a test that is only about axe-core.
+func requireAxe(t testing.TB) {
+	t.Helper()
+	if _, err := axeSource(t); err != nil {
+		skipOrFail(t, "axe-core %s is fetched at test time with npm pack: %v", axeVersion, err)
+	}
 }
 
 func loadAxe() (string, error) {
@@ -426,7 +436,7 @@ func loadAxe() (string, error) {
 			return "", err
 		}
 		if got := sha(b); got != axeSHA256 {
-			return "", fmt.Errorf("axe.min.js has sha256 %s, want %s", got, axeSHA256)
+			return "", fmt.Errorf("%w: axe.min.js has sha256 %s, want %s", errAxeChecksum, got, axeSHA256)
 		}
 		if err := os.WriteFile(filepath.Join(tmp, "axe.min.js"), b, 0o644); err != nil {
 			return "", err
@@ -454,7 +464,11 @@ var axeIncompleteFails = []string{"scrollable-region-focusable", "duplicate-id-a
 // every violation.
 func (b *tab) axe(state string) {
 	b.t.Helper()
-	src := axeSource(b.t)
+	src, err := axeSource(b.t)
+	if err != nil {
+		b.t.Logf("no axe-core audit of %s: %v", state, err)
+		return
+	}
 	if !eval[bool](b, `typeof window.axe === 'object'`) {
 		// Runtime.evaluate is not subject to the page's CSP.
 		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](src)); err != nil {
@@ -513,6 +527,37 @@ func (b *tab) audit(state string) {
 		b.t.Errorf("%s: %s", state, v)
 	}
 	b.axe(state)
+}
+
+// axNode is the role, accessible name and description Chromium computes for the element with
+// an id: what a screen reader is told.
+func (b *tab) axNode(id string) (role, name, desc string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
+	defer cancel()
+	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.ID(id)))
+	if err != nil || len(nodes) == 0 {
+		b.t.Fatalf("no #%s for the accessibility tree: %v", id, err)
+	}
+	res, err := chromedp.Call(ctx, accessibility.GetPartialAXTree,
+		accessibility.GetPartialAXTreeParams{BackendNodeID: nodes[0].BackendNodeID, FetchRelatives: new(false)})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	str := func(v *accessibility.Value) string {
+		var s string
+		if v != nil {
+			json.Unmarshal([]byte(v.Value), &s)
+		}
+		return s
+	}
+	for _, n := range res.Nodes {
+		if n.BackendDOMNodeID == nodes[0].BackendNodeID {
+			return str(n.Role), str(n.Name), str(n.Description)
+		}
+	}
+	b.t.Fatalf("#%s is not in the accessibility tree", id)
+	return "", "", ""
 }
 
 // liveRegionsEmpty checks both live regions are present and empty, as on a fresh page load.

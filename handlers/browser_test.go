@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -24,9 +26,11 @@ import (
 // each subtest has its own app, tab and cookies.
 func TestBrowser(t *testing.T) {
 	browser := startBrowser(t)
+	t.Run("RecordersSeeViolations", func(t *testing.T) { testRecorders(t, browser) })
 	t.Run("TradeInPlace", func(t *testing.T) { testTradeInPlace(t, browser) })
 	t.Run("ExpiredCSRFToken", func(t *testing.T) { testExpiredCSRFToken(t, browser) })
 	t.Run("KeyboardJourney", func(t *testing.T) { testKeyboardJourney(t, browser) })
+	t.Run("SearchOrderAndHistory", func(t *testing.T) { testSearchOrderAndHistory(t, browser) })
 	t.Run("ShortcutsSwitch", func(t *testing.T) { testShortcutsSwitch(t, browser) })
 	t.Run("ItemDetails", func(t *testing.T) { testItemDetails(t, browser) })
 	t.Run("AxePages", func(t *testing.T) { testAxePages(t, browser) })
@@ -136,6 +140,37 @@ func (b *tab) lastTradeBytes() (trade, page int) {
 	return v[0], v[1]
 }
 
+// testRecorders proves the CSP and exception recorders that every other subtest relies on would
+// see a violation and an exception, then forgets them.
+func testRecorders(t *testing.T, browser context.Context) {
+	app := newTestApp(t)
+	b := newTab(t, browser, app)
+	b.navigate("/")
+	if ran := b.js(`(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1';
+	  document.head.append(s); return window.__inline; })()`); ran != "" {
+		t.Fatal("an inline script ran: the page has no CSP")
+	}
+	b.waitFor("the violation in window.__csp", `window.__csp.length === 1 && window.__csp[0].directive.startsWith('script-src')`)
+	eval[chromedp.Void](b, `setTimeout(() => { throw new Error('recorder check') })`)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		b.mu.Lock()
+		got := len(b.csp) == 1 && len(b.exceptions) == 1 && strings.Contains(b.exceptions[0], "recorder check")
+		if got || time.Now().After(deadline) {
+			b.csp, b.exceptions = nil, nil
+		}
+		b.mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the test never heard of the CSP violation or the exception")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	eval[chromedp.Void](b, `window.__csp = []`)
+}
+
 func testTradeInPlace(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
 	b := newTab(t, browser, app)
@@ -150,6 +185,21 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 		t.Error(`"Your items" does not say it is empty`)
 	}
 	b.markPage()
+	if role, name, desc := b.axNode("buy-" + phone); role != "button" || name != "Buy Phone" || desc != "$500" {
+		t.Errorf("Buy Phone reaches screen readers as role %q, name %q, description %q; want button, Buy Phone, $500", role, name, desc)
+	}
+
+	// Cancel asks nothing of the server.
+	b.run("click Buy Phone", chromedp.Click(chromedp.ID("buy-"+phone)))
+	b.confirmDialog("Buy Phone?", "It costs $500. Your budget will be $500.", "Buy for $500")
+	if role, name, desc := b.axNode("confirm"); role != "dialog" || name != "Buy Phone?" || desc != "It costs $500. Your budget will be $500." {
+		t.Errorf("the confirmation reaches screen readers as role %q, name %q, description %q", role, name, desc)
+	}
+	b.run("click Cancel", chromedp.Click(chromedp.CSS("#confirm .js-cancel")))
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	if f, n, budget := b.focused(), b.tradeRequests(), b.text("budget"); f != "buy-"+phone || n != 0 || budget != "$1,000" {
+		t.Errorf("after Cancel: focus %s, %d trade requests, #budget %s; want buy-%s, 0, $1,000", f, n, budget, phone)
+	}
 
 	// Buy the phone with the mouse, holding the request to see the button while it is in flight.
 	i := indexOf(market, "item-"+phone)
@@ -593,6 +643,91 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 	b.audit("your items empty after selling")
 }
 
+// marketIDs are the row ids the market shows for a search.
+func marketIDs(t *testing.T, app *testApp, q string) []string {
+	t.Helper()
+	p, err := app.store.Market(context.Background(), store.MarketQuery{Q: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, it := range p.Items {
+		ids = append(ids, "item-"+strconv.FormatInt(it.ID, 10))
+	}
+	return ids
+}
+
+func testSearchOrderAndHistory(t *testing.T, browser context.Context) {
+	app := newTestApp(t)
+	b := newTab(t, browser, app)
+	b.signUpWithForm("sue", true)
+	la, lamp := marketIDs(t, app, "la"), marketIDs(t, app, "lamp")
+	if fmt.Sprint(la) == fmt.Sprint(lamp) {
+		t.Fatal("the searches la and lamp show the same rows; pick others")
+	}
+	eval[chromedp.Void](b, `window.__searches = 0; document.addEventListener('htmx:afterRequest', (e) => {
+	  if (e.detail.requestConfig?.verb === 'get') window.__searches++; })`)
+
+	// The answer to "la" arrives after the answer to "lamp": the rows must still be lamp's.
+	ctx, cancel := context.WithTimeout(b.ctx, 2*waitTimeout)
+	defer cancel()
+	next, stop := iter.Pull2(chromedp.Events(ctx, fetch.RequestPaused))
+	defer stop()
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: b.base + "/market?*", RequestStage: fetch.RequestStageRequest},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	paused := func(q string) fetch.EventRequestPaused {
+		t.Helper()
+		ev, err, ok := next()
+		if err != nil || !ok {
+			t.Fatalf("no search for %q was sent (a newer search must not wait for an older one still on its way): %v\n%s", q, err, b.state())
+		}
+		if !strings.Contains(ev.Request.URL, "q="+q+"&") && !strings.HasSuffix(ev.Request.URL, "q="+q) {
+			t.Fatalf("the search sent is %s, want q=%s", ev.Request.URL, q)
+		}
+		return ev
+	}
+	b.key("/")
+	b.key("la")
+	first := paused("la")
+	b.key("mp")
+	second := paused("lamp")
+	if _, err := chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: second.RequestID}); err != nil {
+		t.Fatal(err)
+	}
+	b.settled("the lamp results", `new URLSearchParams(location.search).get('q') === 'lamp'`)
+	// The older request may have been cancelled by the page already; then this fails, harmlessly.
+	chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: first.RequestID})
+	if _, err := chromedp.Call(ctx, fetch.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	b.settled("both searches to end", `window.__searches === 2`)
+	if got := b.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(lamp) {
+		t.Errorf("after a late answer to the older search the rows are %v, want lamp's %v", got, lamp)
+	}
+	if q, v := b.js(`new URLSearchParams(location.search).get('q')`), b.js(`document.getElementById('q').value`); q != "lamp" || v != "lamp" {
+		t.Errorf("after a late answer the URL says q=%s and the box %q, want lamp", q, v)
+	}
+
+	// Enter sends the search once, and Back leaves it at once.
+	b.navigate("/market")
+	before := eval[int](b, `history.length`)
+	b.key("/")
+	b.key("desk" + kb.Enter)
+	b.settled("the desk results", `new URLSearchParams(location.search).get('q') === 'desk'`)
+	eval[bool](b, `new Promise((ok) => setTimeout(() => ok(true), 400))`) // past the typing debounce
+	b.settled("a late search, if any", `true`)
+	if n := eval[int](b, `history.length`) - before; n != 1 {
+		t.Errorf("one search with Enter added %d history entries, want 1", n)
+	}
+	b.expectResults("search desk")
+	b.run("back", chromedp.NavigateBack())
+	b.waitFor("back to the whole market", `location.search === ''`)
+	b.expectResults("back from desk")
+}
+
 func testShortcutsSwitch(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
 	b := newTab(t, browser, app)
@@ -729,6 +864,7 @@ func testItemDetails(t *testing.T, browser context.Context) {
 }
 
 func testAxePages(t *testing.T, browser context.Context) {
+	requireAxe(t)
 	app := newTestApp(t)
 	b := newTab(t, browser, app)
 	for _, path := range []string{"/", "/register", "/login", "/no-such-page"} {
