@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -28,11 +29,12 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// The browser suite drives Debian's Chromium. Without it (or without npm for axe-core) the
-// tests skip, unless MARKET_REQUIRE_BROWSER=1 or CI=true asks for them, and then they fail.
+// The browser suite drives Debian's Chromium (or the browser MARKET_CHROMIUM names). Without it
+// (or without npm for axe-core) the tests skip, unless MARKET_REQUIRE_BROWSER=1 or CI=true asks
+// for them, and then they fail.
 const (
-	chromiumPath = "/usr/bin/chromium"
-	axeVersion   = "4.14.1"
+	defaultChromium = "/usr/bin/chromium"
+	axeVersion      = "4.14.1"
 	// axeSHA256 is the sha256 of package/axe.min.js in the npm package axe-core@4.14.1.
 	axeSHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
 	// waitTimeout bounds every wait for something the user should see.
@@ -58,6 +60,7 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 // context holding it; each tab opens a child of that context.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
+	chromiumPath := cmp.Or(os.Getenv("MARKET_CHROMIUM"), defaultChromium)
 	if _, err := os.Stat(chromiumPath); err != nil {
 		skipOrFail(t, "browser tests need Chromium at %s: %v", chromiumPath, err)
 	}

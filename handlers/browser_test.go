@@ -615,6 +615,12 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 	if f := b.focused(); f != owned[1] {
 		t.Errorf("after selling the first of your items focus is on %s, want the next one %s", f, owned[1])
 	}
+	if got, budget := b.rowsOf("owned-rows"), b.text("budget"); fmt.Sprint(got) != "[item-"+strings.TrimPrefix(speaker, "buy-")+"]" || budget != "$925" {
+		t.Errorf("after selling the phone: owned %v, #budget %s; want the speaker and $925", got, budget)
+	}
+	if !contains(b.rowsOf("item-rows"), "item-"+phone) {
+		t.Error("the sold phone is not back on the market")
+	}
 
 	// ? lists the shortcuts; Escape closes the list and focus comes back.
 	b.key("?")
@@ -639,6 +645,9 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 	}
 	if got, budget := b.rowsOf("owned-rows"), b.text("budget"); len(got) != 0 || budget != "$1,000" {
 		t.Errorf("after selling everything: owned %v, #budget %s", got, budget)
+	}
+	if got := b.rowsOf("item-rows"); len(got) != len(buys) {
+		t.Errorf("after selling everything the market shows %d items, want %d", len(got), len(buys))
 	}
 	b.audit("your items empty after selling")
 }
