@@ -12,6 +12,7 @@ type limiter struct {
 
 	mu     sync.Mutex
 	events map[string][]time.Time
+	swept  time.Time // when idle keys were last forgotten
 }
 
 func newLimiter(limit int, window time.Duration) *limiter {
@@ -40,7 +41,10 @@ func (l *limiter) take(key string, now time.Time) time.Duration {
 		return ev[len(ev)-l.limit].Add(l.window).Sub(now)
 	}
 	l.events[key] = append(ev, now)
-	if len(l.events) > 10_000 { // forget idle keys, so that memory stays bounded
+	// Forget idle keys, so that memory stays bounded; at most once a minute, so that a flood of
+	// distinct keys does not make every request walk them all.
+	if len(l.events) > 10_000 && now.Sub(l.swept) > time.Minute {
+		l.swept = now
 		for k := range l.events {
 			if len(l.recent(k, now)) == 0 {
 				delete(l.events, k)
