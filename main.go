@@ -36,9 +36,10 @@ func main() {
 
 // config is what the flags and the environment say; flags win.
 type config struct {
-	addr   string
-	db     string
-	secure bool
+	addr       string
+	db         string
+	secure     bool
+	trustProxy bool
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -61,6 +62,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	secure := getenv("SECURE")
 	fs.BoolVar(&c.secure, "secure", secure == "1" || strings.EqualFold(secure, "true"),
 		"users reach the server over HTTPS: Secure cookies and HSTS (env SECURE=1)")
+	trust := getenv("TRUST_PROXY")
+	fs.BoolVar(&c.trustProxy, "trust-proxy", trust == "1" || strings.EqualFold(trust, "true"),
+		"behind a reverse proxy: rate-limit by the address it appends to X-Forwarded-For (env TRUST_PROXY=1)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, nil, err
 	}
@@ -110,7 +114,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 	}
 
-	h := handlers.New(logger, st, sessions, as, handlers.Config{Secure: cfg.secure})
+	h := handlers.New(logger, st, sessions, as, handlers.Config{Secure: cfg.secure, TrustProxy: cfg.trustProxy})
 	srv := &http.Server{
 		Addr:              cfg.addr,
 		Handler:           h.Routes(),

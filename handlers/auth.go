@@ -102,7 +102,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ip, now := clientIP(r), h.cfg.Now()
+	ip, now := h.clientIP(r), h.cfg.Now()
 	// The sign-up is counted before the account is made, so parallel sign-ups meet the cap too.
 	if wait := h.signups.take(ip, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -160,7 +160,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r, "username", "password")
 	next := safeNext(r.FormValue("next"))
 	username, password := f.values["username"], f.values["password"]
-	ip, now := clientIP(r), h.cfg.Now()
+	ip, now := h.clientIP(r), h.cfg.Now()
 	userKey := strings.ToLower(username) + "\x00" + ip
 	// Every attempt counts as a failure until the password is checked, and is forgiven if it
 	// was right: counting only after bcrypt would let parallel guesses all pass the check.

@@ -18,6 +18,9 @@ import (
 type Config struct {
 	// Secure: users reach us over HTTPS, so cookies are Secure and HSTS is sent.
 	Secure bool
+	// TrustProxy: every request comes through one reverse proxy, which appends the client's
+	// address to X-Forwarded-For; rate limits then count that address.
+	TrustProxy bool
 	// IdleTimeout logs a user out after this long without a request (default 1 hour).
 	IdleTimeout time.Duration
 	// MaxBodyBytes caps request bodies (default 64 KiB).

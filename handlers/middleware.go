@@ -74,7 +74,7 @@ func (h *Handler) logRequest(next http.Handler) http.Handler {
 		h.logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
 			slog.String("method", r.Method), slog.String("uri", r.URL.RequestURI()),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)), slog.String("ip", clientIP(r)))
+			slog.Duration("duration", time.Since(start)), slog.String("ip", h.clientIP(r)))
 	})
 }
 
@@ -250,8 +250,18 @@ func (h *Handler) errorPages(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// clientIP is the address of the connection. X-Forwarded-For is not trusted: anyone can send it.
-func clientIP(r *http.Request) string {
+// clientIP is the address the rate limits count against: the connection's, or, behind a
+// trusted reverse proxy, the last address that proxy appended to X-Forwarded-For. Without
+// TrustProxy the header is ignored, since anyone can send it.
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.cfg.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			hops := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(hops[len(hops)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
