@@ -37,8 +37,8 @@ const (
 	axeVersion      = "4.14.1"
 	// axeSHA256 is the sha256 of package/axe.min.js in the npm package axe-core@4.14.1.
 	axeSHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
-	// waitTimeout bounds every wait for something the user should see.
-	waitTimeout = 10 * time.Second
+	// browserWait bounds every wait for something the user should see.
+	browserWait = 10 * time.Second
 )
 
 // browserRequired reports whether a missing browser is a failure rather than a skip.
@@ -46,8 +46,8 @@ func browserRequired() bool {
 	return os.Getenv("MARKET_REQUIRE_BROWSER") == "1" || os.Getenv("CI") == "true"
 }
 
-// skipOrFail skips the test, or fails it when the environment asks for the browser suite.
-func skipOrFail(t testing.TB, format string, args ...any) {
+// browserSkipOrFail skips the test, or fails it when the environment asks for the browser suite.
+func browserSkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if browserRequired() {
@@ -62,9 +62,9 @@ func startBrowser(t *testing.T) context.Context {
 	t.Helper()
 	chromiumPath := cmp.Or(os.Getenv("MARKET_CHROMIUM"), defaultChromium)
 	if _, err := os.Stat(chromiumPath); err != nil {
-		skipOrFail(t, "browser tests need Chromium at %s: %v", chromiumPath, err)
+		browserSkipOrFail(t, "browser tests need Chromium at %s: %v", chromiumPath, err)
 	}
-	var stderr lockedBuffer
+	var stderr browserLog
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", "new"),
@@ -92,19 +92,19 @@ func startBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// lockedBuffer collects the browser's output, written from another goroutine.
-type lockedBuffer struct {
+// browserLog collects the browser's output, written from another goroutine.
+type browserLog struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *browserLog) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *browserLog) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -133,8 +133,8 @@ type cspViolation struct {
 	Page      string `json:"page"`
 }
 
-// tab is one browser tab with its own cookies, looking at one test app.
-type tab struct {
+// browserTab is one browser tab with its own cookies, looking at one test app.
+type browserTab struct {
 	t    *testing.T
 	ctx  context.Context
 	app  *testApp
@@ -145,13 +145,13 @@ type tab struct {
 	exceptions []string
 }
 
-// newTab opens a tab in a fresh browser context (its own cookie jar), records CSP violations
+// newBrowserTab opens a tab in a fresh browser context (its own cookie jar), records CSP violations
 // and uncaught exceptions, and at the end of the test fails if there were any.
-func newTab(t *testing.T, browser context.Context, app *testApp) *tab {
+func newBrowserTab(t *testing.T, browser context.Context, app *testApp) *browserTab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	tb := &tab{t: t, ctx: ctx, app: app, base: app.server.URL}
+	tb := &browserTab{t: t, ctx: ctx, app: app, base: app.server.URL}
 	addScript := chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
 		_, err := cdp.Call(ctx, target, page.AddScriptToEvaluateOnNewDocument,
 			page.AddScriptToEvaluateOnNewDocumentParams{Source: cspRecorder})
@@ -193,7 +193,7 @@ func newTab(t *testing.T, browser context.Context, app *testApp) *tab {
 
 // checkCSP fails the test for any CSP violation so far, from the reports and from the current
 // page's window.__csp (which also proves the recorder ran).
-func (b *tab) checkCSP() {
+func (b *browserTab) checkCSP() {
 	b.t.Helper()
 	var here []cspViolation
 	raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]byte](`JSON.stringify(window.__csp ?? null)`))
@@ -215,19 +215,19 @@ func (b *tab) checkCSP() {
 }
 
 // run runs actions that return nothing, failing the test on an error.
-func (b *tab) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+func (b *browserTab) run(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 3*waitTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, 3*browserWait)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("%s: %v\n%s", what, err, b.state())
 	}
 }
 
-// eval evaluates a JavaScript expression in the page and decodes its value.
-func eval[T any](b *tab, expr string) T {
+// evalJS evaluates a JavaScript expression in the page and decodes its value.
+func evalJS[T any](b *browserTab, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 3*waitTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, 3*browserWait)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -237,17 +237,17 @@ func eval[T any](b *tab, expr string) T {
 }
 
 // js evaluates an expression and returns its value as a string ("" for null or undefined).
-func (b *tab) js(expr string) string {
+func (b *browserTab) js(expr string) string {
 	b.t.Helper()
-	return eval[string](b, `String((`+expr+`) ?? '')`)
+	return evalJS[string](b, `String((`+expr+`) ?? '')`)
 }
 
-// waitFor polls a JavaScript predicate until it is true; the test fails after waitTimeout with
+// waitFor polls a JavaScript predicate until it is true; the test fails after browserWait with
 // what the user would see. A page load during the wait (a form post, a redirect) restarts the
 // poll in the new document.
-func (b *tab) waitFor(what, predicate string) {
+func (b *browserTab) waitFor(what, predicate string) {
 	b.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(browserWait)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -270,15 +270,15 @@ func (b *tab) waitFor(what, predicate string) {
 
 // settled waits for predicate, then for htmx to finish: no request in flight, nothing swapping
 // or settling (htmx settles 20 ms after a swap, and scripts may act then).
-func (b *tab) settled(what, predicate string) {
+func (b *browserTab) settled(what, predicate string) {
 	b.t.Helper()
 	b.waitFor(what, predicate)
 	b.waitFor("htmx to settle", `!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')`)
-	eval[bool](b, `new Promise((ok) => requestAnimationFrame(() => setTimeout(() => ok(true), 25)))`)
+	evalJS[bool](b, `new Promise((ok) => requestAnimationFrame(() => setTimeout(() => ok(true), 25)))`)
 }
 
 // state describes the page for a failure message.
-func (b *tab) state() string {
+func (b *browserTab) state() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
@@ -298,7 +298,7 @@ func (b *tab) state() string {
 }
 
 // navigate loads a page, after checking the page it leaves had no CSP violation.
-func (b *tab) navigate(path string) {
+func (b *browserTab) navigate(path string) {
 	b.t.Helper()
 	b.run("navigate to "+path, chromedp.Navigate(b.base+path))
 	b.waitFor("the page to load", `document.readyState === 'complete'`)
@@ -308,7 +308,7 @@ func (b *tab) navigate(path string) {
 // real keyboard does: rawKeyDown, then char for a printable key, then keyUp. (chromedp's
 // KeyEvent sends keyDown, after which Chrome does not suppress the char of a keydown the page
 // cancelled, so "/" would be typed into the search box it focuses.)
-func (b *tab) key(keys string, mods ...chromedp.Modifier) {
+func (b *browserTab) key(keys string, mods ...chromedp.Modifier) {
 	b.t.Helper()
 	b.run(fmt.Sprintf("press %q", keys), chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
 		for _, r := range keys {
@@ -332,25 +332,25 @@ func (b *tab) key(keys string, mods ...chromedp.Modifier) {
 }
 
 // focused is the id of the focused element, "BODY" for the body, or its tag name.
-func (b *tab) focused() string {
+func (b *browserTab) focused() string {
 	b.t.Helper()
 	return b.js(`(() => { const a = document.activeElement; return a === document.body ? 'BODY' : (a?.id || a?.tagName || 'none'); })()`)
 }
 
 // text is the normalised text of the element with an id ("" when it is missing).
-func (b *tab) text(id string) string {
+func (b *browserTab) text(id string) string {
 	b.t.Helper()
-	return b.js(`document.getElementById(` + jsString(id) + `)?.textContent.replace(/\s+/g, ' ').trim()`)
+	return b.js(`document.getElementById(` + jsQuote(id) + `)?.textContent.replace(/\s+/g, ' ').trim()`)
 }
 
 // ids lists the ids of the elements that match a CSS selector, in document order.
-func (b *tab) ids(selector string) []string {
+func (b *browserTab) ids(selector string) []string {
 	b.t.Helper()
-	return eval[[]string](b, `[...document.querySelectorAll(`+jsString(selector)+`)].map((e) => e.id)`)
+	return evalJS[[]string](b, `[...document.querySelectorAll(`+jsQuote(selector)+`)].map((e) => e.id)`)
 }
 
-// jsString quotes a Go string as a JavaScript string literal.
-func jsString(s string) string {
+// jsQuote quotes a Go string as a JavaScript string literal.
+func jsQuote(s string) string {
 	q, _ := json.Marshal(s)
 	return string(q)
 }
@@ -380,7 +380,7 @@ func axeSource(t testing.TB) (string, error) {
 func requireAxe(t testing.TB) {
 	t.Helper()
 	if _, err := axeSource(t); err != nil {
-		skipOrFail(t, "axe-core %s is fetched at test time with npm pack: %v", axeVersion, err)
+		browserSkipOrFail(t, "axe-core %s is fetched at test time with npm pack: %v", axeVersion, err)
 	}
 }
 
@@ -391,7 +391,7 @@ func loadAxe() (string, error) {
 	}
 	dir := filepath.Join(cache, "market-tests", "axe-core-"+axeVersion)
 	path := filepath.Join(dir, "axe.min.js")
-	if b, err := os.ReadFile(path); err == nil && sha(b) == axeSHA256 {
+	if b, err := os.ReadFile(path); err == nil && axeHash(b) == axeSHA256 {
 		return string(b), nil
 	}
 	npm, err := exec.LookPath("npm")
@@ -438,7 +438,7 @@ func loadAxe() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if got := sha(b); got != axeSHA256 {
+		if got := axeHash(b); got != axeSHA256 {
 			return "", fmt.Errorf("%w: axe.min.js has sha256 %s, want %s", errAxeChecksum, got, axeSHA256)
 		}
 		if err := os.WriteFile(filepath.Join(tmp, "axe.min.js"), b, 0o644); err != nil {
@@ -451,7 +451,7 @@ func loadAxe() (string, error) {
 	}
 }
 
-func sha(b []byte) string {
+func axeHash(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
@@ -465,14 +465,14 @@ var axeIncompleteFails = []string{"scrollable-region-focusable", "duplicate-id-a
 
 // axe runs axe-core on the page as it is now (open dialogs included) and fails the test for
 // every violation.
-func (b *tab) axe(state string) {
+func (b *browserTab) axe(state string) {
 	b.t.Helper()
 	src, err := axeSource(b.t)
 	if err != nil {
 		b.t.Logf("no axe-core audit of %s: %v", state, err)
 		return
 	}
-	if !eval[bool](b, `typeof window.axe === 'object'`) {
+	if !evalJS[bool](b, `typeof window.axe === 'object'`) {
 		// Runtime.evaluate is not subject to the page's CSP.
 		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](src)); err != nil {
 			b.t.Fatalf("inject axe-core: %v", err)
@@ -480,7 +480,7 @@ func (b *tab) axe(state string) {
 	}
 	tags, _ := json.Marshal(axeTags)
 	review, _ := json.Marshal(axeIncompleteFails)
-	res := eval[[]string](b, `(async () => {
+	res := evalJS[[]string](b, `(async () => {
 	  const r = await axe.run(document, {runOnly: {type: 'tag', values: `+string(tags)+`},
 	                                     resultTypes: ['violations', 'incomplete']});
 	  const review = `+string(review)+`;
@@ -496,9 +496,9 @@ func (b *tab) axe(state string) {
 	}
 }
 
-// domChecks are A11Y.md's cheap structural checks, true when they all pass; each failure is a
+// browserDOMChecks are A11Y.md's cheap structural checks, true when they all pass; each failure is a
 // line of the returned text.
-const domChecks = `(() => {
+const browserDOMChecks = `(() => {
   const bad = [];
   for (const sel of ['tr[tabindex]', 'td[tabindex]', 'tr[role]', 'tbody[role]', 'table[aria-activedescendant]'])
     if (document.querySelector(sel)) bad.push('has ' + sel);
@@ -524,9 +524,9 @@ const domChecks = `(() => {
 })()`
 
 // audit runs axe-core and the DOM checks on the page as it is now.
-func (b *tab) audit(state string) {
+func (b *browserTab) audit(state string) {
 	b.t.Helper()
-	for _, v := range eval[[]string](b, domChecks) {
+	for _, v := range evalJS[[]string](b, browserDOMChecks) {
 		b.t.Errorf("%s: %s", state, v)
 	}
 	b.axe(state)
@@ -534,9 +534,9 @@ func (b *tab) audit(state string) {
 
 // axNode is the role, accessible name and description Chromium computes for the element with
 // an id: what a screen reader is told.
-func (b *tab) axNode(id string) (role, name, desc string) {
+func (b *browserTab) axNode(id string) (role, name, desc string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, browserWait)
 	defer cancel()
 	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.ID(id)))
 	if err != nil || len(nodes) == 0 {
@@ -564,7 +564,7 @@ func (b *tab) axNode(id string) (role, name, desc string) {
 }
 
 // liveRegionsEmpty checks both live regions are present and empty, as on a fresh page load.
-func (b *tab) liveRegionsEmpty(state string) {
+func (b *browserTab) liveRegionsEmpty(state string) {
 	b.t.Helper()
 	if got := b.js(`['flash', 'flash-alert'].map((id) => document.getElementById(id)?.childElementCount ?? 'missing').join(',')`); got != "0,0" {
 		b.t.Errorf("%s: live regions #flash,#flash-alert hold %s children, want 0,0", state, got)

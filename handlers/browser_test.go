@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,23 +27,23 @@ import (
 // each subtest has its own app, tab and cookies.
 func TestBrowser(t *testing.T) {
 	browser := startBrowser(t)
-	t.Run("RecordersSeeViolations", func(t *testing.T) { testRecorders(t, browser) })
-	t.Run("TradeInPlace", func(t *testing.T) { testTradeInPlace(t, browser) })
-	t.Run("ExpiredCSRFToken", func(t *testing.T) { testExpiredCSRFToken(t, browser) })
-	t.Run("KeyboardJourney", func(t *testing.T) { testKeyboardJourney(t, browser) })
-	t.Run("SearchOrderAndHistory", func(t *testing.T) { testSearchOrderAndHistory(t, browser) })
-	t.Run("ShortcutsSwitch", func(t *testing.T) { testShortcutsSwitch(t, browser) })
-	t.Run("ItemDetails", func(t *testing.T) { testItemDetails(t, browser) })
-	t.Run("AxePages", func(t *testing.T) { testAxePages(t, browser) })
-	t.Run("Reflow", func(t *testing.T) { testReflow(t, browser) })
+	t.Run("RecordersSeeViolations", func(t *testing.T) { browserRecorders(t, browser) })
+	t.Run("TradeInPlace", func(t *testing.T) { browserTradeInPlace(t, browser) })
+	t.Run("ExpiredCSRFToken", func(t *testing.T) { browserExpiredCSRFToken(t, browser) })
+	t.Run("KeyboardJourney", func(t *testing.T) { browserKeyboardJourney(t, browser) })
+	t.Run("SearchOrderAndHistory", func(t *testing.T) { browserSearchOrderAndHistory(t, browser) })
+	t.Run("ShortcutsSwitch", func(t *testing.T) { browserShortcutsSwitch(t, browser) })
+	t.Run("ItemDetails", func(t *testing.T) { browserItemDetails(t, browser) })
+	t.Run("AxePages", func(t *testing.T) { browserAxePages(t, browser) })
+	t.Run("Reflow", func(t *testing.T) { browserReflow(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.
-func itemID(app *testApp, name string) string { return strconv.FormatInt(app.item(name).ID, 10) }
+func browserItemID(app *testApp, name string) string { return strconv.FormatInt(app.item(name).ID, 10) }
 
 // signUpWithForm creates an account through the register form, submitting it with a click or,
 // from the keyboard, with Enter in the last field; it ends on the market.
-func (b *tab) signUpWithForm(username string, keyboard bool) {
+func (b *browserTab) signUpWithForm(username string, keyboard bool) {
 	b.t.Helper()
 	b.navigate("/register")
 	fill := []chromedp.Action[chromedp.Void]{
@@ -69,13 +70,13 @@ func (b *tab) signUpWithForm(username string, keyboard bool) {
 
 // markPage tags the window and the #flash node, so that later checks prove that no page load
 // happened and that the live region was never replaced.
-func (b *tab) markPage() {
+func (b *browserTab) markPage() {
 	b.t.Helper()
-	eval[chromedp.Void](b, `window.__sameDocument = 'yes'; document.getElementById('flash').__sameNode = true`)
+	evalJS[chromedp.Void](b, `window.__sameDocument = 'yes'; document.getElementById('flash').__sameNode = true`)
 }
 
 // samePage fails the test if the page was loaded again since markPage.
-func (b *tab) samePage(step string) {
+func (b *browserTab) samePage(step string) {
 	b.t.Helper()
 	got := b.js(`[window.__sameDocument, document.getElementById('flash')?.__sameNode,
 	              performance.getEntriesByType('navigation').length].join(',')`)
@@ -85,22 +86,13 @@ func (b *tab) samePage(step string) {
 }
 
 // rowsOf lists the item ids ("item-7") in a tbody.
-func (b *tab) rowsOf(tbody string) []string {
+func (b *browserTab) rowsOf(tbody string) []string {
 	b.t.Helper()
 	return b.ids("#" + tbody + ` > tr[id^="item-"]`)
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // without is list without s, keeping the order.
-func without(list []string, s string) []string {
+func browserWithout(list []string, s string) []string {
 	var out []string
 	for _, v := range list {
 		if v != s {
@@ -112,7 +104,7 @@ func without(list []string, s string) []string {
 
 // confirmDialog checks the open confirmation dialog: its title, description, the confirm
 // button's label, and that the confirm button has focus.
-func (b *tab) confirmDialog(title, desc, ok string) {
+func (b *browserTab) confirmDialog(title, desc, ok string) {
 	b.t.Helper()
 	b.waitFor("the confirmation dialog", `document.getElementById('confirm').open && document.getElementById('confirm').matches(':modal')`)
 	got := [3]string{b.text("confirm-title"), b.text("confirm-desc"), b.text("confirm-ok")}
@@ -125,34 +117,38 @@ func (b *tab) confirmDialog(title, desc, ok string) {
 }
 
 // tradeRequests counts the trade posts the page has sent.
-func (b *tab) tradeRequests() int {
+func (b *browserTab) tradeRequests() int {
 	b.t.Helper()
-	return eval[int](b, `performance.getEntriesByType('resource').filter((e) =>
+	return evalJS[int](b, `performance.getEntriesByType('resource').filter((e) =>
 	  e.initiatorType === 'xmlhttprequest' && new URL(e.name).pathname === '/market' && new URL(e.name).search === '').length`)
 }
 
-// lastTradeBytes is the decoded size of the last trade response, and of the page's document.
-func (b *tab) lastTradeBytes() (trade, page int) {
+// lastTradeBytes is the size of the last trade response, and of the page's document, as
+// decoded (HTML) and as sent (gzip above 1 KiB).
+func (b *browserTab) lastTradeBytes() (trade, page, tradeWire, pageWire int) {
 	b.t.Helper()
-	v := eval[[]int](b, `[performance.getEntriesByType('resource').filter((e) =>
-	  e.initiatorType === 'xmlhttprequest' && new URL(e.name).pathname === '/market').at(-1)?.decodedBodySize ?? -1,
-	  performance.getEntriesByType('navigation')[0].decodedBodySize]`)
-	return v[0], v[1]
+	v := evalJS[[]int](b, `(() => {
+	  const t = performance.getEntriesByType('resource').filter((e) =>
+	    e.initiatorType === 'xmlhttprequest' && new URL(e.name).pathname === '/market').at(-1);
+	  const p = performance.getEntriesByType('navigation')[0];
+	  return [t?.decodedBodySize ?? -1, p.decodedBodySize, t?.encodedBodySize ?? -1, p.encodedBodySize];
+	})()`)
+	return v[0], v[1], v[2], v[3]
 }
 
-// testRecorders proves the CSP and exception recorders that every other subtest relies on would
+// browserRecorders proves the CSP and exception recorders that every other subtest relies on would
 // see a violation and an exception, then forgets them.
-func testRecorders(t *testing.T, browser context.Context) {
+func browserRecorders(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.navigate("/")
 	if ran := b.js(`(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1';
 	  document.head.append(s); return window.__inline; })()`); ran != "" {
 		t.Fatal("an inline script ran: the page has no CSP")
 	}
 	b.waitFor("the violation in window.__csp", `window.__csp.length === 1 && window.__csp[0].directive.startsWith('script-src')`)
-	eval[chromedp.Void](b, `setTimeout(() => { throw new Error('recorder check') })`)
-	deadline := time.Now().Add(waitTimeout)
+	evalJS[chromedp.Void](b, `setTimeout(() => { throw new Error('recorder check') })`)
+	deadline := time.Now().Add(browserWait)
 	for {
 		b.mu.Lock()
 		got := len(b.csp) == 1 && len(b.exceptions) == 1 && strings.Contains(b.exceptions[0], "recorder check")
@@ -168,15 +164,15 @@ func testRecorders(t *testing.T, browser context.Context) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	eval[chromedp.Void](b, `window.__csp = []`)
+	evalJS[chromedp.Void](b, `window.__csp = []`)
 }
 
-func testTradeInPlace(t *testing.T, browser context.Context) {
+func browserTradeInPlace(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("alice", false)
 	b.audit("market, your items empty")
-	phone, bike, sofa := itemID(app, "Phone"), itemID(app, "Road Bike"), itemID(app, "Sofa")
+	phone, bike, sofa := browserItemID(app, "Phone"), browserItemID(app, "Road Bike"), browserItemID(app, "Sofa")
 	market := b.rowsOf("item-rows")
 	if len(market) < 20 || len(b.rowsOf("owned-rows")) != 0 {
 		t.Fatalf("market shows %d items and %d owned, want the catalogue and none", len(market), len(b.rowsOf("owned-rows")))
@@ -202,7 +198,7 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 	}
 
 	// Buy the phone with the mouse, holding the request to see the button while it is in flight.
-	i := indexOf(market, "item-"+phone)
+	i := slices.Index(market, "item-"+phone)
 	wantFocus := "buy-" + strings.TrimPrefix(market[i+1], "item-")
 	b.run("click Buy Phone", chromedp.Click(chromedp.ID("buy-"+phone)))
 	b.confirmDialog("Buy Phone?", "It costs $500. Your budget will be $500.", "Buy for $500")
@@ -221,7 +217,7 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 	if got := b.text("budget"); got != "$500" {
 		t.Errorf("#budget after buying the phone is %q, want $500", got)
 	}
-	if got := b.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(without(market, "item-"+phone)) {
+	if got := b.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(browserWithout(market, "item-"+phone)) {
 		t.Errorf("#item-rows after buying the phone: %v", got)
 	}
 	if got := b.ids(`#owned-rows > tr`); fmt.Sprint(got) != "[item-"+phone+"]" {
@@ -236,8 +232,8 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 	if f := b.focused(); f != wantFocus {
 		t.Errorf("focus after buying is on %s, want the next item %s", f, wantFocus)
 	}
-	tradeBytes, pageBytes := b.lastTradeBytes()
-	t.Logf("htmx purchase response: %d bytes; full market page: %d bytes", tradeBytes, pageBytes)
+	tradeBytes, pageBytes, tradeWire, pageWire := b.lastTradeBytes()
+	t.Logf("htmx purchase response: %d bytes (%d sent); full market page: %d bytes (%d sent)", tradeBytes, tradeWire, pageBytes, pageWire)
 	if tradeBytes <= 0 || tradeBytes >= 2048 {
 		t.Errorf("htmx purchase response is %d bytes, want a fragment under 2 KB", tradeBytes)
 	}
@@ -252,7 +248,7 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 	if got := b.text("budget"); got != "$1,000" {
 		t.Errorf("#budget after selling the phone is %q, want $1,000", got)
 	}
-	if got := b.rowsOf("item-rows"); len(got) != len(market) || !contains(got, "item-"+phone) {
+	if got := b.rowsOf("item-rows"); len(got) != len(market) || !slices.Contains(got, "item-"+phone) {
 		t.Errorf("#item-rows after selling the phone: %v", got)
 	}
 	if got := b.ids(`#owned-rows > tr`); len(got) != 0 {
@@ -276,7 +272,7 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 		b.confirmDialog("Buy "+it.name+"?", it.desc, "Buy for "+map[string]string{bike: "$1,450", sofa: "$2,200"}[it.id])
 		b.run("confirm", chromedp.Click(chromedp.ID("confirm-ok")))
 		want := fmt.Sprintf("You don't have enough budget to purchase %s.", it.name)
-		b.settled("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsString(want))
+		b.settled("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsQuote(want))
 		if got := b.text("flash"); got != "" {
 			t.Errorf("#flash after a refused purchase says %q", got)
 		}
@@ -300,20 +296,11 @@ func testTradeInPlace(t *testing.T, browser context.Context) {
 	b.audit("after a refused buy")
 }
 
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
-}
-
 // holdTrade runs trigger with trade posts paused in the network, evaluates probe while the
 // request is in flight, then lets it go.
-func (b *tab) holdTrade(trigger chromedp.Action[chromedp.Void], probe string) string {
+func (b *browserTab) holdTrade(trigger chromedp.Action[chromedp.Void], probe string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 3*waitTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, 3*browserWait)
 	defer cancel()
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
@@ -340,12 +327,12 @@ func (b *tab) holdTrade(trigger chromedp.Action[chromedp.Void], probe string) st
 	return ""
 }
 
-func testExpiredCSRFToken(t *testing.T, browser context.Context) {
+func browserExpiredCSRFToken(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("carol", false)
 	b.markPage()
-	mouse := itemID(app, "Mouse")
+	mouse := browserItemID(app, "Mouse")
 	// The token's cookie is gone (expired, or cleared by the browser): the page's token no
 	// longer matches anything the server can check.
 	if _, err := chromedp.Call(b.ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: "csrf_token", URL: b.base}); err != nil {
@@ -388,7 +375,7 @@ func testExpiredCSRFToken(t *testing.T, browser context.Context) {
 
 // expectResults waits until the market shows the search results of the URL's q, in the rows
 // and in the search box.
-func (b *tab) expectResults(what string) string {
+func (b *browserTab) expectResults(what string) string {
 	b.t.Helper()
 	q := b.js(`new URLSearchParams(location.search).get('q')`)
 	p, err := b.app.store.Market(context.Background(), store.MarketQuery{Q: q})
@@ -401,13 +388,13 @@ func (b *tab) expectResults(what string) string {
 	}
 	wantJSON, _ := json.Marshal(want)
 	b.waitFor(what+": the results for q="+q, `JSON.stringify([...document.querySelectorAll('#item-rows > tr')].map((r) => r.id)) === `+
-		jsString(string(wantJSON))+` && document.getElementById('q').value === `+jsString(q))
+		jsQuote(string(wantJSON))+` && document.getElementById('q').value === `+jsQuote(q))
 	return q
 }
 
 // pressUntilFocused presses a key (with modifiers) until the focus is on an element whose id
 // starts with prefix, at most max times; it returns the focused id.
-func (b *tab) pressUntilFocused(key, prefix string, max int, mods ...chromedp.Modifier) string {
+func (b *browserTab) pressUntilFocused(key, prefix string, max int, mods ...chromedp.Modifier) string {
 	b.t.Helper()
 	for range max {
 		if f := b.focused(); strings.HasPrefix(f, prefix) {
@@ -423,16 +410,16 @@ func (b *tab) pressUntilFocused(key, prefix string, max int, mods ...chromedp.Mo
 }
 
 // dispatchKey sends one raw key event, for what chromedp's KeyEvent cannot say (auto-repeat).
-func (b *tab) dispatchKey(p input.DispatchKeyEventParams) {
+func (b *browserTab) dispatchKey(p input.DispatchKeyEventParams) {
 	b.t.Helper()
 	if _, err := chromedp.Call(b.ctx, input.DispatchKeyEvent, p); err != nil {
 		b.t.Fatal(err)
 	}
 }
 
-func testKeyboardJourney(t *testing.T, browser context.Context) {
+func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("kim", true)
 	buys := b.ids("#item-rows .js-item")
 
@@ -470,11 +457,11 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 		t.Errorf("#result-count says %q", got)
 	}
 	b.markPage()
-	searchesBefore := eval[int](b, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/market?')).length`)
+	searchesBefore := evalJS[int](b, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/market?')).length`)
 	b.key(strings.Repeat(kb.Backspace, 5) + "camera")
 	b.waitFor("the URL to follow the search", `new URLSearchParams(location.search).get('q') === 'camera'`)
 	b.expectResults("search camera")
-	searches := eval[int](b, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/market?')).length`) - searchesBefore
+	searches := evalJS[int](b, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/market?')).length`) - searchesBefore
 	if searches < 1 || searches > 3 {
 		t.Errorf("typing 11 keys sent %d searches, want the debounce to send one or two", searches)
 	}
@@ -498,7 +485,7 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 
 	// A purchase from the keyboard, on the page history restored: Enter asks, Escape cancels,
 	// a held Enter does nothing, Enter confirms.
-	camera, drone, phone := itemID(app, "Camera"), itemID(app, "Drone"), itemID(app, "Phone")
+	camera, drone, phone := browserItemID(app, "Camera"), browserItemID(app, "Drone"), browserItemID(app, "Phone")
 	if want := fmt.Sprint([]string{"item-" + camera, "item-" + drone, "item-" + phone}); fmt.Sprint(cameraRows) != want {
 		t.Fatalf("camera search shows %v, want %s", cameraRows, want)
 	}
@@ -589,7 +576,7 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 	if got, budget := b.rowsOf("owned-rows"), b.text("budget"); len(got) != 2 || budget != "$425" {
 		t.Errorf("after buying the speaker: owned %v, #budget %s", got, budget)
 	}
-	if contains(b.rowsOf("item-rows"), "item-"+strings.TrimPrefix(speaker, "buy-")) {
+	if slices.Contains(b.rowsOf("item-rows"), "item-"+strings.TrimPrefix(speaker, "buy-")) {
 		t.Error("the speaker is still on the market")
 	}
 
@@ -618,7 +605,7 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 	if got, budget := b.rowsOf("owned-rows"), b.text("budget"); fmt.Sprint(got) != "[item-"+strings.TrimPrefix(speaker, "buy-")+"]" || budget != "$925" {
 		t.Errorf("after selling the phone: owned %v, #budget %s; want the speaker and $925", got, budget)
 	}
-	if !contains(b.rowsOf("item-rows"), "item-"+phone) {
+	if !slices.Contains(b.rowsOf("item-rows"), "item-"+phone) {
 		t.Error("the sold phone is not back on the market")
 	}
 
@@ -646,14 +633,14 @@ func testKeyboardJourney(t *testing.T, browser context.Context) {
 	if got, budget := b.rowsOf("owned-rows"), b.text("budget"); len(got) != 0 || budget != "$1,000" {
 		t.Errorf("after selling everything: owned %v, #budget %s", got, budget)
 	}
-	if got, all := b.rowsOf("item-rows"), marketIDs(t, app, ""); len(got) != len(all) {
+	if got, all := b.rowsOf("item-rows"), browserMarketIDs(t, app, ""); len(got) != len(all) {
 		t.Errorf("after selling everything the market shows %d items, want all %d", len(got), len(all))
 	}
 	b.audit("your items empty after selling")
 }
 
 // marketIDs are the row ids the market shows for a search.
-func marketIDs(t *testing.T, app *testApp, q string) []string {
+func browserMarketIDs(t *testing.T, app *testApp, q string) []string {
 	t.Helper()
 	p, err := app.store.Market(context.Background(), store.MarketQuery{Q: q})
 	if err != nil {
@@ -666,19 +653,19 @@ func marketIDs(t *testing.T, app *testApp, q string) []string {
 	return ids
 }
 
-func testSearchOrderAndHistory(t *testing.T, browser context.Context) {
+func browserSearchOrderAndHistory(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("sue", true)
-	la, lamp := marketIDs(t, app, "la"), marketIDs(t, app, "lamp")
+	la, lamp := browserMarketIDs(t, app, "la"), browserMarketIDs(t, app, "lamp")
 	if fmt.Sprint(la) == fmt.Sprint(lamp) {
 		t.Fatal("the searches la and lamp show the same rows; pick others")
 	}
-	eval[chromedp.Void](b, `window.__searches = 0; document.addEventListener('htmx:afterRequest', (e) => {
+	evalJS[chromedp.Void](b, `window.__searches = 0; document.addEventListener('htmx:afterRequest', (e) => {
 	  if (e.detail.requestConfig?.verb === 'get') window.__searches++; })`)
 
 	// The answer to "la" arrives after the answer to "lamp": the rows must still be lamp's.
-	ctx, cancel := context.WithTimeout(b.ctx, 2*waitTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, 2*browserWait)
 	defer cancel()
 	next, stop := iter.Pull2(chromedp.Events(ctx, fetch.RequestPaused))
 	defer stop()
@@ -722,13 +709,13 @@ func testSearchOrderAndHistory(t *testing.T, browser context.Context) {
 
 	// Enter sends the search once, and Back leaves it at once.
 	b.navigate("/market")
-	before := eval[int](b, `history.length`)
+	before := evalJS[int](b, `history.length`)
 	b.key("/")
 	b.key("desk" + kb.Enter)
 	b.settled("the desk results", `new URLSearchParams(location.search).get('q') === 'desk'`)
-	eval[bool](b, `new Promise((ok) => setTimeout(() => ok(true), 400))`) // past the typing debounce
+	evalJS[bool](b, `new Promise((ok) => setTimeout(() => ok(true), 400))`) // past the typing debounce
 	b.settled("a late search, if any", `true`)
-	if n := eval[int](b, `history.length`) - before; n != 1 {
+	if n := evalJS[int](b, `history.length`) - before; n != 1 {
 		t.Errorf("one search with Enter added %d history entries, want 1", n)
 	}
 	b.expectResults("search desk")
@@ -737,9 +724,9 @@ func testSearchOrderAndHistory(t *testing.T, browser context.Context) {
 	b.expectResults("back from desk")
 }
 
-func testShortcutsSwitch(t *testing.T, browser context.Context) {
+func browserShortcutsSwitch(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("sam", true)
 	buys := b.ids("#item-rows .js-item")
 
@@ -768,11 +755,11 @@ func testShortcutsSwitch(t *testing.T, browser context.Context) {
 		b.pressUntilFocused(kb.Tab, "buy-", 40)
 		start := b.focused()
 		b.key(kb.ArrowDown)
-		if f := b.focused(); f != buys[indexOf(buys, start)+1] {
+		if f := b.focused(); f != buys[slices.Index(buys, start)+1] {
 			t.Errorf("%s: ArrowDown from %s went to %s", when, start, f)
 		}
 		b.key("jk")
-		if f := b.focused(); f != buys[indexOf(buys, start)+1] {
+		if f := b.focused(); f != buys[slices.Index(buys, start)+1] {
 			t.Errorf("%s: with shortcuts off j/k moved focus to %s", when, f)
 		}
 	}
@@ -819,9 +806,9 @@ func testShortcutsSwitch(t *testing.T, browser context.Context) {
 	}
 }
 
-func testItemDetails(t *testing.T, browser context.Context) {
+func browserItemDetails(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("dee", false)
 	phone := app.item("Phone")
 	id := strconv.FormatInt(phone.ID, 10)
@@ -856,7 +843,7 @@ func testItemDetails(t *testing.T, browser context.Context) {
 	}
 
 	// With the mouse, and the Close button.
-	b.run("click the Laptop link", chromedp.Click(chromedp.CSS(`#item-`+itemID(app, "Laptop")+` a`)))
+	b.run("click the Laptop link", chromedp.Click(chromedp.CSS(`#item-`+browserItemID(app, "Laptop")+` a`)))
 	b.waitFor("the Laptop details", `document.getElementById('item-dialog').open && document.getElementById('item-dialog-title').textContent === 'Laptop'`)
 	b.run("close", chromedp.Click(chromedp.CSS(`#item-dialog .js-close`)))
 	b.waitFor("the item dialog to close", `!document.getElementById('item-dialog').open`)
@@ -872,10 +859,10 @@ func testItemDetails(t *testing.T, browser context.Context) {
 	b.audit("item page")
 }
 
-func testAxePages(t *testing.T, browser context.Context) {
+func browserAxePages(t *testing.T, browser context.Context) {
 	requireAxe(t)
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	for _, path := range []string{"/", "/register", "/login", "/no-such-page"} {
 		b.navigate(path)
 		b.liveRegionsEmpty(path)
@@ -896,7 +883,7 @@ func testAxePages(t *testing.T, browser context.Context) {
 	b.navigate("/market")
 	b.liveRegionsEmpty("/market")
 	b.audit("market")
-	kettle := itemID(app, "Kettle")
+	kettle := browserItemID(app, "Kettle")
 	b.run("buy", chromedp.Click(chromedp.ID("buy-"+kettle)))
 	b.waitFor("the dialog", `document.getElementById('confirm').open`)
 	b.run("confirm", chromedp.Click(chromedp.ID("confirm-ok")))
@@ -908,11 +895,11 @@ func testAxePages(t *testing.T, browser context.Context) {
 	}
 }
 
-func testReflow(t *testing.T, browser context.Context) {
+func browserReflow(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newTab(t, browser, app)
+	b := newBrowserTab(t, browser, app)
 	b.signUpWithForm("rex", false)
-	phone := itemID(app, "Phone")
+	phone := browserItemID(app, "Phone")
 	b.run("buy", chromedp.Click(chromedp.ID("buy-"+phone)))
 	b.run("confirm", chromedp.Click(chromedp.ID("confirm-ok")))
 	b.settled("the purchase", `document.getElementById('flash').textContent.trim() === 'Purchased Phone!'`)
@@ -933,7 +920,7 @@ func testReflow(t *testing.T, browser context.Context) {
 		}
 		for _, path := range []string{"/market", "/items/" + phone, "/trades", "/register"} {
 			b.navigate(path)
-			got := eval[overflow](b, `(() => {
+			got := evalJS[reflowResult](b, `(() => {
 			  const w = document.documentElement.clientWidth;
 			  const wide = [...document.body.querySelectorAll('*')].filter((e) => {
 			    const r = e.getBoundingClientRect();
@@ -958,8 +945,8 @@ func testReflow(t *testing.T, browser context.Context) {
 	}
 }
 
-// overflow is how wide a page is against its viewport, and which elements stick out.
-type overflow struct {
+// reflowResult is how wide a page is against its viewport, and which elements stick out.
+type reflowResult struct {
 	Document int      `json:"document"`
 	Body     int      `json:"body"`
 	Viewport int      `json:"viewport"`
