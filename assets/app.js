@@ -19,6 +19,8 @@
     if (meta) meta.content = on ? 'all' : 'no_character_key';
     const q = $('q');
     if (q) on ? q.setAttribute('aria-keyshortcuts', '/') : q.removeAttribute('aria-keyshortcuts');
+    const note = $('char-keys-off');
+    if (note) note.hidden = on;
   }
 
   function openShortcuts() {

@@ -738,8 +738,9 @@ func browserShortcutsSwitch(t *testing.T, browser context.Context) {
 	}
 	b.key(" ")
 	b.waitFor("the switch to turn off", `!document.getElementById('char-keys').checked`)
-	if got := b.js(`[document.cookie.includes('kbd=off'), document.querySelector('meta[name="keyboard-shortcuts-preference"]').content].join()`); got != "true,no_character_key" {
-		t.Errorf("after turning shortcuts off (cookie,meta) = %s", got)
+	if got := b.js(`[document.cookie.includes('kbd=off'), document.querySelector('meta[name="keyboard-shortcuts-preference"]').content,
+	  document.getElementById('char-keys-off').checkVisibility()].join()`); got != "true,no_character_key,true" {
+		t.Errorf("after turning shortcuts off (cookie,meta,note shown) = %s", got)
 	}
 	b.key(kb.Escape)
 	b.waitFor("the dialog to close", `!document.getElementById('shortcuts').open`)
@@ -779,9 +780,10 @@ func browserShortcutsSwitch(t *testing.T, browser context.Context) {
 	// The cookie keeps the choice; the server renders it.
 	b.navigate("/market")
 	got := b.js(`[document.querySelector('meta[name="keyboard-shortcuts-preference"]').content,
-	  document.getElementById('char-keys').checked, document.getElementById('q').hasAttribute('aria-keyshortcuts')].join()`)
-	if got != "no_character_key,false,false" {
-		t.Errorf("after reload with kbd=off (meta,switch,aria-keyshortcuts) = %s", got)
+	  document.getElementById('char-keys').checked, document.getElementById('q').hasAttribute('aria-keyshortcuts'),
+	  document.getElementById('char-keys-off').hidden].join()`)
+	if got != "no_character_key,false,false,false" {
+		t.Errorf("after reload with kbd=off (meta,switch,aria-keyshortcuts,note hidden) = %s", got)
 	}
 	buys = b.ids("#item-rows .js-item")
 	checkOff("after reload")
@@ -803,6 +805,9 @@ func browserShortcutsSwitch(t *testing.T, browser context.Context) {
 	}
 	if !strings.Contains(b.js(`document.cookie`), "kbd=on") {
 		t.Error("the kbd cookie was not turned back on")
+	}
+	if got := b.js(`[document.getElementById('char-keys-off').hidden, document.getElementById('q').getAttribute('aria-keyshortcuts')].join()`); got != "true,/" {
+		t.Errorf("with shortcuts back on (note hidden,aria-keyshortcuts) = %s", got)
 	}
 }
 
