@@ -87,9 +87,9 @@
   });
 
   // After a trade the row may be gone, and focus with it: focus the next item, never <body>.
-  // htmx fires afterRequest after the swap, and again on the nearest ancestor still in the page
-  // when the button itself was removed (afterSettle fires only on the removed button, where
-  // no listener hears it).
+  // htmx fires afterRequest in the same task as the swap (afterSettle comes 20 ms later, with
+  // focus on <body> meanwhile), and fires it again on the nearest ancestor still in the page
+  // when the button itself was removed.
   document.addEventListener('htmx:afterRequest', (e) => {
     const elt = e.detail.requestConfig?.elt; // detail.elt is the ancestor on the second firing
     if (!elt?.classList?.contains('js-item')) return;
