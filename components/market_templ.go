@@ -670,15 +670,15 @@ func OwnedRow(it store.Item) templ.Component {
 }
 
 func resultText(p store.MarketPage) string {
-	noun := "items"
+	noun, verb := "items", "match"
 	if p.Total == 1 {
-		noun = "item"
+		noun, verb = "item", "matches"
 	}
 	switch {
 	case p.Query.Q != "" && p.Total == 0:
 		return fmt.Sprintf("No items match “%s”.", p.Query.Q)
 	case p.Query.Q != "":
-		return fmt.Sprintf("%d %s match “%s”.", p.Total, noun, p.Query.Q)
+		return fmt.Sprintf("%d %s %s “%s”.", p.Total, noun, verb, p.Query.Q)
 	case p.Total == 0:
 		return "Nothing is on sale right now."
 	default:

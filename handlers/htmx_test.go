@@ -171,10 +171,14 @@ func TestHtmxExpiredSessionAndToken(t *testing.T) {
 	// An expired session: 401 with HX-Redirect to the login page.
 	tok := c.token()
 	c.get("/logout")
+	c.get("/") // "You have been logged out."
 	res = c.do(http.MethodPost, "/market", url.Values{"purchase_item": {id(phone)}},
 		map[string]string{"HX-Request": "true", "X-CSRF-Token": tok})
 	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("HX-Redirect") != "/login" {
 		t.Errorf("expired session: %d HX-Redirect %q, want 401 /login", res.StatusCode, res.Header.Get("HX-Redirect"))
+	}
+	if got := messages(c.get("/login").doc(t)); got != "Please log in to access this page." {
+		t.Errorf("login page after the redirect says %q", got)
 	}
 	if it, _ := app.store.Item(context.Background(), phone.ID); it.OwnerID != 0 {
 		t.Error("a refused request bought the item")

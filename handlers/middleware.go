@@ -209,6 +209,8 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
 			next(w, r)
 			return
 		}
+		h.alert(r.Context(), "Please log in to access this page.")
+		// htmx would swap a redirect's login page into a table row: it is told to navigate.
 		if r.Header.Get("HX-Request") == "true" {
 			w.Header().Set("HX-Redirect", "/login")
 			w.WriteHeader(http.StatusUnauthorized)
@@ -218,7 +220,6 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
 		if r.Method == http.MethodGet {
 			next = r.URL.RequestURI()
 		}
-		h.sessions.Put(r.Context(), keyAlert, "Please log in to access this page.")
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
 	})
 }

@@ -125,7 +125,7 @@ func TestSearchFragment(t *testing.T) {
 		t.Errorf("fragment does not start with the rows: %.80s", res.body)
 	}
 	doc := res.doc(t)
-	if got := text(doc.Find(`[hx-swap-oob="innerHTML:#flash"] p`)); got != "1 item match “lamp”." {
+	if got := text(doc.Find(`[hx-swap-oob="innerHTML:#flash"] p`)); got != "1 item matches “lamp”." {
 		t.Errorf("announcement %q", got)
 	}
 	if doc.Find(`#result-count[hx-swap-oob="true"]`).Length() != 1 || doc.Find(`#pager[hx-swap-oob="true"]`).Length() != 1 {
