@@ -50,6 +50,7 @@ type Handler struct {
 
 	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
+	userCache   *versionCache[int64, store.User]               // each user's name and budget
 }
 
 // New builds the handler with its dependencies.
@@ -84,6 +85,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
 		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
 		ownedCache:  newVersionCache[int64, []store.Item](4096),
+		userCache:   newVersionCache[int64, store.User](4096),
 	}
 }
 

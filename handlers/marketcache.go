@@ -11,10 +11,11 @@ import (
 	"market/store"
 )
 
-// versionCache keeps what was built from the catalogue at its newest version. Between trades a
-// market page or a user's list then costs one primary-key read (the version) instead of queries
-// and rendering; the first trade after moves the version on and empties the cache, so no answer
-// is ever staler than the database, whichever process wrote it.
+// versionCache keeps what was built from items and budgets at the newest market version (see
+// store.Version). Between trades a market page, a user's items or a user's budget then cost no
+// query, the version being read once per request anyway; the first trade after moves the
+// version on and empties the cache, so no answer is staler than the database, whichever
+// process wrote it.
 type versionCache[K comparable, V any] struct {
 	mu      sync.Mutex
 	version int64
@@ -56,10 +57,18 @@ type cachedMarket struct {
 	rows string // the rendered rows of #item-rows
 }
 
-// market returns a page of the market and its rendered rows, from the cache when the
-// catalogue has not changed since they were made.
+// requestVersion is the market version the request's data is read at (see authenticate).
+func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
+	if v, ok := ctx.Value(versionKey).(int64); ok {
+		return v, nil
+	}
+	return h.store.Version(ctx)
+}
+
+// market returns a page of the market and its rendered rows, from the cache when nothing has
+// changed since they were made.
 func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
-	version, err := h.store.CatalogueVersion(ctx)
+	version, err := h.requestVersion(ctx)
 	if err != nil {
 		return store.MarketPage{}, nil, err
 	}
@@ -81,23 +90,36 @@ func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.Market
 	return page, templ.Raw(rows), nil
 }
 
-// ownedItems returns the items a user owns, from the cache when the catalogue has not changed.
+// cached reads a value through cache: at version, from the cache if there, else by read, kept
+// only if the version did not move while it was read (else it may be newer than version).
+func cached[K comparable, V any](ctx context.Context, h *Handler, c *versionCache[K, V], version int64, key K, read func() (V, error)) (V, error) {
+	if v, ok := c.get(version, key); ok {
+		return v, nil
+	}
+	v, err := read()
+	if err != nil {
+		return v, err
+	}
+	if after, err := h.store.Version(ctx); err == nil && after == version {
+		c.put(version, key, v)
+	}
+	return v, nil
+}
+
+// ownedItems returns the items a user owns.
 func (h *Handler) ownedItems(ctx context.Context, userID int64) ([]store.Item, error) {
-	version, err := h.store.CatalogueVersion(ctx)
+	version, err := h.requestVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if items, ok := h.ownedCache.get(version, userID); ok {
-		return items, nil
-	}
-	items, err := h.store.OwnedItems(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	// Read afterwards, the version proves no trade landed in between; else the list is newer
-	// than version, and is not cached under it.
-	if after, err := h.store.CatalogueVersion(ctx); err == nil && after == version {
-		h.ownedCache.put(version, userID, items)
-	}
-	return items, nil
+	return cached(ctx, h, h.ownedCache, version, userID, func() ([]store.Item, error) {
+		return h.store.OwnedItems(ctx, userID)
+	})
+}
+
+// user returns an account, budget included, as of version.
+func (h *Handler) user(ctx context.Context, version, id int64) (store.User, error) {
+	return cached(ctx, h, h.userCache, version, id, func() (store.User, error) {
+		return h.store.User(ctx, id)
+	})
 }

@@ -146,6 +146,7 @@ type ctxKey int
 
 const (
 	userKey ctxKey = iota
+	versionKey
 	sessionKey
 )
 
@@ -158,7 +159,8 @@ func sessionLoaded(next http.Handler) http.Handler {
 
 func hasSession(r *http.Request) bool { return r.Context().Value(sessionKey) != nil }
 
-// authenticate puts the signed-in user, read fresh from the database, into the context. A
+// authenticate puts the signed-in user into the context, with the market version it was read
+// at: the rest of the request reads its data as of that version, one consistent moment. A
 // session idle for longer than the idle timeout is ended.
 func (h *Handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +184,12 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 		if now-seen >= 60 {
 			h.sessions.Put(ctx, keySeen, now)
 		}
-		user, err := h.store.User(ctx, id)
+		version, err := h.store.Version(ctx)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		user, err := h.user(ctx, version, id)
 		if errors.Is(err, store.ErrNotFound) {
 			h.sessions.Remove(ctx, keyUserID)
 			next.ServeHTTP(w, r)
@@ -192,7 +199,8 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 			h.serverError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, userKey, user)))
+		ctx = context.WithValue(ctx, userKey, user)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, versionKey, version)))
 	})
 }
 

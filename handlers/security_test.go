@@ -493,9 +493,11 @@ func TestFriendlyErrorPages(t *testing.T) {
 		})
 	}
 
-	// Break the database under the running app: the catalogue's version table disappears.
+	// Break the database under the running app: the market version's table disappears, and
+	// with it every signed-in request. The token is taken first, while pages still load.
 	ctx := context.Background()
 	phone := app.item("Phone")
+	tok := user.token()
 	db, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
@@ -513,8 +515,13 @@ func TestFriendlyErrorPages(t *testing.T) {
 	}{
 		{"market page", func() response { return user.get("/market") }},
 		{"market search, htmx", func() response { return user.get("/market?q=x", map[string]string{"HX-Request": "true"}) }},
-		{"purchase", func() response { return user.post("/market", url.Values{"purchase_item": {id(phone)}}) }},
-		{"purchase, htmx", func() response { return user.htmx("/market", url.Values{"purchase_item": {id(phone)}}) }},
+		{"purchase", func() response {
+			return user.do(http.MethodPost, "/market", url.Values{"purchase_item": {id(phone)}, "csrf_token": {tok}}, nil)
+		}},
+		{"purchase, htmx", func() response {
+			return user.do(http.MethodPost, "/market", url.Values{"purchase_item": {id(phone)}},
+				map[string]string{"HX-Request": "true", "X-CSRF-Token": tok})
+		}},
 	} {
 		t.Run("500 "+tt.name, func(t *testing.T) {
 			res := tt.do()

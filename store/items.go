@@ -62,16 +62,18 @@ type MarketPage struct {
 	Version int64
 }
 
-// CatalogueVersion changes whenever any item changes, in this process or another.
-func (s *Store) CatalogueVersion(ctx context.Context) (int64, error) {
+// Version is the market's version: it grows whenever an item or a budget changes, in this
+// process or another (triggers keep it), and never repeats, even across Reset. Whatever is
+// built from items and budgets can be cached under it and stays exactly as fresh as the data.
+func (s *Store) Version(ctx context.Context) (int64, error) {
 	var v int64
 	if err := s.read.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("catalogue version: %w", err)
+		return 0, fmt.Errorf("market version: %w", err)
 	}
 	return v, nil
 }
 
-// Market returns one page of the items on sale. Version is the catalogue version the page was
+// Market returns one page of the items on sale. Version is the market version the page was
 // read at, or 0 when a trade landed while it was read (then the page may be newer than any
 // version number the caller saw, and must not be cached under one).
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
@@ -80,7 +82,7 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 		q.Sort = SortName
 	}
 	q.Page = max(q.Page, 1)
-	before, err := s.CatalogueVersion(ctx)
+	before, err := s.Version(ctx)
 	if err != nil {
 		return MarketPage{}, err
 	}
@@ -89,7 +91,7 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 		return MarketPage{}, err
 	}
 	// Versions only grow: unchanged after the read means no trade committed during it.
-	if after, err := s.CatalogueVersion(ctx); err == nil && after == before {
+	if after, err := s.Version(ctx); err == nil && after == before {
 		p.Version = before
 	}
 	return p, nil

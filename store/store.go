@@ -202,8 +202,10 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// Reset drops every table and applies the migrations again: an empty market.
+// Reset drops every table and applies the migrations again: an empty market. The market version
+// goes on from where it was, so nothing cached under an old version can be taken for new.
 func (s *Store) Reset(ctx context.Context) error {
+	version, _ := s.Version(ctx) // 0 if the database is too old to have one
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -221,7 +223,13 @@ func (s *Store) Reset(ctx context.Context) error {
 		}
 	}
 	conn.Close()
-	return s.migrate(ctx)
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE catalogue SET version = max(version, ?) + 1`, version); err != nil {
+		return fmt.Errorf("reset: market version: %w", err)
+	}
+	return nil
 }
 
 // isUnique reports whether err is a UNIQUE constraint failure on the given column.
