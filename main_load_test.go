@@ -253,7 +253,11 @@ func TestLoadCeilingServer(t *testing.T) {
 	<-ctx.Done()
 }
 
-func TestLoad(t *testing.T) {
+// loadServer builds the binary, seeds a fresh database with the given seed arguments (the
+// demo catalogue always, and at least loadConns users), starts it and logs loadConns users in
+// through the forms. It returns the server, its base URL, the users and how long seeding took.
+func loadServer(t *testing.T, seedArgs ...string) (*loadProc, string, []loadUser, time.Duration) {
+	t.Helper()
 	if os.Getenv("MARKET_LOAD") == "" {
 		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
 	}
@@ -263,13 +267,14 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	db := filepath.Join(dir, "market.db")
-	if out, err := exec.Command(bin, "-db", db, "seed", "-users", strconv.Itoa(loadConns)).CombinedOutput(); err != nil {
+	start := time.Now()
+	if out, err := exec.Command(bin, append([]string{"-db", db, "seed"}, seedArgs...)...).CombinedOutput(); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
+	seeded := time.Since(start)
 	addr := loadFreeAddr(t)
 	base := "http://" + addr
 	app := loadStart(t, exec.Command(bin, "-db", db, "-addr", addr), base)
-
 	users := make([]loadUser, loadConns)
 	var wg sync.WaitGroup
 	for i := range users {
@@ -280,6 +285,12 @@ func TestLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	return app, base, users, seeded
+}
+
+func TestLoad(t *testing.T) {
+	app, base, users, _ := loadServer(t, "-users", strconv.Itoa(loadConns))
+	dir := t.TempDir()
 
 	get := func(path string, htmx bool) func(w, n int) *http.Request {
 		return func(w, n int) *http.Request {
@@ -367,36 +378,10 @@ func TestLoad(t *testing.T) {
 // TestLoadScale seeds 100,000 items and 10,000 users with the seed command, then measures the
 // first page, a search and the last page of the market over HTTP.
 func TestLoadScale(t *testing.T) {
-	if os.Getenv("MARKET_LOAD") == "" {
-		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "market")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	db := filepath.Join(dir, "scale.db")
-	start := time.Now()
-	if out, err := exec.Command(bin, "-db", db, "seed", "-items", "100000", "-users", "10000").CombinedOutput(); err != nil {
-		t.Fatalf("seed: %v\n%s", err, out)
-	}
-	seeded := time.Since(start)
+	_, base, users, seeded := loadServer(t, "-items", "100000", "-users", "10000")
 	if seeded > 10*time.Second {
 		t.Errorf("seeding 100,000 items and 10,000 users took %s, want under 10 s", seeded)
 	}
-	addr := loadFreeAddr(t)
-	base := "http://" + addr
-	loadStart(t, exec.Command(bin, "-db", db, "-addr", addr), base)
-	users := make([]loadUser, loadConns)
-	var wg sync.WaitGroup
-	for i := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			users[i] = loadLogin(t, base, fmt.Sprintf("user%05d", i+1), "password")
-		}()
-	}
-	wg.Wait()
 	ok := func(status int, body []byte) bool { return status == http.StatusOK }
 	get := func(path string) func(w, n int) *http.Request {
 		return func(w, n int) *http.Request {
