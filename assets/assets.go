@@ -77,6 +77,12 @@ func New() (*Server, error) {
 // URL is the content-hashed address of a file, for pages to link to.
 func (s *Server) URL(name string) string { return s.urls[name] }
 
+// Has reports whether path (/assets/name) names a file ServeHTTP serves.
+func (s *Server) Has(path string) bool {
+	_, ok := s.files[strings.TrimPrefix(path, "/assets/")]
+	return ok
+}
+
 // ServeHTTP serves a file named by the path after /assets/: a hashed name is cached for a
 // year, a plain name is revalidated with its ETag.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

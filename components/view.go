@@ -3,6 +3,8 @@
 package components
 
 import (
+	"context"
+	"io"
 	"net/url"
 
 	"github.com/a-h/templ"
@@ -86,3 +88,15 @@ func itemURL(id int64) string                 { return "/items/" + strconv.Forma
 func buttonID(action string, id int64) string { return action + "-" + strconv.FormatInt(id, 10) }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// messageEscaper escapes what text content needs, and only that: a message such as "You don't
+// own Phone." reads the same in the page's source as on screen.
+var messageEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// Message renders a message as text content (never inside an attribute).
+func Message(m string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, messageEscaper.Replace(m))
+		return err
+	})
+}

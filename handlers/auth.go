@@ -18,6 +18,15 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, components.HomePage(h.chrome(r, "Home", "home")))
 }
 
+// asset serves a static file, or the 404 page when there is none.
+func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
+	if !h.assets.Has(r.URL.Path) {
+		h.notFound(w, r)
+		return
+	}
+	h.assets.ServeHTTP(w, r)
+}
+
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.store.Ping(r.Context()); err != nil {

@@ -39,7 +39,8 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // trade buys (purchase_item) or sells (sold_item) one item. A browser is redirected back to the
-// market with the message; htmx gets the message, the rows that moved and the new budget.
+// market with the message; htmx gets the message, the rows that moved and the new budget. A
+// refusal changes nothing on the page but the message: the budget shown stays the true one.
 func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
 	ctx := r.Context()
@@ -79,13 +80,9 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrInsufficientFunds):
 		alert = fmt.Sprintf("You don't have enough budget to purchase %s.", name)
 	case errors.Is(err, store.ErrUnavailable):
-		// Someone else has it: the row shown on the market is stale, so it goes.
-		alert, removed = fmt.Sprintf("%s is no longer available.", name), t.Item.ID
+		alert = fmt.Sprintf("%s is no longer available.", name)
 	case errors.Is(err, store.ErrNotOwner):
 		alert = fmt.Sprintf("You don't own %s.", name)
-		if t.Item.OwnerID == 0 { // sold already, from another tab: it is back on the market
-			removed = t.Item.ID
-		}
 	case errors.Is(err, store.ErrNotFound):
 		alert = "That item does not exist."
 	default:

@@ -230,6 +230,9 @@ func TestRoutes(t *testing.T) {
 		{"item page", "GET", "/items/" + id(phone), user, 200, phone.Description},
 		{"unknown item", "GET", "/items/99999", user, 404, "There is nothing at this address."},
 		{"malformed item id", "GET", "/items/abc", user, 404, "There is nothing at this address."},
+		{"signed item id", "GET", "/items/+" + id(phone), user, 404, "There is nothing at this address."},
+		{"zero-padded item id", "GET", "/items/0" + id(phone), user, 404, "There is nothing at this address."},
+		{"unknown asset", "GET", "/assets/nope.js", anon, 404, "There is nothing at this address."},
 		{"item page needs login", "GET", "/items/" + id(phone), anon, 302, ""},
 		{"trades page", "GET", "/trades", user, 200, "Opening budget"},
 		{"unknown path", "GET", "/no-such-page", anon, 404, "There is nothing at this address."},
@@ -252,6 +255,11 @@ func TestRoutes(t *testing.T) {
 	res := user.do(http.MethodPut, "/market", url.Values{"csrf_token": {user.token()}}, nil)
 	if res.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(res.Header.Get("Allow"), "GET") {
 		t.Errorf("PUT /market with token: %d Allow %q, want 405", res.StatusCode, res.Header.Get("Allow"))
+	}
+	for _, path := range []string{"/healthz", "/assets/" + "app.css"} {
+		if res := anon.do(http.MethodPost, path, nil, map[string]string{"X-CSRF-Token": anon.token()}); res.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s with token: %d, want 405", path, res.StatusCode)
+		}
 	}
 	if res := anon.do(http.MethodDelete, "/login", nil, map[string]string{"X-CSRF-Token": anon.token()}); res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE /login with token: %d, want 405", res.StatusCode)

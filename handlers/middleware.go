@@ -15,6 +15,7 @@ import (
 
 	"github.com/justinas/nosurf"
 
+	"market/components"
 	"market/store"
 )
 
@@ -136,8 +137,15 @@ func (h *Handler) csrf(next http.Handler) http.Handler {
 	cs.SetIsTLSFunc(func(r *http.Request) bool { return r.TLS != nil || h.cfg.Secure })
 	cs.SetFailureHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.logger.Info("csrf refused", "method", r.Method, "uri", r.URL.RequestURI(), "reason", fmt.Sprint(nosurf.Reason(r)))
-		h.clientError(w, r, http.StatusForbidden,
-			"This page has expired or did not come from this site. Reload the page and try again.")
+		const expired = "This page has expired or did not come from this site. Reload the page and try again."
+		if r.Header.Get("HX-Request") == "true" {
+			// The one error said in both live regions: DESIGN.md promises it in #flash, and
+			// #flash-alert is where every other error is.
+			w.Header().Set("HX-Reswap", "none")
+			h.render(w, r, http.StatusForbidden, components.FlashOOB([]string{expired}, []string{expired}))
+			return
+		}
+		h.clientError(w, r, http.StatusForbidden, expired)
 	}))
 	return cs
 }
@@ -217,6 +225,7 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
 			next(w, r)
 			return
 		}
+		w.Header().Add("Vary", "HX-Request")
 		h.alert(r.Context(), "Please log in to access this page.")
 		// htmx would swap a redirect's login page into a table row: it is told to navigate.
 		if r.Header.Get("HX-Request") == "true" {

@@ -121,7 +121,7 @@ func TestLoginSuccessResetsFailures(t *testing.T) {
 // Guessing from one address does not lock the owner out from theirs; an address guessing at
 // many accounts meets the looser cap per address.
 func TestLoginThrottleIsPerAddress(t *testing.T) {
-	app := newTestApp(t, handlers.Config{LoginFailures: 2}) // 2 per account and address, 20 per address
+	app := newTestApp(t, handlers.Config{LoginFailures: 2}) // 2 per account and address, 40 per address
 	app.signUp("bob")
 	attacker := app.clientFrom("127.0.0.2")
 	for range 2 {
@@ -137,7 +137,7 @@ func TestLoginThrottleIsPerAddress(t *testing.T) {
 	}
 
 	spray := app.clientFrom("127.0.0.3")
-	for i := range 20 {
+	for i := range 40 {
 		if res, msg := spray.login(fmt.Sprintf("ghost%02d", i), "guess"); res.StatusCode != http.StatusOK || msg != loginFailed {
 			t.Fatalf("spray %d: %d %q", i, res.StatusCode, msg)
 		}

@@ -14,10 +14,14 @@ func levelFor(status int) slog.Level {
 	return slog.LevelInfo
 }
 
-// parseID reads a positive database id; anything else is not an id.
+// parseID reads a database id written the one way ids are written: digits, no sign, no
+// leading zero. Anything else ("+3", "03", " 3", "3.0") is not an id.
 func parseID(s string) (int64, bool) {
-	id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	return id, err == nil && id > 0
+	if s == "" || s[0] == '0' || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil
 }
 
 // safeNext is a local path to go to after logging in, or "" when next could lead elsewhere.

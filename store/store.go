@@ -89,7 +89,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		// Each connection keeps its compiled statements: the hot reads are parsed once.
 		"_stmt_cache_size": {"32"},
 	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	// In a file: URI, SQLite decodes %XX, and ? and # would end the path.
+	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	db, err := sql.Open("sqlite3", uri+"?"+params.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open writer: %w", err)
 	}
@@ -109,7 +111,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	params.Set("_query_only", "1")
 	params.Del("_txlock")
-	read, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	read, err := sql.Open("sqlite3", uri+"?"+params.Encode())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open readers: %w", err)
