@@ -32,6 +32,7 @@
   // once the row has moved.
   let pending = null;
   let nextFocus = null;
+  let typed = null; // the character of the shortcut just handled, until its keypress or keyup
 
   function nextFocusAfter(button) {
     const row = button.closest('tr');
@@ -94,6 +95,8 @@
     const elt = e.detail.requestConfig?.elt; // detail.elt is the ancestor on the second firing
     if (!elt?.classList?.contains('js-item')) return;
     elt.removeAttribute('aria-disabled');
+    const returned = elt.dataset.action === 'sell' && $('item-' + elt.value);
+    if (returned && returned.parentElement?.id === 'item-rows') placeReturned(returned);
     if (!nextFocus) return;
     const id = nextFocus;
     nextFocus = null;
@@ -101,6 +104,38 @@
     if (active && active !== document.body && active.isConnected) return;
     (elt.isConnected ? elt : $(id) || $('q'))?.focus();
   });
+
+  // The market's order, as the server sorts it (SQLite's NOCASE folds ASCII letters only).
+  const fold = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  function compareRows(a, b, sort) {
+    const x = a.querySelector('.js-item').dataset, y = b.querySelector('.js-item').dataset;
+    const byName = fold(x.name) < fold(y.name) ? -1 : fold(x.name) > fold(y.name) ? 1 : 0;
+    const byID = Number(a.id.slice(5)) - Number(b.id.slice(5));
+    const byPrice = Number(x.price) - Number(y.price);
+    switch (sort) {
+      case '-name': return -(byName || byID);
+      case 'price': return byPrice || byName || byID;
+      case '-price': return -(byPrice || byName || byID);
+      default: return byName || byID;
+    }
+  }
+
+  // A sold item comes back to the market at the end of the list: put it where the list's order
+  // says, or take it out when the search or the page on screen would not show it.
+  function placeReturned(row) {
+    const params = new URLSearchParams(location.search);
+    const q = fold((params.get('q') || '').trim());
+    const data = row.querySelector('.js-item').dataset;
+    if (q && !fold(data.name).includes(q) && !fold(data.description || '').includes(q)) {
+      row.remove();
+      return;
+    }
+    const others = [...row.parentElement.rows].filter((r) => r !== row);
+    const next = others.find((r) => compareRows(row, r, params.get('sort')) < 0);
+    if (next === others[0] && next && document.querySelector('#pager a[rel="prev"]')) row.remove(); // an earlier page's
+    else if (next) next.before(row);
+    else if (document.querySelector('#pager a[rel="next"]')) row.remove(); // a later page's
+  }
 
   // Never push the address already shown (a search for what is on screen, a repeated Enter):
   // Back would seem to do nothing. htmx reads the type after this event.
@@ -144,15 +179,24 @@
     const active = document.activeElement;
     if (e.key === 's' && active instanceof HTMLElement && active.dataset.action === 'sell') {
       active.click();
-      e.preventDefault();
     } else if (e.key === '/' && $('q')) {
       $('q').focus();
-      e.preventDefault();
     } else if (e.key === '?') {
       openShortcuts();
-      e.preventDefault();
+    } else {
+      return;
     }
+    e.preventDefault();
+    typed = e.key;
   });
+
+  // Some keyboards, and automation such as CDP's char events, deliver a key's character as a
+  // keypress of its own after the keydown: "/" must not be typed into the box it focused.
+  document.addEventListener('keypress', (e) => {
+    if (typed !== null && e.key === typed) e.preventDefault();
+    typed = null;
+  }, true);
+  document.addEventListener('keyup', () => { typed = null; }, true);
 
   // Dialogs, the shortcuts button and the switch are handled from the document: a history
   // restore swaps the whole body, and listeners on the old elements would be gone with them.
