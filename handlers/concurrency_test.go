@@ -35,9 +35,6 @@ func TestConcurrentTradingOverHTTP(t *testing.T) {
 		browsers = 50
 		duration = 3 * time.Second
 	)
-	if testing.Short() {
-		t.Skip("a few seconds of load")
-	}
 	app := newTestApp(t)
 	var items []store.Item
 	for _, name := range []string{"Mouse", "Kettle", "Desk Lamp", "Phone", "Laptop"} {
