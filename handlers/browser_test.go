@@ -207,12 +207,12 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 	b.audit("confirm dialog open")
 	inFlight := b.holdTrade(chromedp.Click(chromedp.ID("confirm-ok")), `(() => {
 	  const btn = document.getElementById('buy-`+phone+`');
-	  return [btn.classList.contains('htmx-request'), btn.getAttribute('aria-disabled'),
+	  return [btn.classList.contains('htmx-request'), btn.getAttribute('aria-disabled'), btn.disabled,
 	          getComputedStyle(btn, '::after').content !== 'none', getComputedStyle(btn).cursor,
 	          document.getElementById('budget').textContent, document.getElementById('confirm').open].join(',');
 	})()`)
-	if want := "true,true,true,progress,$1,000,false"; inFlight != want {
-		t.Errorf("while the purchase is in flight Buy Phone is (htmx-request,aria-disabled,spinner,cursor,budget,dialog open) %s, want %s", inFlight, want)
+	if want := "true,true,true,true,progress,$1,000,false"; inFlight != want {
+		t.Errorf("while the purchase is in flight Buy Phone is (htmx-request,aria-disabled,disabled,spinner,cursor,budget,dialog open) %s, want %s", inFlight, want)
 	}
 	b.settled("the purchase message", `document.getElementById('flash').textContent.trim() === 'Purchased Phone!'`)
 	b.samePage("after buying")
