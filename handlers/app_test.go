@@ -214,6 +214,26 @@ func (a *testApp) item(name string) store.Item {
 	return store.Item{}
 }
 
+// totals reads the market's money totals, failing the test if it cannot.
+func (a *testApp) totals() store.Totals {
+	a.t.Helper()
+	t, err := a.store.Totals(context.Background())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return t
+}
+
+// owner is the owner of an item (0: on the market), failing the test if it cannot be read.
+func (a *testApp) owner(id int64) int64 {
+	a.t.Helper()
+	it, err := a.store.Item(context.Background(), id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return it.OwnerID
+}
+
 // text is the trimmed, space-normalised text of a selection.
 func text(s *goquery.Selection) string {
 	return strings.Join(strings.Fields(s.Text()), " ")

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"market/store"
 )
 
 func TestRegisterValidation(t *testing.T) {
@@ -256,27 +254,5 @@ func TestMarketNeedsLogin(t *testing.T) {
 	res = c.post("/login?next=%2Fmarket", url.Values{"username": {"dave"}, "password": {"correct horse"}, "next": {"/market"}})
 	if res.Header.Get("Location") != "/market" {
 		t.Errorf("after login: %q", res.Header.Get("Location"))
-	}
-}
-
-func TestIdleSessionEnds(t *testing.T) {
-	app := newTestApp(t)
-	c := app.signUp("erin")
-	app.clock.Advance(59 * 60e9) // 59 minutes: still in
-	if res := c.get("/market"); res.StatusCode != http.StatusOK {
-		t.Fatalf("after 59 idle minutes: %d", res.StatusCode)
-	}
-	app.clock.Advance(61 * 60e9) // idle for over an hour
-	if res := c.get("/market"); res.StatusCode != http.StatusFound {
-		t.Errorf("after 61 idle minutes: %d, want a redirect to log in", res.StatusCode)
-	}
-}
-
-func TestUsersStoredOnce(t *testing.T) {
-	app := newTestApp(t)
-	app.signUp("frank")
-	u, err := app.store.Authenticate(context.Background(), "frank", "correct horse")
-	if err != nil || u.Budget != store.StartingBudget {
-		t.Fatalf("authenticate: %+v %v", u, err)
 	}
 }

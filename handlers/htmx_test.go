@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,7 +119,7 @@ func TestHtmxRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := app.store.Totals(context.Background())
+			before := app.totals()
 			res := c.htmx("/market", url.Values{tt.field: {tt.value}})
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("status %d, want 200", res.StatusCode)
@@ -138,7 +137,7 @@ func TestHtmxRefusals(t *testing.T) {
 			if !strings.Contains(res.body, tt.want) {
 				t.Errorf("the message is not in the body as written (apostrophes escaped?): %s", res.body)
 			}
-			after, _ := app.store.Totals(context.Background())
+			after := app.totals()
 			if after != before {
 				t.Errorf("money moved on a refusal: %+v → %+v", before, after)
 			}
@@ -184,7 +183,7 @@ func TestHtmxExpiredSessionAndToken(t *testing.T) {
 	if got := messages(c.get("/login").doc(t)); got != "Please log in to access this page." {
 		t.Errorf("login page after the redirect says %q", got)
 	}
-	if it, _ := app.store.Item(context.Background(), phone.ID); it.OwnerID != 0 {
+	if app.owner(phone.ID) != 0 {
 		t.Error("a refused request bought the item")
 	}
 }

@@ -17,9 +17,6 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query()
 	q := store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort")}
 	q.Page, _ = strconv.Atoi(query.Get("page"))
-	if len(q.Q) > 100 {
-		q.Q = q.Q[:100]
-	}
 	page, rows, err := h.market(r.Context(), q)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -51,8 +48,9 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 		raw = sellID
 	}
 	var (
-		t   store.Trade
-		err = store.ErrNotFound
+		t      store.Trade
+		err    = store.ErrNotFound
+		budget = user.Budget // as the request found it, when it names no item
 	)
 	if id, ok := parseID(raw); ok && (buyID == "" || sellID == "") {
 		if buying {
@@ -60,6 +58,7 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 		} else {
 			t, err = h.store.Sell(ctx, user.ID, id)
 		}
+		budget = t.Budget // as the trade, done or refused, left it
 	}
 
 	var (
@@ -67,15 +66,14 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 		removed      int64           // the row that leaves its list
 		added        templ.Component // the row that joins a list
 		addTo        string          // which list
-		budget       = user.Budget
 	)
 	name := t.Item.Name
 	switch {
 	case err == nil && buying:
-		flash, removed, added, addTo, budget = fmt.Sprintf("Purchased %s!", name), t.Item.ID, components.OwnedRow(t.Item), "owned-rows", t.Budget
+		flash, removed, added, addTo = fmt.Sprintf("Purchased %s!", name), t.Item.ID, components.OwnedRow(t.Item), "owned-rows"
 		h.logger.Info("item bought", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
 	case err == nil:
-		flash, removed, added, addTo, budget = fmt.Sprintf("Sold %s back to the market!", name), t.Item.ID, components.ItemRow(t.Item), "item-rows", t.Budget
+		flash, removed, added, addTo = fmt.Sprintf("Sold %s back to the market!", name), t.Item.ID, components.ItemRow(t.Item), "item-rows"
 		h.logger.Info("item sold", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
 	case errors.Is(err, store.ErrInsufficientFunds):
 		alert = fmt.Sprintf("You don't have enough budget to purchase %s.", name)

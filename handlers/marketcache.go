@@ -68,6 +68,7 @@ func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
 // market returns a page of the market and its rendered rows, from the cache when nothing has
 // changed since they were made.
 func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
+	q = q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
 	version, err := h.requestVersion(ctx)
 	if err != nil {
 		return store.MarketPage{}, nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Item is one thing that can be bought and sold. OwnerID 0 means it is on the market.
@@ -50,6 +51,24 @@ type MarketQuery struct {
 	Page int
 }
 
+// MaxQueryRunes is the longest search, in characters, the market takes; longer ones are cut.
+const MaxQueryRunes = 100
+
+// Normalize is the query as the market reads it: Q trimmed and cut to MaxQueryRunes characters,
+// an unknown Sort replaced by SortName, Page at least 1. Queries that normalize alike ask for
+// the same page.
+func (q MarketQuery) Normalize() MarketQuery {
+	q.Q = strings.TrimSpace(q.Q)
+	if utf8.RuneCountInString(q.Q) > MaxQueryRunes {
+		q.Q = strings.TrimSpace(string([]rune(q.Q)[:MaxQueryRunes]))
+	}
+	if !ValidSort(q.Sort) {
+		q.Sort = SortName
+	}
+	q.Page = max(q.Page, 1)
+	return q
+}
+
 // MarketPage is one page of the items on sale, with what paging needs. Page is clamped into
 // 1..Pages, so asking past the end gives the last page. Two pages with the same query and a
 // non-zero Version hold the same items.
@@ -77,11 +96,7 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 // read at, or 0 when a trade landed while it was read (then the page may be newer than any
 // version number the caller saw, and must not be cached under one).
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
-	q.Q = strings.TrimSpace(q.Q)
-	if !ValidSort(q.Sort) {
-		q.Sort = SortName
-	}
-	q.Page = max(q.Page, 1)
+	q = q.Normalize()
 	before, err := s.Version(ctx)
 	if err != nil {
 		return MarketPage{}, err

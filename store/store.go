@@ -1,6 +1,6 @@
 // Package store keeps the market's data in SQLite: users, the catalogue, the ledger of trades
-// and the sessions. Every use case that writes is one transaction in one method, and every rule
-// about money is enforced inside that transaction.
+// and the sessions. Every use case that writes is one method, atomic (a savepoint of a group
+// commit, see writer), and every rule about money is enforced inside it.
 package store
 
 import (
@@ -141,11 +141,8 @@ func (s *Store) Close() error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// DB is the writer connection, for the session store; ReadDB the readers.
+// DB is the writer connection, for administration and tests that must see what the store sees.
 func (s *Store) DB() *sql.DB { return s.db }
-
-// ReadDB is the pool of read-only connections.
-func (s *Store) ReadDB() *sql.DB { return s.read }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -224,7 +221,7 @@ func (s *Store) Reset(ctx context.Context) error {
 			return fmt.Errorf("reset: %w", err)
 		}
 	}
-	conn.Close()
+	conn.Close() // now: the writer has one connection, and migrate needs it
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}

@@ -9,15 +9,17 @@ import (
 )
 
 // Trade is the outcome of a purchase or a sale: the item as it is now and the trader's budget
-// after it. On a refusal, Item still names the item when it exists, for the message.
+// after it. On a refusal, Item still names the item when it exists, for the message, and Budget
+// is the trader's budget as the refusal found it.
 type Trade struct {
 	Item   Item
 	Budget int64
 }
 
 // Buy moves an item on the market to the buyer and its price out of the buyer's budget,
-// atomically (one savepoint of a group commit, see writer), with conditional updates: an item is sold once, and a budget never
-// goes below zero. Refusals are ErrNotFound, ErrUnavailable and ErrInsufficientFunds.
+// atomically (one savepoint of a group commit, see writer), with conditional updates: an item
+// is sold once, and a budget never goes below zero. Refusals are ErrNotFound, ErrUnavailable
+// and ErrInsufficientFunds.
 func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
 	return s.trade(ctx, buyerID, itemID, func(ctx context.Context, tx *sql.Tx, it *Item) error {
 		if it.OwnerID != 0 {
@@ -62,12 +64,27 @@ func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error)
 	})
 }
 
-// trade runs one purchase or sale in the writer's next group commit: it reads the item inside
-// the transaction, lets apply change it, and reads the trader's new budget.
+// trade runs one purchase or sale in the writer's next group commit: it reads the trader's
+// budget and the item inside the transaction, lets apply change them, and reads the budget
+// again. On a refusal Trade.Budget is the budget that stands (apply's changes are undone), so
+// the answer never shows a budget older than the refusal.
 func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(context.Context, *sql.Tx, *Item) error) (Trade, error) {
 	var t Trade
 	err := s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		t = Trade{}
+		readBudget := func() error {
+			err := tx.QueryRowContext(ctx, `SELECT budget FROM users WHERE id = ?`, userID).Scan(&t.Budget)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("read budget: %w", err)
+			}
+			return nil
+		}
+		if err := readBudget(); err != nil {
+			return err
+		}
 		var owner sql.NullInt64
 		err := tx.QueryRowContext(ctx,
 			`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, itemID,
@@ -82,10 +99,7 @@ func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(cont
 		if err := apply(ctx, tx, &t.Item); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT budget FROM users WHERE id = ?`, userID).Scan(&t.Budget); err != nil {
-			return fmt.Errorf("read budget: %w", err)
-		}
-		return nil
+		return readBudget()
 	})
 	return t, err
 }

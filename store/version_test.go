@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"market/store"
@@ -46,5 +47,21 @@ func TestVersionMovesAndNeverRepeats(t *testing.T) {
 	}
 	if v3 := version(); v3 <= v2 {
 		t.Errorf("after reset the version is %d, not past %d", v3, v2)
+	}
+}
+
+func TestMarketQueryNormalize(t *testing.T) {
+	long := strings.Repeat("ж", store.MaxQueryRunes+7)
+	tests := []struct {
+		in, want store.MarketQuery
+	}{
+		{store.MarketQuery{}, store.MarketQuery{Sort: store.SortName, Page: 1}},
+		{store.MarketQuery{Q: "  lamp ", Sort: "junk", Page: -4}, store.MarketQuery{Q: "lamp", Sort: store.SortName, Page: 1}},
+		{store.MarketQuery{Q: long, Sort: store.SortPriceDesc, Page: 3}, store.MarketQuery{Q: strings.Repeat("ж", store.MaxQueryRunes), Sort: store.SortPriceDesc, Page: 3}},
+	}
+	for _, tt := range tests {
+		if got := tt.in.Normalize(); got != tt.want {
+			t.Errorf("%+v.Normalize() = %+v, want %+v", tt.in, got, tt.want)
+		}
 	}
 }

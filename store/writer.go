@@ -110,7 +110,7 @@ func (w *writer) commit(group []*writeOp) {
 		}
 		// fn gets ctx, not op.ctx: cancelling a statement interrupts the connection, and an
 		// interrupted write rolls back the whole transaction, every operation of the group.
-		if op.err = op.fn(ctx, tx); op.err != nil {
+		if op.err = runOp(ctx, tx, op.fn); op.err != nil {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
 				fail(fmt.Errorf("rollback to savepoint: %w", err))
 				return
@@ -126,6 +126,17 @@ func (w *writer) commit(group []*writeOp) {
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))
 	}
+}
+
+// runOp runs fn, turning a panic into an error: the writer goroutine serves every caller, and
+// one bad operation must not take the others (or the process) down with it.
+func runOp(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("write operation panicked: %v", v)
+		}
+	}()
+	return fn(ctx, tx)
 }
 
 // close stops the writer after the group in progress; later writes get ErrClosed.

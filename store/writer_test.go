@@ -86,3 +86,73 @@ func TestCancelledTradeDoesNothing(t *testing.T) {
 		t.Error("a cancelled buy changed something")
 	}
 }
+
+// A refusal inside a group undoes its own partial writes (here the buyer was already debited
+// when the ledger refused the row) while the purchases grouped with it commit.
+func TestGroupCommitRollsBackOnlyTheFailedOperation(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	unlucky := createUser(t, st, "unlucky")
+	exec(t, rawDB(t, st), fmt.Sprintf(`CREATE TRIGGER ledger_down BEFORE INSERT ON trades
+		WHEN NEW.user_id = %d BEGIN SELECT RAISE(ABORT, 'ledger down'); END`, unlucky.ID))
+	const n = 16
+	buyers := make([]store.User, n)
+	items := make([]store.Item, n)
+	for i := range n {
+		buyers[i] = createUser(t, st, fmt.Sprintf("lucky%d", i))
+		items[i] = addItem(t, st, fmt.Sprintf("Lucky Lamp %d", i), 100)
+	}
+	doomed := addItem(t, st, "Doomed Vase", 100)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	var unluckyErr error
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = st.Buy(ctx, buyers[i].ID, items[i].ID)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, unluckyErr = st.Buy(ctx, unlucky.ID, doomed.ID)
+	}()
+	wg.Wait()
+	if unluckyErr == nil {
+		t.Fatal("the buy whose ledger row failed was answered as done")
+	}
+	for i, err := range errs {
+		if err != nil || owner(t, st, items[i].ID) != buyers[i].ID || budget(t, st, buyers[i].ID) != 900 {
+			t.Errorf("buyer %d grouped with a failure: %v, owner %d, budget %d", i, err, owner(t, st, items[i].ID), budget(t, st, buyers[i].ID))
+		}
+	}
+	if budget(t, st, unlucky.ID) != 1000 || owner(t, st, doomed.ID) != 0 {
+		t.Errorf("the failed buy left budget %d and owner %d; want 1000 and none", budget(t, st, unlucky.ID), owner(t, st, doomed.ID))
+	}
+	exec(t, rawDB(t, st), `DROP TRIGGER ledger_down`)
+	assertHealthy(t, st)
+}
+
+// A refusal reports the budget that stands, not an older one: the answer may reach a page that
+// has already shown a newer purchase.
+func TestRefusalReportsCurrentBudget(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	u := createUser(t, st, "current")
+	cheap, dear := addItem(t, st, "Cheap Cup", 300), addItem(t, st, "Dear Desk", 900)
+	if _, err := st.Buy(ctx, u.ID, cheap.ID); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := st.Buy(ctx, u.ID, dear.ID)
+	if !errors.Is(err, store.ErrInsufficientFunds) || tr.Budget != 700 || tr.Item.Name != "Dear Desk" {
+		t.Errorf("refused buy: %v, budget %d, item %q; want ErrInsufficientFunds, 700, Dear Desk", err, tr.Budget, tr.Item.Name)
+	}
+	tr, err = st.Sell(ctx, u.ID, dear.ID)
+	if !errors.Is(err, store.ErrNotOwner) || tr.Budget != 700 {
+		t.Errorf("refused sale: %v, budget %d; want ErrNotOwner, 700", err, tr.Budget)
+	}
+	if _, err := st.Buy(ctx, 424242, cheap.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("buy by a user who does not exist: %v, want ErrNotFound", err)
+	}
+}
