@@ -29,6 +29,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the process at once, in-flight requests or not
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "market:", err)
 		os.Exit(1)
@@ -53,7 +57,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs := flag.NewFlagSet("market", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N -users N] | reset --yes | check]")
+		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check]")
 		fs.PrintDefaults()
 	}
 	var c config
@@ -144,6 +148,9 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		// Requests still running past the deadline are cut off here, not by closing the
+		// database under them.
+		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
@@ -180,9 +187,13 @@ func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer
 		return tw.Flush()
 	case "seed":
 		items := fs.Int("items", 0, "also add this many generated items (load tests)")
-		users := fs.Int("users", 0, "also add this many generated users, password \"password\"")
+		users := fs.Int("users", 0, "also add this many generated users, user00001..., with -password")
+		password := fs.String("password", "", "the password of the generated users")
 		if err := fs.Parse(rest); err != nil {
 			return err
+		}
+		if *users > 0 && len(*password) < 8 {
+			return errors.New("seed -users needs -password, of at least 8 characters")
 		}
 		n, err := st.Seed(ctx)
 		if err != nil {
@@ -191,7 +202,7 @@ func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer
 		fmt.Fprintf(stdout, "demo catalogue: %d items added\n", n)
 		if *items > 0 || *users > 0 {
 			start := time.Now()
-			if err := st.SeedScale(ctx, *items, *users, "password"); err != nil {
+			if err := st.SeedScale(ctx, *items, *users, *password); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "generated: %d items and %d users in %s\n", *items, *users, time.Since(start).Round(time.Millisecond))

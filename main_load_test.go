@@ -289,7 +289,7 @@ func loadServer(t *testing.T, seedArgs ...string) (*loadProc, string, []loadUser
 }
 
 func TestLoad(t *testing.T) {
-	app, base, users, _ := loadServer(t, "-users", strconv.Itoa(loadConns))
+	app, base, users, _ := loadServer(t, "-users", strconv.Itoa(loadConns), "-password", "password")
 	dir := t.TempDir()
 
 	get := func(path string, htmx bool) func(w, n int) *http.Request {
@@ -378,7 +378,7 @@ func TestLoad(t *testing.T) {
 // TestLoadScale seeds 100,000 items and 10,000 users with the seed command, then measures the
 // first page, a search and the last page of the market over HTTP.
 func TestLoadScale(t *testing.T) {
-	_, base, users, seeded := loadServer(t, "-items", "100000", "-users", "10000")
+	_, base, users, seeded := loadServer(t, "-items", "100000", "-users", "10000", "-password", "password")
 	if seeded > 10*time.Second {
 		t.Errorf("seeding 100,000 items and 10,000 users took %s, want under 10 s", seeded)
 	}

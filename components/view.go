@@ -70,8 +70,6 @@ type MarketView struct {
 type FormView struct {
 	Values map[string]string
 	Errors map[string]string
-	// Message is a form-wide error, such as a failed login.
-	Message string
 	// Next is where a login goes afterwards.
 	Next string
 }

@@ -14,7 +14,7 @@ import (
 	"market/store"
 )
 
-// Config tunes the HTTP layer; zero fields take the defaults below.
+// Config tunes the HTTP layer; New gives zero fields the defaults their comments name.
 type Config struct {
 	// Secure: users reach us over HTTPS, so cookies are Secure and HSTS is sent.
 	Secure bool
@@ -103,6 +103,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /market", h.requireUser(h.trade))
 	mux.Handle("GET /items/{id}", h.requireUser(h.itemPage))
 	mux.Handle("GET /trades", h.requireUser(h.tradesPage))
+	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /assets/", h.asset)
 	app := h.sessions.LoadAndSave(sessionLoaded(h.csrf(h.authenticate(h.errorPages(mux)))))

@@ -72,6 +72,9 @@ func (h *Handler) logRequest(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		if rec.status == 0 { // nothing written: net/http sends 200
+			rec.status = http.StatusOK
+		}
 		h.logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
 			slog.String("method", r.Method), slog.String("uri", r.URL.RequestURI()),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
@@ -167,9 +170,10 @@ func sessionLoaded(next http.Handler) http.Handler {
 
 func hasSession(r *http.Request) bool { return r.Context().Value(sessionKey) != nil }
 
-// authenticate puts the signed-in user into the context, with the market version it was read
-// at: the rest of the request reads its data as of that version, one consistent moment. A
-// session idle for longer than the idle timeout is ended.
+// authenticate puts the signed-in user into the context, with the market version read at the
+// start of the request: the caches answer the rest of the request as of that version (a cache
+// miss reads the newest data, and caches it only if the version has not moved). A session idle
+// for longer than the idle timeout is ended.
 func (h *Handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -276,7 +280,7 @@ func (h *Handler) clientIP(r *http.Request) string {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 			hops := strings.Split(xff[len(xff)-1], ",")
 			if ip := net.ParseIP(strings.TrimSpace(hops[len(hops)-1])); ip != nil {
-				return ip.String()
+				return limitKey(ip.String())
 			}
 		}
 	}
@@ -284,5 +288,15 @@ func (h *Handler) clientIP(r *http.Request) string {
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	return limitKey(host)
+}
+
+// limitKey is the unit an address is limited as: an IPv4 address, or the /64 an IPv6 address
+// is in, since one IPv6 host can take any address of its /64.
+func limitKey(host string) string {
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

@@ -50,6 +50,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c t
 func (h *Handler) writeHTML(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
+	if _, ok := currentUser(r); ok && hd.Get("Cache-Control") == "" {
+		// A signed-in page shows a budget: never from a cache, nor from the back button's.
+		hd.Set("Cache-Control", "no-store")
+	}
 	// One URL, two shapes: caches must key on HX-Request (Add: nosurf and scs set Vary: Cookie).
 	hd.Add("Vary", "HX-Request")
 	hd.Add("Vary", "Accept-Encoding")

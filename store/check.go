@@ -6,6 +6,40 @@ import (
 	"fmt"
 )
 
+// checks are the queries of Check: each row is one problem, said in words.
+var checks = []string{
+	`SELECT 'integrity: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'`,
+	`SELECT printf('user %s: budget %d but ledger sums to %d', u.username, u.budget, coalesce(sum(t.amount), 0))
+	 FROM users u LEFT JOIN trades t ON t.user_id = u.id
+	 GROUP BY u.id HAVING u.budget <> coalesce(sum(t.amount), 0)`,
+	`SELECT printf('user %s: negative budget %d', username, budget) FROM users WHERE budget < 0`,
+	`WITH owners AS (
+	   SELECT i.name, i.owner_id, (SELECT CASE t.kind WHEN 'buy' THEN t.user_id END FROM trades t
+	                               WHERE t.item_id = i.id ORDER BY t.id DESC LIMIT 1) AS traded
+	   FROM items i)
+	 SELECT printf('item %s: owner %s but its last trade says %s', name,
+	               coalesce(owner_id, 'market'), coalesce(traded, 'market'))
+	 FROM owners WHERE owner_id IS NOT traded`,
+}
+
+// queryLines runs a query whose rows are one string each.
+func queryLines(ctx context.Context, tx *sql.Tx, query string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // Check verifies the database and the money invariants: SQLite's integrity check, every budget
 // equal to the sum of its user's ledger, no budget below zero, every item's owner matching its
 // last trade, and all budgets plus the prices of all owned items equal to all grants. It reads
@@ -19,78 +53,20 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	defer tx.Rollback()
 
 	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
-	rows, err := tx.QueryContext(ctx, `PRAGMA integrity_check`)
-	if err != nil {
-		return nil, fmt.Errorf("integrity check: %w", err)
-	}
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if line != "ok" {
-			add("integrity: %s", line)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return nil, fmt.Errorf("integrity check: %w", err)
-	}
-	rows.Close()
-
-	type check struct {
-		query  string
-		report func(a, b, c any)
-	}
-	checks := []check{
-		{`SELECT u.username, u.budget, coalesce(sum(t.amount), 0) FROM users u
-		  LEFT JOIN trades t ON t.user_id = u.id GROUP BY u.id HAVING u.budget <> coalesce(sum(t.amount), 0)`,
-			func(name, budget, ledger any) {
-				add("user %v: budget %v but ledger sums to %v", name, budget, ledger)
-			}},
-		{`SELECT username, budget, '' FROM users WHERE budget < 0`,
-			func(name, budget, _ any) { add("user %v: negative budget %v", name, budget) }},
-		{`SELECT i.name, coalesce(i.owner_id, 'market'), coalesce(
-		    (SELECT CASE t.kind WHEN 'buy' THEN t.user_id END FROM trades t
-		     WHERE t.item_id = i.id ORDER BY t.id DESC LIMIT 1), 'market')
-		  FROM items i
-		  WHERE coalesce(i.owner_id, 'market') IS NOT coalesce(
-		    (SELECT CASE t.kind WHEN 'buy' THEN t.user_id END FROM trades t
-		     WHERE t.item_id = i.id ORDER BY t.id DESC LIMIT 1), 'market')`,
-			func(name, owner, last any) {
-				add("item %v: owner %v but its last trade says %v", name, owner, last)
-			}},
-	}
-	for _, c := range checks {
-		rows, err := tx.QueryContext(ctx, c.query)
+	for _, query := range checks {
+		lines, err := queryLines(ctx, tx, query)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}
-		for rows.Next() {
-			var a, b, c2 any
-			if err := rows.Scan(&a, &b, &c2); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			c.report(a, b, c2)
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		rows.Close()
+		problems = append(problems, lines...)
 	}
-
 	t, err := totals(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
 	if t.Budgets+t.Owned != t.Granted {
-		add("money: budgets %d + owned items %d = %d, but %d was granted (%+d)",
-			t.Budgets, t.Owned, t.Budgets+t.Owned, t.Granted, t.Budgets+t.Owned-t.Granted)
+		problems = append(problems, fmt.Sprintf("money: budgets %d + owned items %d = %d, but %d was granted (%+d)",
+			t.Budgets, t.Owned, t.Budgets+t.Owned, t.Granted, t.Budgets+t.Owned-t.Granted))
 	}
 	return problems, nil
 }
