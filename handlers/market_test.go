@@ -53,6 +53,9 @@ func TestMarketPage(t *testing.T) {
 	if doc.Find(`#flash[role="status"]`).Length() != 1 || doc.Find(`#flash-alert[role="alert"]`).Length() != 1 {
 		t.Error("live regions missing")
 	}
+	if cc := c.get("/market").Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("signed-in page Cache-Control %q, want no-store: a budget must not come from a cache", cc)
+	}
 }
 
 // trade posts a plain purchase or sale and follows the redirect to read the message.

@@ -1,0 +1,19 @@
+package handlers
+
+import "testing"
+
+func TestLimitKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"203.0.113.7", "203.0.113.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"}, // the same host, another address
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"::ffff:203.0.113.7", "::ffff:203.0.113.7"}, // IPv4-mapped: an IPv4 address
+		{"not-an-ip", "not-an-ip"},
+	}
+	for _, tt := range tests {
+		if got := limitKey(tt.in); got != tt.want {
+			t.Errorf("limitKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
