@@ -6,10 +6,10 @@ import (
 	"context"
 	"io"
 	"net/url"
-
-	"github.com/a-h/templ"
 	"strconv"
 	"strings"
+
+	"github.com/a-h/templ"
 
 	"market/store"
 )
