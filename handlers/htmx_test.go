@@ -54,6 +54,46 @@ func TestPageOrFragment(t *testing.T) {
 	}
 }
 
+// Pages that have no fragment answer every shape with the whole page; a trade answers a
+// browser and a boosted form with a redirect, and htmx with a fragment.
+func TestShapesOfOtherEndpoints(t *testing.T) {
+	app := newTestApp(t)
+	anon := app.client()
+	htmx := map[string]string{"HX-Request": "true"}
+	for _, path := range []string{"/", "/home", "/login", "/register"} {
+		for _, h := range []map[string]string{nil, htmx} {
+			if res := anon.get(path, h); res.StatusCode != http.StatusOK || !strings.Contains(res.body, "<html") {
+				t.Errorf("GET %s (%v): %d, want the page", path, h, res.StatusCode)
+			}
+		}
+	}
+	c := app.signUp("alice")
+	if res := c.get("/trades", htmx); !strings.Contains(res.body, "<html") {
+		t.Error("GET /trades for htmx is not the page")
+	}
+	mouse := app.item("Mouse")
+	for _, tt := range []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"plain", map[string]string{}, http.StatusFound},
+		{"boosted", map[string]string{"HX-Request": "true", "HX-Boosted": "true"}, http.StatusFound},
+		{"htmx", map[string]string{"HX-Request": "true"}, http.StatusOK},
+	} {
+		for _, field := range []string{"purchase_item", "sold_item"} {
+			tt.headers["X-CSRF-Token"] = c.token()
+			res := c.do(http.MethodPost, "/market", url.Values{field: {id(mouse)}}, tt.headers)
+			if res.StatusCode != tt.want {
+				t.Errorf("%s %s: %d, want %d", tt.name, field, res.StatusCode, tt.want)
+			}
+			if tt.want == http.StatusFound && res.Header.Get("Location") != "/market" {
+				t.Errorf("%s %s redirects to %q", tt.name, field, res.Header.Get("Location"))
+			}
+		}
+	}
+}
+
 func TestHtmxPurchaseAndSale(t *testing.T) {
 	app := newTestApp(t)
 	c := app.signUp("alice")
