@@ -21,6 +21,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/justinas/nosurf"
+
 	"market/assets"
 	"market/handlers"
 	"market/store"
@@ -41,10 +43,11 @@ func main() {
 
 // config is what the flags and the environment say; flags win.
 type config struct {
-	addr       string
-	db         string
-	secure     bool
-	trustProxy bool
+	addr           string
+	db             string
+	secure         bool
+	trustProxy     bool
+	trustedOrigins []string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -72,6 +75,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		"behind a reverse proxy: rate-limit by the address it appends to X-Forwarded-For (env TRUST_PROXY=1)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, nil, err
+	}
+	if origins := getenv("TRUSTED_ORIGINS"); origins != "" {
+		c.trustedOrigins = strings.Split(origins, ",")
+		if _, err := nosurf.StaticOrigins(c.trustedOrigins...); err != nil {
+			return config{}, nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
+		}
 	}
 	path, err := store.PathFromURL(c.db)
 	if err != nil {
@@ -120,7 +129,9 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 	}
 
-	h := handlers.New(logger, st, sessions, as, handlers.Config{Secure: cfg.secure, TrustProxy: cfg.trustProxy})
+	h := handlers.New(logger, st, sessions, as, handlers.Config{
+		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
+	})
 	srv := &http.Server{
 		Addr:              cfg.addr,
 		Handler:           h.Routes(),

@@ -78,7 +78,8 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		secure   bool
 	}{
 		{"defaults", nil, nil, "127.0.0.1:5000", "instance/market.db", false},
-		{"environment", nil, map[string]string{"ADDR": ":8080", "DATABASE_URL": "sqlite:///rel.db", "SECURE": "1"}, ":8080", "rel.db", true},
+		{"environment", nil, map[string]string{"ADDR": ":8080", "DATABASE_URL": "sqlite:///rel.db", "SECURE": "1",
+			"TRUSTED_ORIGINS": "http://127.0.0.1:7331,http://localhost:7331"}, ":8080", "rel.db", true},
 		{"absolute URL", nil, map[string]string{"DATABASE_URL": "sqlite:////abs/m.db"}, "127.0.0.1:5000", "/abs/m.db", false},
 		{"flags win", []string{"-addr", "127.0.0.1:9", "-db", "f.db", "-secure=false"},
 			map[string]string{"ADDR": ":8080", "DATABASE_URL": "e.db", "SECURE": "1"}, "127.0.0.1:9", "f.db", false},
@@ -88,6 +89,9 @@ func TestFlagsAndEnvironment(t *testing.T) {
 			cfg, _, err := parseFlags(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.env["TRUSTED_ORIGINS"] != "" && len(cfg.trustedOrigins) != 2 {
+				t.Errorf("trusted origins %q", cfg.trustedOrigins)
 			}
 			if cfg.addr != tt.wantAddr || cfg.db != tt.wantDB || cfg.secure != tt.secure {
 				t.Errorf("got %+v, want addr %s db %s secure %v", cfg, tt.wantAddr, tt.wantDB, tt.secure)

@@ -18,6 +18,9 @@ import (
 type Config struct {
 	// Secure: users reach us over HTTPS, so cookies are Secure and HSTS is sent.
 	Secure bool
+	// TrustedOrigins are other origins (scheme://host) whose forms may post here, such as
+	// templ's live-reload proxy in development.
+	TrustedOrigins []string
 	// TrustProxy: every request comes through one reverse proxy, which appends the client's
 	// address to X-Forwarded-For; rate limits then count that address.
 	TrustProxy bool

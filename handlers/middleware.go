@@ -138,6 +138,12 @@ func (h *Handler) csrf(next http.Handler) http.Handler {
 		MaxAge:   nosurf.MaxAge,
 	})
 	cs.SetIsTLSFunc(func(r *http.Request) bool { return r.TLS != nil || h.cfg.Secure })
+	if len(h.cfg.TrustedOrigins) > 0 {
+		// main checked the list with the same call, so an error here cannot happen.
+		if allow, err := nosurf.StaticOrigins(h.cfg.TrustedOrigins...); err == nil {
+			cs.SetIsAllowedOriginFunc(allow)
+		}
+	}
 	cs.SetFailureHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.logger.Info("csrf refused", "method", r.Method, "uri", r.URL.RequestURI(), "reason", fmt.Sprint(nosurf.Reason(r)))
 		const expired = "This page has expired or did not come from this site. Reload the page and try again."

@@ -44,3 +44,16 @@ func TestForwardedForTrustedBehindProxy(t *testing.T) {
 		t.Errorf("owner from another address: %d, want 302", res.StatusCode)
 	}
 }
+
+// Forms may post from an origin named in TrustedOrigins (templ's dev proxy), and from no other.
+func TestTrustedOrigins(t *testing.T) {
+	app := newTestApp(t, handlers.Config{TrustedOrigins: []string{"http://127.0.0.1:7331"}})
+	c := app.client()
+	form := url.Values{"username": {"nobody"}, "password": {"wrong horse"}, "csrf_token": {c.token()}}
+	if res := c.do(http.MethodPost, "/login", form, map[string]string{"Origin": "http://127.0.0.1:7331"}); res.StatusCode != http.StatusOK {
+		t.Errorf("post from the trusted origin: %d, want 200", res.StatusCode)
+	}
+	if res := c.do(http.MethodPost, "/login", form, map[string]string{"Origin": "http://127.0.0.1:7332"}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("post from another origin: %d, want 403", res.StatusCode)
+	}
+}
