@@ -972,8 +972,28 @@ func browserAutomationKeys(t *testing.T, browser context.Context) {
 	}
 	b.run("type chess", chromedp.KeyEvent("chess"))
 	b.waitFor("the search results", `document.querySelectorAll('#item-rows tr').length === 1`)
-	if got := b.rowsOf("item-rows"); len(got) != 1 || got[0] != "item-"+browserItemID(app, "Chess Set") {
-		t.Errorf("searching chess shows %v", got)
+	chess := browserItemID(app, "Chess Set")
+	if got := b.rowsOf("item-rows"); len(got) != 1 || got[0] != "item-"+chess {
+		t.Fatalf("searching chess shows %v", got)
+	}
+	// j, then Enter twice, as chromedp sends them: one purchase, confirmed in the dialog.
+	b.run("leave the search box", chromedp.Blur(chromedp.ID("q")))
+	b.run("press j", chromedp.KeyEvent("j"))
+	if f := b.focused(); f != "buy-"+chess {
+		t.Fatalf("after j focus is on %s, want buy-%s", f, chess)
+	}
+	b.run("press Enter", chromedp.KeyEvent(kb.Enter))
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	if f := b.focused(); f != "confirm-ok" {
+		t.Errorf("the confirmation opened with focus on %s, want confirm-ok", f)
+	}
+	b.run("press Enter", chromedp.KeyEvent(kb.Enter))
+	b.settled("the purchase", `document.getElementById('flash').textContent.trim() === 'Purchased Chess Set!'`)
+	if got := b.text("budget"); got != "$915" {
+		t.Errorf("budget after buying the chess set: %s, want $915", got)
+	}
+	if b.tradeRequests() != 1 {
+		t.Errorf("%d trade requests, want exactly 1", b.tradeRequests())
 	}
 }
 
