@@ -73,22 +73,21 @@ func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.Market
 	if err != nil {
 		return store.MarketPage{}, nil, err
 	}
-	if m, ok := h.marketCache.get(version, q); ok {
-		return m.page, templ.Raw(m.rows), nil
-	}
-	page, err := h.store.Market(ctx, q)
+	m, err := cached(ctx, h, h.marketCache, version, q, func() (cachedMarket, error) {
+		page, err := h.store.Market(ctx, q)
+		if err != nil {
+			return cachedMarket{}, err
+		}
+		var b strings.Builder
+		if err := components.ItemRows(page.Items).Render(ctx, &b); err != nil {
+			return cachedMarket{}, err
+		}
+		return cachedMarket{page: page, rows: b.String()}, nil
+	})
 	if err != nil {
 		return store.MarketPage{}, nil, err
 	}
-	var b strings.Builder
-	if err := components.ItemRows(page.Items).Render(ctx, &b); err != nil {
-		return store.MarketPage{}, nil, err
-	}
-	rows := b.String()
-	if page.Version != 0 {
-		h.marketCache.put(page.Version, q, cachedMarket{page: page, rows: rows})
-	}
-	return page, templ.Raw(rows), nil
+	return m.page, templ.Raw(m.rows), nil
 }
 
 // cached reads a value through cache: at version, from the cache if there, else by read, kept

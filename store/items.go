@@ -70,15 +70,13 @@ func (q MarketQuery) Normalize() MarketQuery {
 }
 
 // MarketPage is one page of the items on sale, with what paging needs. Page is clamped into
-// 1..Pages, so asking past the end gives the last page. Two pages with the same query and a
-// non-zero Version hold the same items.
+// 1..Pages, so asking past the end gives the last page.
 type MarketPage struct {
-	Items   []Item
-	Total   int
-	Page    int
-	Pages   int
-	Query   MarketQuery
-	Version int64
+	Items []Item
+	Total int
+	Page  int
+	Pages int
+	Query MarketQuery
 }
 
 // Version is the market's version: it grows whenever an item or a budget changes, in this
@@ -92,27 +90,9 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// Market returns one page of the items on sale. Version is the market version the page was
-// read at, or 0 when a trade landed while it was read (then the page may be newer than any
-// version number the caller saw, and must not be cached under one).
+// Market returns one page of the items on sale, the count and the rows read in one snapshot.
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	q = q.Normalize()
-	before, err := s.Version(ctx)
-	if err != nil {
-		return MarketPage{}, err
-	}
-	p, err := s.readMarket(ctx, q)
-	if err != nil {
-		return MarketPage{}, err
-	}
-	// Versions only grow: unchanged after the read means no trade committed during it.
-	if after, err := s.Version(ctx); err == nil && after == before {
-		p.Version = before
-	}
-	return p, nil
-}
-
-func (s *Store) readMarket(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	where, args := `owner_id IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"

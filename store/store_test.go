@@ -147,7 +147,7 @@ func TestTrades(t *testing.T) {
 		st                 *store.Store
 		alice, bob         store.User
 		cheap, big, pricey store.Item
-		exact, bobsLaptop  store.Item
+		exact              store.Item
 	}
 	const (
 		buy  = "buy"
