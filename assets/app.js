@@ -88,9 +88,8 @@
   });
 
   // After a trade the row may be gone, and focus with it: focus the next item, never <body>.
-  // htmx fires afterRequest in the same task as the swap (afterSettle comes 20 ms later, with
-  // focus on <body> meanwhile), and fires it again on the nearest ancestor still in the page
-  // when the button itself was removed.
+  // htmx fires afterRequest in the same task as the swap and the settle, and fires it again on
+  // the nearest ancestor still in the page when the button itself was removed.
   document.addEventListener('htmx:afterRequest', (e) => {
     const elt = e.detail.requestConfig?.elt; // detail.elt is the ancestor on the second firing
     if (!elt?.classList?.contains('js-item')) return;

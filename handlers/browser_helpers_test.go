@@ -269,7 +269,7 @@ func (b *browserTab) waitFor(what, predicate string) {
 }
 
 // settled waits for predicate, then for htmx to finish: no request in flight, nothing swapping
-// or settling (htmx settles 20 ms after a swap, and scripts may act then).
+// or settling, and a frame for what scripts do after that.
 func (b *browserTab) settled(what, predicate string) {
 	b.t.Helper()
 	b.waitFor(what, predicate)

@@ -38,6 +38,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("Reflow", func(t *testing.T) { browserReflow(t, browser) })
 	t.Run("AutomationKeys", func(t *testing.T) { browserAutomationKeys(t, browser) })
 	t.Run("SoldItemInOrder", func(t *testing.T) { browserSoldItemInOrder(t, browser) })
+	t.Run("PressRightAfterSearch", func(t *testing.T) { browserPressRightAfterSearch(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.
@@ -977,6 +978,7 @@ func browserAutomationKeys(t *testing.T, browser context.Context) {
 		t.Fatalf("searching chess shows %v", got)
 	}
 	// j, then Enter twice, as chromedp sends them: one purchase, confirmed in the dialog.
+	b.settled("the search to settle", `true`)
 	b.run("leave the search box", chromedp.Blur(chromedp.ID("q")))
 	b.run("press j", chromedp.KeyEvent("j"))
 	if f := b.focused(); f != "buy-"+chess {
@@ -994,6 +996,41 @@ func browserAutomationKeys(t *testing.T, browser context.Context) {
 	}
 	if b.tradeRequests() != 1 {
 		t.Errorf("%d trade requests, want exactly 1", b.tradeRequests())
+	}
+}
+
+// A button that a search has just put on the page works as soon as it can be pressed: it asks
+// for confirmation, and never posts the plain form (a purchase nobody confirmed) because htmx
+// had not yet taken it over.
+func browserPressRightAfterSearch(t *testing.T, browser context.Context) {
+	app := newTestApp(t)
+	b := newBrowserTab(t, browser, app)
+	b.signUpWithForm("quick", false)
+	b.markPage()
+	// The moment the results are in the page (a mutation observer runs right after the task
+	// that swapped them in), click the buy button they bring.
+	evalJS[bool](b, `(() => {
+		const rows = document.getElementById('item-rows');
+		window.__earlyClick = new Promise((done) => {
+			new MutationObserver((_, observer) => {
+				const buy = rows.querySelector('.js-item');
+				if (rows.rows.length !== 1 || !buy) return;
+				observer.disconnect();
+				buy.click();
+				done(document.getElementById('confirm').open);
+			}).observe(rows, { childList: true });
+		});
+		return true;
+	})()`)
+	b.run("search chess", chromedp.SendKeys(chromedp.ID("q"), "chess"))
+	if !evalJS[bool](b, `window.__earlyClick`) {
+		t.Errorf("a click on a buy button right after the search swapped it in did not ask for confirmation\n%s", b.state())
+	}
+	b.samePage("a click right after a search")
+	b.run("cancel", chromedp.KeyEvent(kb.Escape))
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	if got := b.text("budget"); got != "$1,000" || b.tradeRequests() != 0 {
+		t.Errorf("after cancelling: budget %s and %d trade requests, want $1,000 and none", got, b.tradeRequests())
 	}
 }
 

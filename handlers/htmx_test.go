@@ -237,7 +237,7 @@ func TestPageCarriesHtmxSetup(t *testing.T) {
 		t.Errorf("body hx-headers %q lacks the CSRF token", headers)
 	}
 	cfg, _ := doc.Find(`meta[name="htmx-config"]`).Attr("content")
-	for _, want := range []string{`"includeIndicatorStyles":false`, `"allowEval":false`} {
+	for _, want := range []string{`"includeIndicatorStyles":false`, `"allowEval":false`, `"defaultSettleDelay":0`} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("htmx-config lacks %s", want)
 		}
