@@ -153,9 +153,22 @@
     }
   });
 
-  // Item details open in a dialog once htmx has put them in place.
+  // New search results replace the rows, and the item that had focus goes with them (a key
+  // pressed before the debounced search answered): focus the first result, never <body>.
+  let focusInResults = false;
+  document.addEventListener('htmx:beforeSwap', (e) => {
+    focusInResults = e.detail.target?.id === 'item-rows' && !!document.activeElement?.closest('#item-rows');
+  });
+
   document.addEventListener('htmx:afterSwap', (e) => {
-    if (e.detail.target?.id === 'item-dialog-body') {
+    const target = e.detail.target;
+    if (target?.id === 'item-rows' && focusInResults) {
+      focusInResults = false;
+      const active = document.activeElement;
+      if (!active || active === document.body || !active.isConnected) (target.querySelector('.js-item') || $('q'))?.focus();
+    }
+    // Item details open in a dialog once htmx has put them in place.
+    if (target?.id === 'item-dialog-body') {
       const d = $('item-dialog');
       if (d && !d.open) d.showModal();
     }
@@ -163,6 +176,13 @@
 
   document.addEventListener('keydown', (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    // Escape leaves the search box with its results on screen, for j and k to walk (a search
+    // box would otherwise clear itself and bring every item back).
+    if (e.key === 'Escape' && e.target === $('q')) {
+      e.preventDefault();
+      e.target.blur();
+      return;
+    }
     if (document.querySelector('dialog[open]') || editable(e.target)) return;
     const list = items();
     const i = list.indexOf(document.activeElement);

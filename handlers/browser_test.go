@@ -39,6 +39,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("AutomationKeys", func(t *testing.T) { browserAutomationKeys(t, browser) })
 	t.Run("SoldItemInOrder", func(t *testing.T) { browserSoldItemInOrder(t, browser) })
 	t.Run("PressRightAfterSearch", func(t *testing.T) { browserPressRightAfterSearch(t, browser) })
+	t.Run("SearchThenKeys", func(t *testing.T) { browserSearchThenKeys(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.
@@ -979,7 +980,7 @@ func browserAutomationKeys(t *testing.T, browser context.Context) {
 	}
 	// j, then Enter twice, as chromedp sends them: one purchase, confirmed in the dialog.
 	b.settled("the search to settle", `true`)
-	b.run("leave the search box", chromedp.Blur(chromedp.ID("q")))
+	b.run("leave the search box", chromedp.KeyEvent(kb.Escape))
 	b.run("press j", chromedp.KeyEvent("j"))
 	if f := b.focused(); f != "buy-"+chess {
 		t.Fatalf("after j focus is on %s, want buy-%s", f, chess)
@@ -1031,6 +1032,36 @@ func browserPressRightAfterSearch(t *testing.T, browser context.Context) {
 	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
 	if got := b.text("budget"); got != "$1,000" || b.tradeRequests() != 0 {
 		t.Errorf("after cancelling: budget %s and %d trade requests, want $1,000 and none", got, b.tradeRequests())
+	}
+}
+
+// A fast typist: "/", a search, Escape and j before the debounced search has answered. Escape
+// leaves the box with the search kept; the results replace the row j focused, and focus moves to
+// the first result rather than to <body>, so Enter asks to buy it.
+func browserSearchThenKeys(t *testing.T, browser context.Context) {
+	app := newTestApp(t)
+	b := newBrowserTab(t, browser, app)
+	b.signUpWithForm("swift", false)
+	first := b.ids("#item-rows .js-item")[0]
+	b.key("/")
+	b.run("type chess, Escape, j", chromedp.KeyEvent("chess"), chromedp.KeyEvent(kb.Escape), chromedp.KeyEvent("j"))
+	chess := "buy-" + browserItemID(app, "Chess Set")
+	if first == chess {
+		t.Fatal("the chess set is the market's first item: the test cannot tell the rows apart")
+	}
+	b.settled("the search results", `new URLSearchParams(location.search).get('q') === 'chess' && document.querySelectorAll('#item-rows tr').length === 1`)
+	if v := b.js(`document.getElementById('q').value`); v != "chess" {
+		t.Errorf("Escape left %q in the search box, want chess", v)
+	}
+	if f := b.focused(); f != chess {
+		t.Fatalf("after the results replaced the rows focus is on %s, want %s", f, chess)
+	}
+	b.key(kb.Enter)
+	b.confirmDialog("Buy Chess Set?", "It costs $85. Your budget will be $915.", "Buy for $85")
+	b.key(kb.Escape)
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	if f := b.focused(); f != chess || b.tradeRequests() != 0 {
+		t.Errorf("after cancelling focus is on %s with %d trade requests, want %s and none", f, b.tradeRequests(), chess)
 	}
 }
 
