@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -35,6 +36,11 @@ var orderBy = map[string]string{
 	SortNameDesc:  `name COLLATE NOCASE DESC, id DESC`,
 	SortPrice:     `price, name COLLATE NOCASE, id`,
 	SortPriceDesc: `price DESC, name COLLATE NOCASE DESC, id DESC`,
+}
+
+// reverseSort is each order walked from its other end: the same items, exactly reversed.
+var reverseSort = map[string]string{
+	SortName: SortNameDesc, SortNameDesc: SortName, SortPrice: SortPriceDesc, SortPriceDesc: SortPrice,
 }
 
 // ValidSort reports whether sort names one of the market's orders.
@@ -90,7 +96,10 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// Market returns one page of the items on sale, the count and the rows read in one snapshot.
+// Market returns one page of the items on sale, with the count, read in one snapshot. A first
+// page that is not full ends the list, and gives the count without a second walk of the
+// catalogue; a page in the second half is read from the far end of its order, so that the last
+// page of 100,000 items costs no more than the first.
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	q = q.Normalize()
 	where, args := `owner_id IS NULL`, []any{}
@@ -105,29 +114,63 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 		return MarketPage{}, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	p := MarketPage{Query: q}
+	list := func(sort string, limit, offset int) ([]Item, error) {
+		items, err := marketRows(ctx, tx, `SELECT id, name, price, barcode, description FROM items WHERE `+where+
+			` ORDER BY `+orderBy[sort]+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+		if err != nil {
+			return nil, fmt.Errorf("list market: %w", err)
+		}
+		return items, nil
+	}
+
+	p := MarketPage{Query: q, Page: q.Page, Pages: 1}
+	if p.Page == 1 {
+		if p.Items, err = list(q.Sort, PerPage, 0); err != nil {
+			return MarketPage{}, err
+		}
+		p.Total = len(p.Items)
+		if p.Total < PerPage {
+			return p, nil
+		}
+	}
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE `+where, args...).Scan(&p.Total); err != nil {
 		return MarketPage{}, fmt.Errorf("count market: %w", err)
 	}
 	p.Pages = max(1, (p.Total+PerPage-1)/PerPage)
-	p.Page = min(q.Page, p.Pages)
+	if p.Page == 1 {
+		return p, nil
+	}
+	p.Page = min(p.Page, p.Pages) // past the end: the last page
 	p.Query.Page = p.Page
-	rows, err := tx.QueryContext(ctx,
-		`SELECT id, name, price, barcode, description FROM items WHERE `+where+
-			` ORDER BY `+orderBy[q.Sort]+` LIMIT ? OFFSET ?`,
-		append(args, PerPage, (p.Page-1)*PerPage)...)
+	offset := (p.Page - 1) * PerPage
+	if offset <= p.Total/2 {
+		p.Items, err = list(q.Sort, PerPage, offset)
+		return p, err
+	}
+	n := min(PerPage, p.Total-offset)
+	if p.Items, err = list(reverseSort[q.Sort], n, p.Total-offset-n); err != nil {
+		return MarketPage{}, err
+	}
+	slices.Reverse(p.Items)
+	return p, nil
+}
+
+// marketRows reads items on sale: id, name, price, barcode and description.
+func marketRows(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]Item, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return MarketPage{}, fmt.Errorf("list market: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
+	items := make([]Item, 0, PerPage)
 	for rows.Next() {
 		var it Item
 		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description); err != nil {
-			return MarketPage{}, err
+			return nil, err
 		}
-		p.Items = append(p.Items, it)
+		items = append(items, it)
 	}
-	return p, rows.Err()
+	return items, rows.Err()
 }
 
 // escapeLike makes s match literally inside a LIKE pattern with ESCAPE '\'.

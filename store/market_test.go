@@ -130,10 +130,65 @@ func TestMarketPaging(t *testing.T) {
 	if len(seen) != total {
 		t.Errorf("the pages hold %d distinct items, want %d", len(seen), total)
 	}
+	// Every order, page after page, lists every item once and in order, though pages in the
+	// second half are read from the order's other end.
+	for _, sort := range []string{store.SortName, store.SortNameDesc, store.SortPrice, store.SortPriceDesc} {
+		var all []store.Item
+		for page := 1; page <= 3; page++ {
+			p, err := st.Market(ctx, store.MarketQuery{Sort: sort, Page: page})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, p.Items...)
+		}
+		want := slices.Clone(all)
+		slices.SortStableFunc(want, func(a, b store.Item) int {
+			c := cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
+			if sort == store.SortPrice || sort == store.SortPriceDesc {
+				c = cmp.Or(cmp.Compare(a.Price, b.Price), c)
+			}
+			if strings.HasPrefix(sort, "-") {
+				return -c
+			}
+			return c
+		})
+		ids := map[int64]bool{}
+		for _, it := range all {
+			ids[it.ID] = true
+		}
+		if len(ids) != total || len(all) != total || !slices.EqualFunc(all, want, func(a, b store.Item) bool { return a.ID == b.ID }) {
+			t.Errorf("sort %s: the pages hold %d items, out of order or repeated", sort, len(all))
+		}
+	}
 	// A search counts and pages too: "item 0001" matches Item 000100 … Item 000110.
 	p, err := st.Market(ctx, store.MarketQuery{Q: "item 0001"})
 	if err != nil || p.Total != 11 || p.Pages != 1 {
 		t.Errorf("search: total %d pages %d (%v), want 11 on one page", p.Total, p.Pages, err)
+	}
+}
+
+// The count is exact on either side of a full page: a first page that is not full gives it
+// without counting, a full one counts, and asking past the end gives the last page.
+func TestMarketCountAroundAPage(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{0, 1, store.PerPage - 1, store.PerPage, store.PerPage + 1} {
+		st := newStore(t)
+		if err := st.SeedScale(ctx, n, 0, "unused password"); err != nil {
+			t.Fatal(err)
+		}
+		pages := max(1, (n+store.PerPage-1)/store.PerPage)
+		for _, q := range []store.MarketQuery{{}, {Q: "item"}, {Page: 2}, {Q: "item", Page: 9}} {
+			p, err := st.Market(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := min(max(q.Page, 1), pages)
+			want := min(store.PerPage, n-(page-1)*store.PerPage)
+			if p.Total != n || p.Pages != pages || p.Page != page || len(p.Items) != want {
+				t.Errorf("%d items, %+v: total %d pages %d page %d len %d, want %d %d %d %d",
+					n, q, p.Total, p.Pages, p.Page, len(p.Items), n, pages, page, want)
+			}
+		}
 	}
 }
 
