@@ -25,83 +25,138 @@
 
   function openShortcuts() {
     const d = $('shortcuts');
-    if (d && !d.open) d.showModal();
+    if (d && !d.open) showModal(d);
   }
 
-  // The trade waiting for confirmation: the button, htmx's issueRequest, and where focus goes
-  // once the row has moved.
+  // Each dialog remembers what had focus when it opened, to return there if the browser can't.
+  const openers = new WeakMap();
+  function showModal(dialog) {
+    openers.set(dialog, document.activeElement);
+    dialog.showModal();
+  }
+
+  // The trade waiting for confirmation (its button and htmx's issueRequest), and the trades on
+  // their way: for each button, the change it will make to the budget and where focus went.
   let pending = null;
-  let nextFocus = null;
+  const trades = new Map();
   let typed = null; // the character of the shortcut just handled, until its keypress or keyup
 
-  function nextFocusAfter(button) {
+  // The budget once the trades on their way are done: what a new confirmation must count on.
+  function budgetAfterTrades() {
+    let b = budget();
+    for (const t of trades.values()) b += t.delta;
+    return b;
+  }
+
+  function nextItemAfter(button) {
     const row = button.closest('tr');
     const near = row?.nextElementSibling || row?.previousElementSibling;
-    return near?.querySelector('.js-item')?.id || 'q';
+    return near?.querySelector('.js-item') || $('q');
   }
 
   function askToConfirm(button, issueRequest) {
     const dialog = $('confirm');
-    if (!dialog) return issueRequest(true);
+    if (!dialog) return send(button, issueRequest);
     const selling = button.dataset.action === 'sell';
     const price = Number(button.dataset.price);
-    const after = budget() + (selling ? price : -price);
+    const now = budgetAfterTrades();
+    const after = now + (selling ? price : -price);
     $('confirm-title').textContent = (selling ? 'Sell ' : 'Buy ') + button.dataset.name + '?';
     $('confirm-desc').textContent = selling
       ? `You get ${money(price)} back. Your budget will be ${money(after)}.`
       : after < 0
-        ? `It costs ${money(price)}, more than your budget of ${money(budget())}.`
+        ? `It costs ${money(price)}, more than your budget of ${money(now)}.`
         : `It costs ${money(price)}. Your budget will be ${money(after)}.`;
     $('confirm-detail').textContent = button.dataset.description || '';
     $('confirm-ok').textContent = (selling ? 'Sell for ' : 'Buy for ') + money(price);
     pending = { button, issueRequest };
     dialog.returnValue = '';
-    dialog.showModal();
+    showModal(dialog);
     $('confirm-ok').focus();
   }
+
+  // A button confirmed a moment ago, that new search results have since replaced with their own.
+  let reconfirmed = null;
 
   document.addEventListener('htmx:confirm', (e) => {
     const button = e.detail.elt;
     if (!(button instanceof HTMLElement) || !button.classList.contains('js-item')) return;
     e.preventDefault();
     // Already on its way: a second confirmation would only trade a row that is about to move.
-    if (button.getAttribute('aria-disabled') === 'true') return;
-    askToConfirm(button, e.detail.issueRequest);
+    if (trades.has(button)) return;
+    if (button === reconfirmed) {
+      reconfirmed = null;
+      send(button, e.detail.issueRequest);
+    } else {
+      askToConfirm(button, e.detail.issueRequest);
+    }
   });
 
-  function onConfirmClose(dialog) {
-    if (dialog.open) return; // the close event of an earlier closing, after the dialog reopened
+  // Confirming sends the trade at once, in the same task as the key or click: the dialog's close
+  // event comes later, after the next key, which could already have opened it again.
+  function confirmTrade(dialog) {
     const p = pending;
     pending = null;
-    if (!p || dialog.returnValue !== 'confirm') return; // Escape or Cancel: focus returns natively
-    nextFocus = nextFocusAfter(p.button);
-    p.issueRequest(true);
+    dialog.close('confirm');
+    if (!p) return;
+    if (p.button.isConnected) return send(p.button, p.issueRequest);
+    // Search results replaced the rows while the dialog was open: trade through the item's new
+    // button, or say that nothing happened if the item is no longer on screen.
+    const again = document.getElementById(p.button.id);
+    if (again?.classList.contains('js-item')) {
+      reconfirmed = again;
+      again.click();
+      return;
+    }
+    $('q')?.focus();
+    const alert = $('flash-alert');
+    if (alert) {
+      const msg = document.createElement('p');
+      msg.textContent = `The list changed before you confirmed: ${p.button.dataset.name} was not traded. Try again.`;
+      alert.replaceChildren(msg);
+    }
+  }
+
+  // Send a confirmed trade. Its button is disabled until the answer, so focus moves on to the
+  // next item now, where it will be once the row has gone (a refusal brings it back).
+  function send(button, issueRequest) {
+    const price = Number(button.dataset.price);
+    const trade = { delta: button.dataset.action === 'sell' ? price : -price, focus: null };
+    trades.set(button, trade);
+    issueRequest(true);
+    if (document.activeElement === button || document.activeElement === document.body) {
+      trade.focus = nextItemAfter(button);
+      trade.focus?.focus();
+    }
   }
 
   // Before a trade: clear both live regions, so the same message is announced again, and mark
   // the button busy until the answer comes.
   document.addEventListener('htmx:beforeRequest', (e) => {
     const elt = e.detail.elt;
+    if (elt?.classList?.contains('js-details')) detailsWanted = true;
     if (!elt?.classList?.contains('js-item')) return;
     for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
     elt.setAttribute('aria-disabled', 'true');
   });
 
-  // After a trade the row may be gone, and focus with it: focus the next item, never <body>.
-  // htmx fires afterRequest in the same task as the swap and the settle, and fires it again on
-  // the nearest ancestor still in the page when the button itself was removed.
+  // After a trade: a sold item takes its place in the market, and focus stays where it went,
+  // or returns to the button of a refused trade; never <body>. htmx fires afterRequest in the
+  // same task as the swap and the settle, and again on the nearest ancestor still in the page
+  // when the button itself was removed.
   document.addEventListener('htmx:afterRequest', (e) => {
     const elt = e.detail.requestConfig?.elt; // detail.elt is the ancestor on the second firing
-    if (!elt?.classList?.contains('js-item')) return;
+    const trade = trades.get(elt);
+    if (!trade) return;
+    trades.delete(elt);
     elt.removeAttribute('aria-disabled');
     const returned = elt.dataset.action === 'sell' && $('item-' + elt.value);
     if (returned && returned.parentElement?.id === 'item-rows') placeReturned(returned);
-    if (!nextFocus) return;
-    const id = nextFocus;
-    nextFocus = null;
     const active = document.activeElement;
-    if (active && active !== document.body && active.isConnected) return;
-    (elt.isConnected ? elt : $(id) || $('q'))?.focus();
+    const moved = active && active !== document.body && active.isConnected && active !== trade.focus;
+    if (moved) return; // the user went on elsewhere
+    if (elt.isConnected) elt.focus();
+    else if (!trade.focus?.isConnected) $('q')?.focus();
   });
 
   // The market's order, as the server sorts it (SQLite's NOCASE folds ASCII letters only).
@@ -153,11 +208,28 @@
     }
   });
 
-  // New search results replace the rows, and the item that had focus goes with them (a key
-  // pressed before the debounced search answered): focus the first result, never <body>.
+  // Swaps of search results and item details. A search typed before a trade, whose answer
+  // comes after the trade's, must not talk over the trade: its rows land, but #flash keeps the
+  // trade's message. New results replace the rows, and the item that had focus with them (a key
+  // pressed before the debounced search answered): focus moves to the first result, not <body>.
+  let lastSearchEdit = 0;
+  let lastTradeAnswer = 0;
+  let quietSearch = false;
   let focusInResults = false;
+  let detailsWanted = false; // item details asked for, and not dismissed with Escape since
+  for (const type of ['input', 'change', 'submit']) {
+    document.addEventListener(type, (e) => {
+      if (e.target instanceof Element && e.target.closest('search')) lastSearchEdit = performance.now();
+    }, true);
+  }
   document.addEventListener('htmx:beforeSwap', (e) => {
-    focusInResults = e.detail.target?.id === 'item-rows' && !!document.activeElement?.closest('#item-rows');
+    if (trades.has(e.detail.requestConfig?.elt)) lastTradeAnswer = performance.now();
+    const results = e.detail.target?.id === 'item-rows';
+    quietSearch = results && lastSearchEdit < lastTradeAnswer;
+    focusInResults = results && !!document.activeElement?.closest('#item-rows');
+  });
+  document.addEventListener('htmx:oobBeforeSwap', (e) => {
+    if (quietSearch && e.detail.target?.id === 'flash') e.detail.shouldSwap = false;
   });
 
   document.addEventListener('htmx:afterSwap', (e) => {
@@ -167,10 +239,10 @@
       const active = document.activeElement;
       if (!active || active === document.body || !active.isConnected) (target.querySelector('.js-item') || $('q'))?.focus();
     }
-    // Item details open in a dialog once htmx has put them in place.
-    if (target?.id === 'item-dialog-body') {
+    // Item details open in a dialog once htmx has put them in place, unless Escape came first.
+    if (target?.id === 'item-dialog-body' && detailsWanted) {
       const d = $('item-dialog');
-      if (d && !d.open) d.showModal();
+      if (d && !d.open) showModal(d);
     }
   });
 
@@ -183,9 +255,13 @@
       e.target.blur();
       return;
     }
-    if (document.querySelector('dialog[open]') || editable(e.target)) return;
+    if (document.querySelector('dialog[open]')) return;
+    if (e.key === 'Escape') detailsWanted = false; // item details on their way are not wanted now
+    if (editable(e.target)) return;
+    // The current item: the focused button, or the button of the row that holds focus.
     const list = items();
-    const i = list.indexOf(document.activeElement);
+    const row = document.activeElement?.closest('tr');
+    const i = list.findIndex((b) => b === document.activeElement || (row && b.closest('tr') === row));
     const arrow = e.key === 'ArrowDown' || e.key === 'ArrowUp';
     const nav = arrow ? (i >= 0 ? e.key : null) : shortcutsOn() && (e.key === 'j' || e.key === 'k') ? e.key : null;
     if (nav) {
@@ -227,10 +303,33 @@
   document.addEventListener('change', (e) => {
     if (e.target instanceof HTMLInputElement && e.target.id === 'char-keys') setShortcuts(e.target.checked);
   });
+  document.addEventListener('submit', (e) => {
+    const dialog = e.target instanceof Element && e.target.closest('dialog#confirm');
+    if (!dialog || e.submitter?.value !== 'confirm') return; // Cancel closes it natively
+    e.preventDefault();
+    confirmTrade(dialog);
+  });
+  // Escape or Cancel: the trade is forgotten, and focus returns natively to the element that
+  // opened the dialog. If new search results took that element away, focus goes to the same
+  // item among them, else to the first item, else to the search box; never to <body>.
   // close does not bubble; the capture phase still sees it.
   document.addEventListener('close', (e) => {
-    if (e.target instanceof HTMLDialogElement && e.target.id === 'confirm') onConfirmClose(e.target);
+    const dialog = e.target;
+    if (!(dialog instanceof HTMLDialogElement) || dialog.open) return;
+    if (dialog.id === 'confirm') pending = null;
+    // Chromium fires close before it returns focus: look once it has.
+    setTimeout(() => {
+      const active = document.activeElement;
+      if (dialog.open || (active && active !== document.body)) return;
+      const opener = openers.get(dialog);
+      (opener?.isConnected ? opener : (opener?.id && $(opener.id)) || items()[0] || $('q'))?.focus();
+    });
   }, true);
+  // A page brought back from the browser's back/forward cache shows the budget and the items as
+  // they were when it was left: load them as they are now.
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) location.reload();
+  });
   // A held Enter repeats: never let the repeat confirm a trade.
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && e.repeat && e.target instanceof Element && e.target.closest('dialog')) e.preventDefault();

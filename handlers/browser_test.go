@@ -40,6 +40,12 @@ func TestBrowser(t *testing.T) {
 	t.Run("SoldItemInOrder", func(t *testing.T) { browserSoldItemInOrder(t, browser) })
 	t.Run("PressRightAfterSearch", func(t *testing.T) { browserPressRightAfterSearch(t, browser) })
 	t.Run("SearchThenKeys", func(t *testing.T) { browserSearchThenKeys(t, browser) })
+	t.Run("FastEnters", func(t *testing.T) { browserFastEnters(t, browser) })
+	t.Run("FocusWhileInFlight", func(t *testing.T) { browserFocusWhileInFlight(t, browser) })
+	t.Run("TradeBeforeSearchAnswers", func(t *testing.T) { browserTradeBeforeSearchAnswers(t, browser) })
+	t.Run("RowsReplacedBehindDialog", func(t *testing.T) { browserRowsReplacedBehindDialog(t, browser) })
+	t.Run("DetailsDismissedEarly", func(t *testing.T) { browserDetailsDismissedEarly(t, browser) })
+	t.Run("BackForwardCache", func(t *testing.T) { browserBackForwardCache(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.

@@ -1,0 +1,203 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// Keys as fast as a keyboard sends them, racing the answers they cause: every confirmed trade is
+// sent exactly once, nothing is traded unconfirmed, and focus never falls to <body>.
+
+// fastStart signs a new user up and returns the tab, the Buy Kettle button's id and the id of
+// the Buy button in the row after it.
+func fastStart(t *testing.T, browser context.Context, user string) (*testApp, *browserTab, string, string) {
+	app := newTestApp(t)
+	b := newBrowserTab(t, browser, app)
+	b.signUpWithForm(user, false)
+	rows := b.ids("#item-rows .js-item")
+	kettle := "buy-" + browserItemID(app, "Kettle")
+	i := slices.Index(rows, kettle)
+	if i < 0 || i+1 >= len(rows) {
+		t.Fatalf("Buy Kettle is not followed by another item: %v", rows)
+	}
+	b.run("focus Buy Kettle", chromedp.Focus(chromedp.ID(kettle)))
+	return app, b, kettle, rows[i+1]
+}
+
+// pause lets the page run for d, then waits for htmx to be idle.
+func (b *browserTab) pause(d time.Duration) {
+	b.t.Helper()
+	evalJS[bool](b, fmt.Sprintf(`new Promise((ok) => setTimeout(() => ok(true), %d))`, d.Milliseconds()))
+	b.settled("htmx to be idle", `true`)
+}
+
+// Enter, Enter, Enter in one burst: the kettle is bought once, confirmed, and the third Enter
+// asks about the item focus moved on to. (The confirmation used to wait for the dialog's close
+// event, which came after the third Enter had opened the dialog again, and the purchase was lost.)
+func browserFastEnters(t *testing.T, browser context.Context) {
+	_, b, _, next := fastStart(t, browser, "rapid")
+	b.markPage()
+	b.key(kb.Enter + kb.Enter + kb.Enter)
+	b.settled("the purchase", `document.getElementById('flash').textContent.trim() === 'Purchased Kettle!'`)
+	if n := b.tradeRequests(); n != 1 {
+		t.Errorf("Enter ×3 sent %d trade requests, want 1", n)
+	}
+	name := b.js(`document.getElementById('` + next + `').dataset.name`)
+	b.waitFor("the next item's confirmation", `document.getElementById('confirm').open`)
+	if got := b.text("confirm-title"); got != "Buy "+name+"?" {
+		t.Errorf("the third Enter asks %q, want %q", got, "Buy "+name+"?")
+	}
+	b.key(kb.Escape)
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	if f, budget := b.focused(), b.text("budget"); f != next || budget != "$945" || b.tradeRequests() != 1 {
+		t.Errorf("after Escape: focus %s, budget %s, %d trade requests; want %s, $945, 1", f, budget, b.tradeRequests(), next)
+	}
+	b.samePage("fast Enters")
+}
+
+// While a purchase is on its way its button is disabled, and focus waits on the next item
+// (where it will be once the row has gone), not on <body>. A second purchase confirmed
+// meanwhile counts on the budget the first will leave.
+func browserFocusWhileInFlight(t *testing.T, browser context.Context) {
+	_, b, _, next := fastStart(t, browser, "patient")
+	b.key(kb.Enter)
+	b.confirmDialog("Buy Kettle?", "It costs $55. Your budget will be $945.", "Buy for $55")
+	price := b.js(`document.getElementById('` + next + `').dataset.price`)
+	got := b.holdTrade(chromedp.KeyEvent(kb.Enter), `(() => {
+		const focus = document.activeElement.id || document.activeElement.tagName;
+		const next = document.getElementById('`+next+`');
+		next.click();
+		return focus + '|' + document.getElementById('confirm-desc').textContent;
+	})()`)
+	want := fmt.Sprintf("%s|It costs $%s. Your budget will be $%d.", next, price, 945-atoi(t, price))
+	if got != want {
+		t.Errorf("with the kettle's purchase in flight: %q, want %q (focus | the next confirmation)", got, want)
+	}
+	b.settled("the purchase", `document.getElementById('flash').textContent.trim() === 'Purchased Kettle!'`)
+	if f := b.focused(); f != "confirm-ok" {
+		t.Errorf("the second confirmation lost focus to %s", f)
+	}
+	b.key(kb.Escape)
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	if f := b.focused(); f != next {
+		t.Errorf("after the purchase and Escape focus is on %s, want %s", f, next)
+	}
+}
+
+// A search typed just before a purchase answers after it: its rows land, but the purchase's
+// message stays in #flash rather than being talked over by the result count.
+func browserTradeBeforeSearchAnswers(t *testing.T, browser context.Context) {
+	app, b, _, _ := fastStart(t, browser, "typist")
+	first := b.ids("#item-rows .js-item")[0]
+	name := b.js(`document.getElementById('` + first + `').dataset.name`)
+	b.key("/")
+	b.key("chess" + kb.Escape + "j" + kb.Enter + kb.Enter) // within the search's 300 ms debounce
+	b.settled("the search results", `new URLSearchParams(location.search).get('q') === 'chess' && document.querySelectorAll('#item-rows tr').length === 1`)
+	b.pause(100)
+	if got, want := b.text("flash"), "Purchased "+name+"!"; got != want {
+		t.Errorf("#flash says %q, want the purchase's %q", got, want)
+	}
+	if got := b.text("result-count"); got != "1 item matches “chess”." {
+		t.Errorf("#result-count says %q", got)
+	}
+	if f, chess := b.focused(), "buy-"+browserItemID(app, "Chess Set"); f != chess {
+		t.Errorf("focus is on %s, want the first result %s", f, chess)
+	}
+}
+
+// Search results replace the rows while a confirmation is open. Escape returns focus to the
+// results, not <body>; confirming an item the results no longer show trades nothing and says so.
+func browserRowsReplacedBehindDialog(t *testing.T, browser context.Context) {
+	app, b, _, _ := fastStart(t, browser, "behind")
+	chess := "buy-" + browserItemID(app, "Chess Set")
+	b.key("/")
+	b.key("chess" + kb.Escape + "j" + kb.Enter)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	b.settled("the search results", `new URLSearchParams(location.search).get('q') === 'chess' && document.querySelectorAll('#item-rows tr').length === 1`)
+	b.key(kb.Escape)
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	if f := b.focused(); f != chess {
+		t.Errorf("Escape from a confirmation whose row the search replaced: focus on %s, want %s", f, chess)
+	}
+	// Now Buy Chess Set is asked about, and a search for kettles replaces it.
+	b.key(kb.Enter)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	evalJS[bool](b, `(() => {
+		const q = document.getElementById('q');
+		q.value = 'kettle';
+		q.dispatchEvent(new Event('search'));
+		return true;
+	})()`)
+	b.settled("the kettle results", `new URLSearchParams(location.search).get('q') === 'kettle'`)
+	b.key(kb.Enter)
+	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	b.pause(100)
+	want := "The list changed before you confirmed: Chess Set was not traded. Try again."
+	if got := b.text("flash-alert"); got != want || b.tradeRequests() != 0 || b.text("budget") != "$1,000" {
+		t.Errorf("confirming a replaced row: alert %q, %d trade requests, budget %s; want %q, none, $1,000",
+			got, b.tradeRequests(), b.text("budget"), want)
+	}
+	if f := b.focused(); f == "BODY" {
+		t.Error("focus fell to <body>")
+	}
+}
+
+// Item details asked for and dismissed with Escape before they arrive do not open afterwards.
+func browserDetailsDismissedEarly(t *testing.T, browser context.Context) {
+	_, b, _, _ := fastStart(t, browser, "browser")
+	evalJS[bool](b, `(document.querySelector('#item-rows .js-details').focus(), true)`)
+	b.key(kb.Enter + kb.Escape)
+	b.pause(300)
+	if open := b.js(`document.getElementById('item-dialog').open`); open != "false" {
+		t.Error("item details opened after Escape dismissed them")
+	}
+	if !evalJS[bool](b, `document.activeElement.classList.contains('js-details')`) {
+		t.Errorf("focus moved to %s, want the item's link", b.focused())
+	}
+	b.key(kb.Enter)
+	b.waitFor("the details", `document.getElementById('item-dialog').open`)
+	b.key(kb.Escape)
+	// j from the link moves to the next row's item.
+	b.waitFor("the details to close", `!document.getElementById('item-dialog').open`)
+	b.key("j")
+	if f, second := b.focused(), b.ids("#item-rows .js-item")[1]; f != second {
+		t.Errorf("j from the first row's link focused %s, want %s", f, second)
+	}
+}
+
+// Back to a page the browser kept in its back/forward cache shows the budget and the items as
+// they are now, not as they were when the page was left.
+func browserBackForwardCache(t *testing.T, browser context.Context) {
+	_, b, _, _ := fastStart(t, browser, "returning")
+	b.navigate("/market?sort=name")
+	evalJS[bool](b, `(window.__left = true)`)
+	b.run("follow the Market link", chromedp.Click(chromedp.CSS(`nav a[href="/market"]:not(.brand)`)))
+	b.waitFor("the new page", `!window.__left && document.readyState === 'complete' && !!document.getElementById('budget')`)
+	first := b.ids("#item-rows .js-item")[0]
+	b.run("focus the first item", chromedp.Focus(chromedp.ID(first)))
+	b.key(kb.Enter + kb.Enter)
+	b.settled("the purchase", `document.getElementById('flash').textContent.trim().startsWith('Purchased')`)
+	budget := b.text("budget")
+	b.run("back", chromedp.Evaluate[chromedp.Void](`history.back()`))
+	// A Poll started in a page frozen in the cache would hang: give the restore and the reload time.
+	time.Sleep(time.Second)
+	b.waitFor("the earlier page, loaded again", `location.search === '?sort=name' && document.readyState === 'complete' && !!document.getElementById('budget')`)
+	if got, shown := b.text("budget"), b.js(`!!document.querySelector('#item-rows #`+first+`')`); got != budget || shown != "false" {
+		t.Errorf("after Back the page shows budget %s and the bought item on sale: %s; want %s and false", got, shown, budget)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return n
+}
