@@ -48,10 +48,20 @@
     return b;
   }
 
-  function nextItemAfter(button) {
+  // An item can take focus unless its own trade is on its way (its button is disabled).
+  const ready = (button) => !!button && !button.disabled && !trades.has(button);
+
+  // Where focus goes when button's row leaves its list: the next ready item of the same list,
+  // else the previous one, else the search box.
+  function focusAfter(button) {
     const row = button.closest('tr');
-    const near = row?.nextElementSibling || row?.previousElementSibling;
-    return near?.querySelector('.js-item') || $('q');
+    for (const step of ['nextElementSibling', 'previousElementSibling']) {
+      for (let r = row?.[step]; r; r = r[step]) {
+        const b = r.querySelector('.js-item');
+        if (ready(b)) return b;
+      }
+    }
+    return $('q');
   }
 
   function askToConfirm(button, issueRequest) {
@@ -75,8 +85,8 @@
     $('confirm-ok').focus();
   }
 
-  // A button confirmed a moment ago, that new search results have since replaced with their own.
-  let reconfirmed = null;
+  // The new button of an item confirmed a moment ago, whose row search results replaced.
+  let alreadyConfirmed = null;
 
   document.addEventListener('htmx:confirm', (e) => {
     const button = e.detail.elt;
@@ -84,8 +94,8 @@
     e.preventDefault();
     // Already on its way: a second confirmation would only trade a row that is about to move.
     if (trades.has(button)) return;
-    if (button === reconfirmed) {
-      reconfirmed = null;
+    if (button === alreadyConfirmed) {
+      alreadyConfirmed = null;
       send(button, e.detail.issueRequest);
     } else {
       askToConfirm(button, e.detail.issueRequest);
@@ -104,8 +114,9 @@
     // button, or say that nothing happened if the item is no longer on screen.
     const again = document.getElementById(p.button.id);
     if (again?.classList.contains('js-item')) {
-      reconfirmed = again;
+      alreadyConfirmed = again;
       again.click();
+      alreadyConfirmed = null; // used by now, or never to be
       return;
     }
     $('q')?.focus();
@@ -118,14 +129,21 @@
   }
 
   // Send a confirmed trade. Its button is disabled until the answer, so focus moves on to the
-  // next item now, where it will be once the row has gone (a refusal brings it back).
+  // next item now, where it will be once the row has gone (a refusal brings it back). The answer
+  // is heard on the button itself: new search results may have taken it out of the page, and
+  // htmx then tells no ancestor.
   function send(button, issueRequest) {
     const price = Number(button.dataset.price);
-    const trade = { delta: button.dataset.action === 'sell' ? price : -price, focus: null };
+    const trade = { delta: button.dataset.action === 'sell' ? price : -price, focus: null, sent: false };
     trades.set(button, trade);
-    issueRequest(true);
+    button.addEventListener('htmx:afterRequest', () => answered(button, trade), { once: true });
+    issueRequest(true); // htmx:beforeRequest marks it sent, within this call
+    if (!trade.sent) {
+      trades.delete(button);
+      return;
+    }
     if (document.activeElement === button || document.activeElement === document.body) {
-      trade.focus = nextItemAfter(button);
+      trade.focus = focusAfter(button);
       trade.focus?.focus();
     }
   }
@@ -135,29 +153,28 @@
   document.addEventListener('htmx:beforeRequest', (e) => {
     const elt = e.detail.elt;
     if (elt?.classList?.contains('js-details')) detailsWanted = true;
-    if (!elt?.classList?.contains('js-item')) return;
-    for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
-    elt.setAttribute('aria-disabled', 'true');
-  });
-
-  // After a trade: a sold item takes its place in the market, and focus stays where it went,
-  // or returns to the button of a refused trade; never <body>. htmx fires afterRequest in the
-  // same task as the swap and the settle, and again on the nearest ancestor still in the page
-  // when the button itself was removed.
-  document.addEventListener('htmx:afterRequest', (e) => {
-    const elt = e.detail.requestConfig?.elt; // detail.elt is the ancestor on the second firing
     const trade = trades.get(elt);
     if (!trade) return;
-    trades.delete(elt);
-    elt.removeAttribute('aria-disabled');
-    const returned = elt.dataset.action === 'sell' && $('item-' + elt.value);
+    trade.sent = true;
+    for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
+    elt.setAttribute('aria-disabled', 'true'); // htmx disables it too; this names the busy state
+  });
+
+  // After a trade's answer, or its failure (htmx fires afterRequest in the same task as the swap
+  // and the settle): a sold item takes its place in the market, and focus stays on the item it
+  // went to, or returns to the button of a refused trade; never <body>. Focus the user has
+  // taken elsewhere, or into the search box, stays there.
+  function answered(button, trade) {
+    trades.delete(button);
+    button.removeAttribute('aria-disabled');
+    const returned = button.dataset.action === 'sell' && $('item-' + button.value);
     if (returned && returned.parentElement?.id === 'item-rows') placeReturned(returned);
     const active = document.activeElement;
-    const moved = active && active !== document.body && active.isConnected && active !== trade.focus;
-    if (moved) return; // the user went on elsewhere
-    if (elt.isConnected) elt.focus();
-    else if (!trade.focus?.isConnected) $('q')?.focus();
-  });
+    const lost = !active || active === document.body || !active.isConnected;
+    if (!lost && (active !== trade.focus || editable(active))) return;
+    if (button.isConnected) button.focus();
+    else if (lost) (ready(trade.focus) && trade.focus.isConnected ? trade.focus : $('q'))?.focus();
+  }
 
   // The market's order, as the server sorts it (SQLite's NOCASE folds ASCII letters only).
   const fold = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
@@ -229,7 +246,7 @@
     focusInResults = results && !!document.activeElement?.closest('#item-rows');
   });
   document.addEventListener('htmx:oobBeforeSwap', (e) => {
-    if (quietSearch && e.detail.target?.id === 'flash') e.detail.shouldSwap = false;
+    if (quietSearch && ['flash', 'flash-alert'].includes(e.detail.target?.id)) e.detail.shouldSwap = false;
   });
 
   document.addEventListener('htmx:afterSwap', (e) => {
@@ -240,7 +257,7 @@
       if (!active || active === document.body || !active.isConnected) (target.querySelector('.js-item') || $('q'))?.focus();
     }
     // Item details open in a dialog once htmx has put them in place, unless Escape came first.
-    if (target?.id === 'item-dialog-body' && detailsWanted) {
+    if (target?.id === 'item-dialog-body' && detailsWanted && !document.querySelector('dialog[open]')) {
       const d = $('item-dialog');
       if (d && !d.open) showModal(d);
     }
@@ -248,6 +265,7 @@
 
   document.addEventListener('keydown', (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    if (e.key === 'Escape' && !document.querySelector('dialog[open]')) detailsWanted = false; // details on their way: not now
     // Escape leaves the search box with its results on screen, for j and k to walk (a search
     // box would otherwise clear itself and bring every item back).
     if (e.key === 'Escape' && e.target === $('q')) {
@@ -255,9 +273,7 @@
       e.target.blur();
       return;
     }
-    if (document.querySelector('dialog[open]')) return;
-    if (e.key === 'Escape') detailsWanted = false; // item details on their way are not wanted now
-    if (editable(e.target)) return;
+    if (document.querySelector('dialog[open]') || editable(e.target)) return;
     // The current item: the focused button, or the button of the row that holds focus.
     const list = items();
     const row = document.activeElement?.closest('tr');
@@ -265,7 +281,10 @@
     const arrow = e.key === 'ArrowDown' || e.key === 'ArrowUp';
     const nav = arrow ? (i >= 0 ? e.key : null) : shortcutsOn() && (e.key === 'j' || e.key === 'k') ? e.key : null;
     if (nav) {
-      const n = nav === 'ArrowDown' || nav === 'j' ? (i < 0 ? 0 : i + 1) : i - 1;
+      // Items whose trade is on their way are disabled: step over them.
+      const step = nav === 'ArrowDown' || nav === 'j' ? 1 : -1;
+      let n = i < 0 && step > 0 ? 0 : i + step;
+      while (list[n] && !ready(list[n])) n += step;
       if (list[n]) list[n].focus();
       e.preventDefault();
       return;
@@ -317,11 +336,13 @@
     const dialog = e.target;
     if (!(dialog instanceof HTMLDialogElement) || dialog.open) return;
     if (dialog.id === 'confirm') pending = null;
-    // Chromium fires close before it returns focus: look once it has.
+    // When the opener has left the page, Chromium leaves focus in the closed dialog and drops it
+    // to <body> only later: look once it has.
     setTimeout(() => {
       const active = document.activeElement;
       if (dialog.open || (active && active !== document.body)) return;
       const opener = openers.get(dialog);
+      if (opener === document.body) return; // opened from nowhere in particular: back to nowhere
       (opener?.isConnected ? opener : (opener?.id && $(opener.id)) || items()[0] || $('q'))?.focus();
     });
   }, true);

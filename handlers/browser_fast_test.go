@@ -201,3 +201,42 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// A purchase whose row leaves the page before its answer (new search results) is still heard
+// when the answer comes: the next confirmation counts on the budget that stands, not on the
+// purchase a second time.
+func browserAnswerAfterRowLeft(t *testing.T, browser context.Context) {
+	_, b, kettle, next := fastStart(t, browser, "departed")
+	b.key(kb.Enter)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	b.holdTrade(chromedp.KeyEvent(kb.Enter), `document.getElementById('`+kettle+`').closest('tr').remove()`)
+	b.settled("the purchase", `document.getElementById('flash').textContent.trim() === 'Purchased Kettle!'`)
+	price := b.js(`document.getElementById('` + next + `').dataset.price`)
+	b.run("buy the next item", chromedp.Click(chromedp.ID(next)))
+	b.waitFor("its confirmation", `document.getElementById('confirm').open`)
+	if got, want := b.text("confirm-desc"), fmt.Sprintf("It costs $%s. Your budget will be $%d.", price, 945-atoi(t, price)); got != want {
+		t.Errorf("with the kettle bought and its row gone, the next confirmation says %q, want %q", got, want)
+	}
+}
+
+// A refusal that answers before a search typed just earlier keeps its alert.
+func browserRefusalBeforeSearchAnswers(t *testing.T, browser context.Context) {
+	app, b, _, _ := fastStart(t, browser, "refused")
+	sofa := "buy-" + browserItemID(app, "Sofa")
+	evalJS[bool](b, `(() => {
+		const q = document.getElementById('q');
+		q.focus();
+		q.value = 'o';
+		q.dispatchEvent(new Event('input', { bubbles: true }));
+		document.getElementById('`+sofa+`').click();
+		document.getElementById('confirm-ok').click();
+		return true;
+	})()`)
+	want := "You don't have enough budget to purchase Sofa."
+	b.waitFor("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsQuote(want))
+	b.settled("the search results", `new URLSearchParams(location.search).get('q') === 'o'`)
+	b.pause(100)
+	if got := b.text("flash-alert"); got != want {
+		t.Errorf("after the search answered #flash-alert says %q, want %q", got, want)
+	}
+}

@@ -46,6 +46,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("RowsReplacedBehindDialog", func(t *testing.T) { browserRowsReplacedBehindDialog(t, browser) })
 	t.Run("DetailsDismissedEarly", func(t *testing.T) { browserDetailsDismissedEarly(t, browser) })
 	t.Run("BackForwardCache", func(t *testing.T) { browserBackForwardCache(t, browser) })
+	t.Run("AnswerAfterRowLeft", func(t *testing.T) { browserAnswerAfterRowLeft(t, browser) })
+	t.Run("RefusalBeforeSearchAnswers", func(t *testing.T) { browserRefusalBeforeSearchAnswers(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.
