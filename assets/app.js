@@ -134,7 +134,7 @@
   // htmx then tells no ancestor.
   function send(button, issueRequest) {
     const price = Number(button.dataset.price);
-    const trade = { delta: button.dataset.action === 'sell' ? price : -price, focus: null, sent: false };
+    const trade = { delta: button.dataset.action === 'sell' ? price : -price, sent: false, focus: null, text: '' };
     trades.set(button, trade);
     button.addEventListener('htmx:afterRequest', () => answered(button, trade), { once: true });
     issueRequest(true); // htmx:beforeRequest marks it sent, within this call
@@ -145,6 +145,7 @@
     if (document.activeElement === button || document.activeElement === document.body) {
       trade.focus = focusAfter(button);
       trade.focus?.focus();
+      trade.text = trade.focus?.value; // the search box's text, to tell if the user types there
     }
   }
 
@@ -163,7 +164,7 @@
   // After a trade's answer, or its failure (htmx fires afterRequest in the same task as the swap
   // and the settle): a sold item takes its place in the market, and focus stays on the item it
   // went to, or returns to the button of a refused trade; never <body>. Focus the user has
-  // taken elsewhere, or into the search box, stays there.
+  // taken elsewhere stays there, and so does focus in the search box once the user types.
   function answered(button, trade) {
     trades.delete(button);
     button.removeAttribute('aria-disabled');
@@ -171,7 +172,7 @@
     if (returned && returned.parentElement?.id === 'item-rows') placeReturned(returned);
     const active = document.activeElement;
     const lost = !active || active === document.body || !active.isConnected;
-    if (!lost && (active !== trade.focus || editable(active))) return;
+    if (!lost && (active !== trade.focus || active.value !== trade.text)) return;
     if (button.isConnected) button.focus();
     else if (lost) (ready(trade.focus) && trade.focus.isConnected ? trade.focus : $('q'))?.focus();
   }

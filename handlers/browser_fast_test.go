@@ -240,3 +240,29 @@ func browserRefusalBeforeSearchAnswers(t *testing.T, browser context.Context) {
 		t.Errorf("after the search answered #flash-alert says %q, want %q", got, want)
 	}
 }
+
+// A refused trade of the only item on screen: focus waits in the search box, then returns to
+// the item; unless the user has started typing there meanwhile, when it stays with the typing.
+func browserRefusedOnlyItem(t *testing.T, browser context.Context) {
+	app, b, _, _ := fastStart(t, browser, "lonely")
+	sofa := "buy-" + browserItemID(app, "Sofa")
+	want := "You don't have enough budget to purchase Sofa."
+	b.navigate("/market?q=sofa")
+	b.run("focus Buy Sofa", chromedp.Focus(chromedp.ID(sofa)))
+	b.key(kb.Enter)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	if got := b.holdTrade(chromedp.KeyEvent(kb.Enter), `document.activeElement.id`); got != "q" {
+		t.Errorf("with the only item's trade in flight focus is on %s, want q", got)
+	}
+	b.settled("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsQuote(want))
+	if f := b.focused(); f != sofa {
+		t.Errorf("after the refusal focus is on %s, want %s", f, sofa)
+	}
+	b.key(kb.Enter)
+	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	b.holdTrade(chromedp.KeyEvent(kb.Enter), `(document.getElementById('q').value += ' bed')`)
+	b.settled("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsQuote(want))
+	if f := b.focused(); f != "q" {
+		t.Errorf("the refusal took focus to %s while the user typed in the search box", f)
+	}
+}

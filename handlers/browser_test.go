@@ -48,6 +48,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("BackForwardCache", func(t *testing.T) { browserBackForwardCache(t, browser) })
 	t.Run("AnswerAfterRowLeft", func(t *testing.T) { browserAnswerAfterRowLeft(t, browser) })
 	t.Run("RefusalBeforeSearchAnswers", func(t *testing.T) { browserRefusalBeforeSearchAnswers(t, browser) })
+	t.Run("RefusedOnlyItem", func(t *testing.T) { browserRefusedOnlyItem(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.
