@@ -144,10 +144,12 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	p.Query.Page = p.Page
 	offset := (p.Page - 1) * PerPage
 	if offset <= p.Total/2 {
-		p.Items, err = list(q.Sort, PerPage, offset)
-		return p, err
+		if p.Items, err = list(q.Sort, PerPage, offset); err != nil {
+			return MarketPage{}, err
+		}
+		return p, nil
 	}
-	n := min(PerPage, p.Total-offset)
+	n := min(PerPage, p.Total-offset) // the rows of this page, counted from the far end
 	if p.Items, err = list(reverseSort[q.Sort], n, p.Total-offset-n); err != nil {
 		return MarketPage{}, err
 	}
