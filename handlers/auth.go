@@ -136,7 +136,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.Info("user registered", "user_id", user.ID)
-	if err := h.startSession(r, user); err != nil {
+	if err := h.startSession(w, r, user); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -149,12 +149,15 @@ func (h *Handler) registerFailed(w http.ResponseWriter, r *http.Request, status 
 	h.render(w, r, status, components.RegisterPage(h.chrome(r, "Register", "register"), f.view()))
 }
 
-// startSession logs user in on a fresh session token, so a token fixed before login is useless.
-func (h *Handler) startSession(r *http.Request, user store.User) error {
+// startSession logs user in on a fresh session token, so a token fixed before login is useless,
+// and a fresh CSRF token, so a page left open from before (another account's, in another tab)
+// can post nothing as this user.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, user store.User) error {
 	ctx := r.Context()
 	if err := h.sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session token: %w", err)
 	}
+	h.csrfGuard.RegenerateToken(w, r)
 	h.sessions.Put(ctx, keyUserID, user.ID)
 	h.sessions.Put(ctx, keySeen, h.cfg.Now().Unix())
 	return nil
@@ -201,7 +204,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.loginByUser.reset(userKey)
 	h.loginByAddr.undo(ip, now)
-	if err := h.startSession(r, user); err != nil {
+	if err := h.startSession(w, r, user); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -240,6 +243,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	h.csrfGuard.RegenerateToken(w, r) // pages still open in other tabs can post nothing now
 	h.flash(ctx, "You have been logged out.")
 	http.Redirect(w, r, "/", http.StatusFound)
 }

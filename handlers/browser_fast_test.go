@@ -249,18 +249,21 @@ func browserRefusedOnlyItem(t *testing.T, browser context.Context) {
 	want := "You don't have enough budget to purchase Sofa."
 	b.navigate("/market?q=sofa")
 	b.run("focus Buy Sofa", chromedp.Focus(chromedp.ID(sofa)))
-	b.key(kb.Enter)
-	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
-	if got := b.holdTrade(chromedp.KeyEvent(kb.Enter), `document.activeElement.id`); got != "q" {
-		t.Errorf("with the only item's trade in flight focus is on %s, want q", got)
-	}
+	b.key(kb.Enter + kb.Enter)
 	b.settled("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsQuote(want))
 	if f := b.focused(); f != sofa {
 		t.Errorf("after the refusal focus is on %s, want %s", f, sofa)
 	}
 	b.key(kb.Enter)
 	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
-	b.holdTrade(chromedp.KeyEvent(kb.Enter), `(document.getElementById('q').value += ' bed')`)
+	typing := b.holdTrade(chromedp.KeyEvent(kb.Enter), `(() => {
+		const focus = document.activeElement.id;
+		document.getElementById('q').value += ' bed';
+		return focus;
+	})()`)
+	if typing != "q" {
+		t.Errorf("with the only item's trade in flight focus is on %s, want q", typing)
+	}
 	b.settled("the refusal", `document.getElementById('flash-alert').textContent.trim() === `+jsQuote(want))
 	if f := b.focused(); f != "q" {
 		t.Errorf("the refusal took focus to %s while the user typed in the search box", f)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/justinas/nosurf"
 
 	"market/assets"
 	"market/components"
@@ -40,12 +41,13 @@ type Config struct {
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
 type Handler struct {
-	logger   *slog.Logger
-	store    *store.Store
-	sessions *scs.SessionManager
-	assets   *assets.Server
-	cfg      Config
-	urls     components.Assets
+	logger    *slog.Logger
+	store     *store.Store
+	sessions  *scs.SessionManager
+	csrfGuard *nosurf.CSRFHandler // set by csrf: it issues a new token at login and logout
+	assets    *assets.Server
+	cfg       Config
+	urls      components.Assets
 
 	loginByUser *limiter // failed logins per username and address
 	loginByAddr *limiter // failed logins per address

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 )
@@ -208,10 +209,9 @@ func TestHtmxExpiredSessionAndToken(t *testing.T) {
 		t.Error("403 to htmx is a whole page")
 	}
 
-	// An expired session: 401 with HX-Redirect to the login page.
+	// A session that expired while the page stood idle: 401 with HX-Redirect to the login page.
 	tok := c.token()
-	c.get("/logout")
-	c.get("/") // "You have been logged out."
+	app.clock.Advance(2 * time.Hour)
 	res = c.do(http.MethodPost, "/market", url.Values{"purchase_item": {id(phone)}},
 		map[string]string{"HX-Request": "true", "X-CSRF-Token": tok})
 	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("HX-Redirect") != "/login" {
@@ -225,6 +225,38 @@ func TestHtmxExpiredSessionAndToken(t *testing.T) {
 	}
 	if app.owner(phone.ID) != 0 {
 		t.Error("a refused request bought the item")
+	}
+}
+
+// Logging out, or in as someone else, in one tab leaves the pages open in other tabs with a
+// token that no longer works: they cannot trade for whoever is signed in now.
+func TestStaleTabCannotTradeForTheNextUser(t *testing.T) {
+	app := newTestApp(t)
+	app.signUp("bob")
+	browser := app.signUp("alice")
+	mouse := app.item("Mouse")
+	trade := func(tok string) int {
+		return browser.do(http.MethodPost, "/market", url.Values{"purchase_item": {id(mouse)}},
+			map[string]string{"HX-Request": "true", "X-CSRF-Token": tok}).StatusCode
+	}
+	stale := browser.token() // alice's market, left open in a second tab
+	browser.get("/logout")
+	if code := trade(stale); code != http.StatusForbidden {
+		t.Errorf("a trade from a page left open before logout: %d, want 403", code)
+	}
+	stale = browser.token() // the login page, left open
+	res := browser.post("/login", url.Values{"username": {"bob"}, "password": {"correct horse"}})
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("bob's login: %d", res.StatusCode)
+	}
+	if code := trade(stale); code != http.StatusForbidden {
+		t.Errorf("a trade with a token from before bob's login: %d, want 403", code)
+	}
+	if owner := app.owner(mouse.ID); owner != 0 {
+		t.Errorf("a stale page bought the mouse for user %d", owner)
+	}
+	if code := trade(browser.token()); code != http.StatusOK || app.owner(mouse.ID) == 0 {
+		t.Errorf("bob's own page cannot trade: %d", code)
 	}
 }
 

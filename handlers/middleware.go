@@ -130,6 +130,7 @@ func (h *Handler) limitBody(next http.Handler) http.Handler {
 // csrf refuses unsafe requests without a valid token (from the form field or X-CSRF-Token).
 func (h *Handler) csrf(next http.Handler) http.Handler {
 	cs := nosurf.New(next)
+	h.csrfGuard = cs
 	cs.SetBaseCookie(http.Cookie{
 		Path:     "/",
 		HttpOnly: true,
