@@ -28,6 +28,10 @@
     if (d && !d.open) showModal(d);
   }
 
+  // What works only with this script (.js-only) shows once it runs; <html> outlives the body
+  // swaps of history restores.
+  document.documentElement.classList.add('js');
+
   // Each dialog remembers what had focus when it opened, to return there if the browser can't.
   const openers = new WeakMap();
   function showModal(dialog) {

@@ -165,7 +165,7 @@ func Page(c Chrome) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</main><footer class=\"site-footer\"><p>Market: buy and sell with a budget of $1,000. Press <kbd>?</kbd> to list the keyboard shortcuts.</p></footer>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</main><footer class=\"site-footer\"><p>Market: buy and sell with a budget of $1,000.<span class=\"js-only\">Press <kbd>?</kbd> to list the keyboard shortcuts.</span></p></footer>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -383,7 +383,7 @@ func Navbar(c Chrome) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<li><button type=\"button\" id=\"shortcuts-open\" class=\"link-button\" aria-haspopup=\"dialog\">Keyboard shortcuts</button></li></ul></nav></header>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<li class=\"js-only\"><button type=\"button\" id=\"shortcuts-open\" class=\"link-button\" aria-haspopup=\"dialog\">Keyboard shortcuts</button></li></ul></nav></header>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -268,4 +269,26 @@ func browserRefusedOnlyItem(t *testing.T, browser context.Context) {
 	if f := b.focused(); f != "q" {
 		t.Errorf("the refusal took focus to %s while the user typed in the search box", f)
 	}
+}
+
+// Without JavaScript the page offers nothing that needs it: no "Keyboard shortcuts" button and
+// no hint about ?, while the forms still work; with it, both are there.
+func browserWithoutJavaScript(t *testing.T, browser context.Context) {
+	app := newTestApp(t)
+	b := newBrowserTab(t, browser, app)
+	shown := `[document.getElementById('shortcuts-open').checkVisibility(),
+	           document.querySelector('.site-footer kbd').checkVisibility()].join()`
+	b.navigate("/")
+	if got := b.js(shown); got != "true,true" {
+		t.Errorf("with JavaScript the shortcuts button and hint are visible: %s, want true,true", got)
+	}
+	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled,
+		emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.navigate("/")
+	if got := b.js(shown); got != "false,false" {
+		t.Errorf("without JavaScript the shortcuts button and hint are visible: %s, want false,false", got)
+	}
+	b.signUpWithForm("plain", false)
 }

@@ -49,6 +49,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("AnswerAfterRowLeft", func(t *testing.T) { browserAnswerAfterRowLeft(t, browser) })
 	t.Run("RefusalBeforeSearchAnswers", func(t *testing.T) { browserRefusalBeforeSearchAnswers(t, browser) })
 	t.Run("RefusedOnlyItem", func(t *testing.T) { browserRefusedOnlyItem(t, browser) })
+	t.Run("WithoutJavaScript", func(t *testing.T) { browserWithoutJavaScript(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.

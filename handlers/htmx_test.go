@@ -223,6 +223,17 @@ func TestHtmxExpiredSessionAndToken(t *testing.T) {
 	if got := messages(c.get("/login").doc(t)); got != "Please log in to access this page." {
 		t.Errorf("login page after the redirect says %q", got)
 	}
+	// Sent from a page (htmx says which), the way back leads there after logging in.
+	res = c.do(http.MethodGet, "/items/"+id(phone), nil,
+		map[string]string{"HX-Request": "true", "HX-Current-URL": app.server.URL + "/market?q=lap&sort=price"})
+	if got, want := res.Header.Get("HX-Redirect"), "/login?next=%2Fmarket%3Fq%3Dlap%26sort%3Dprice"; got != want {
+		t.Errorf("HX-Redirect %q, want %q", got, want)
+	}
+	res = c.do(http.MethodGet, "/items/"+id(phone), nil,
+		map[string]string{"HX-Request": "true", "HX-Current-URL": "https://evil.example//evil.example/x"})
+	if got := res.Header.Get("HX-Redirect"); got != "/login" {
+		t.Errorf("HX-Redirect %q for a foreign current URL, want /login", got)
+	}
 	if app.owner(phone.ID) != 0 {
 		t.Error("a refused request bought the item")
 	}

@@ -238,9 +238,16 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
 		}
 		w.Header().Add("Vary", "HX-Request")
 		h.alert(r.Context(), "Please log in to access this page.")
-		// htmx would swap a redirect's login page into a table row: it is told to navigate.
+		// htmx would swap a redirect's login page into a table row: it is told to navigate, and
+		// to come back afterwards to the page the user was on.
 		if r.Header.Get("HX-Request") == "true" {
-			w.Header().Set("HX-Redirect", "/login")
+			to := "/login"
+			if cur, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && cur.Path != "" {
+				if next := safeNext(cur.RequestURI()); next != "" {
+					to += "?next=" + url.QueryEscape(next)
+				}
+			}
+			w.Header().Set("HX-Redirect", to)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
