@@ -33,6 +33,14 @@ type Chrome struct {
 	Shortcuts bool
 	// Nav is the current section, for aria-current: "home", "market", "trades", "login", "register".
 	Nav string
+	// Invalid marks a page whose form came back with errors: its title starts with "Error: ".
+	Invalid bool
+}
+
+// invalidIf marks c as the page of a form with errors when it is one.
+func invalidIf(c Chrome, invalid bool) Chrome {
+	c.Invalid = c.Invalid || invalid
+	return c
 }
 
 // LoggedIn reports whether a user is signed in.

@@ -292,3 +292,41 @@ func browserWithoutJavaScript(t *testing.T, browser context.Context) {
 	}
 	b.signUpWithForm("plain", false)
 }
+
+// A form sent back with errors says so first: the title starts with "Error: ", focus is on the
+// summary of what went wrong, and each of its links leads to its field.
+func browserFormErrors(t *testing.T, browser context.Context) {
+	app := newTestApp(t)
+	b := newBrowserTab(t, browser, app)
+	b.navigate("/register")
+	b.run("fill the form badly", chromedp.SendKeys(chromedp.ID("username"), "a"),
+		chromedp.SendKeys(chromedp.ID("email"), "not-an-email"))
+	b.key(kb.Enter)
+	b.waitFor("the form with its errors", `!!document.querySelector('.error-summary')`)
+	if got := b.js(`document.title`); got != "Error: Register · Market" {
+		t.Errorf("title %q, want Error: Register · Market", got)
+	}
+	if !evalJS[bool](b, `document.activeElement.classList.contains('error-summary')`) {
+		t.Errorf("focus is on %s, want the error summary", b.focused())
+	}
+	links := evalJS[[]string](b, `[...document.querySelectorAll('.error-summary a')].map((a) => a.getAttribute('href'))`)
+	if want := []string{"#username", "#email", "#password", "#confirm_password"}; !slices.Equal(links, want) {
+		t.Errorf("the summary links to %v, want %v", links, want)
+	}
+	b.key(kb.Tab)
+	b.key(kb.Enter)
+	if f := b.focused(); f != "username" {
+		t.Errorf("the summary's first link took focus to %s, want the username field", f)
+	}
+	b.audit("register with errors")
+
+	// A failed login: its alert takes focus, and the title says Error.
+	b.navigate("/login")
+	b.run("fill the login form", chromedp.SendKeys(chromedp.ID("username"), "nobody"),
+		chromedp.SendKeys(chromedp.ID("password"), "wrong password"))
+	b.key(kb.Enter)
+	b.waitFor("the refusal", `document.getElementById('flash-alert').textContent.trim() !== ''`)
+	if f, title := b.focused(), b.js(`document.title`); f != "flash-alert" || title != "Error: Log in · Market" {
+		t.Errorf("after a failed login focus is on %s and the title is %q, want flash-alert and Error: Log in · Market", f, title)
+	}
+}

@@ -50,6 +50,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("RefusalBeforeSearchAnswers", func(t *testing.T) { browserRefusalBeforeSearchAnswers(t, browser) })
 	t.Run("RefusedOnlyItem", func(t *testing.T) { browserRefusedOnlyItem(t, browser) })
 	t.Run("WithoutJavaScript", func(t *testing.T) { browserWithoutJavaScript(t, browser) })
+	t.Run("FormErrors", func(t *testing.T) { browserFormErrors(t, browser) })
 }
 
 // itemID is the DOM id number of a demo item.
