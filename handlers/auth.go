@@ -120,12 +120,9 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := h.store.CreateUser(r.Context(), username, email, password)
-	switch {
-	case errors.Is(err, store.ErrDuplicateUsername):
-		f.check(false, "username", "That username is taken. Choose another.")
-	case errors.Is(err, store.ErrDuplicateEmail):
-		f.check(false, "email", "That email address is already registered. Log in instead.")
-	case err != nil:
+	f.check(!errors.Is(err, store.ErrDuplicateUsername), "username", "That username is taken. Choose another.")
+	f.check(!errors.Is(err, store.ErrDuplicateEmail), "email", "That email address is already registered. Log in instead.")
+	if err != nil && f.valid() {
 		h.signups.undo(ip, now)
 		h.serverError(w, r, err)
 		return

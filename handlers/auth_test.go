@@ -76,6 +76,29 @@ func TestRegisterValidation(t *testing.T) {
 	}
 }
 
+// Both names taken: both errors at once, each next to its field, and in the summary.
+func TestRegisterBothTaken(t *testing.T) {
+	app := newTestApp(t)
+	app.signUp("taken_user")
+	res := app.client().post("/register", url.Values{"username": {"Taken_User"}, "email": {"TAKEN_USER@example.com"},
+		"password": {"long enough"}, "confirm_password": {"long enough"}})
+	doc := res.doc(t)
+	for field, want := range map[string]string{
+		"username": "That username is taken. Choose another.",
+		"email":    "That email address is already registered. Log in instead.",
+	} {
+		if got := strings.TrimPrefix(text(doc.Find("#"+field+"-error")), "Error: "); got != want {
+			t.Errorf("error for %s = %q, want %q", field, got, want)
+		}
+	}
+	if n := doc.Find(".error-summary li").Length(); n != 2 {
+		t.Errorf("the error summary lists %d errors, want 2", n)
+	}
+	if title := text(doc.Find("title")); !strings.HasPrefix(title, "Error: ") {
+		t.Errorf("title %q does not start with Error: ", title)
+	}
+}
+
 func TestRegisterLogsInWithBudget(t *testing.T) {
 	app := newTestApp(t)
 	c := app.signUp("alice")

@@ -19,7 +19,8 @@ type User struct {
 
 // CreateUser adds an account with the starting budget and its opening grant in the ledger.
 // Uniqueness is the database's job: a taken username or email (in any letter case) gives
-// ErrDuplicateUsername or ErrDuplicateEmail, even when two sign-ups race.
+// ErrDuplicateUsername or ErrDuplicateEmail, even when two sign-ups race; when both are taken
+// the error is both (errors.Is holds for each).
 func (s *Store) CreateUser(ctx context.Context, username, email, password string) (User, error) {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
@@ -31,10 +32,21 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 			`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?)`,
 			username, email, string(hash), StartingBudget)
 		switch {
-		case isUnique(err, "users.username"):
-			return ErrDuplicateUsername
-		case isUnique(err, "users.email"):
-			return ErrDuplicateEmail
+		case isUnique(err, "users.username"), isUnique(err, "users.email"):
+			// The constraint said no; now, in the same transaction, name every clash.
+			var name, mail bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = ?),
+			       EXISTS (SELECT 1 FROM users WHERE email = ?)`, username, email).Scan(&name, &mail); err != nil {
+				return fmt.Errorf("find the taken names: %w", err)
+			}
+			var errs []error
+			if name || !mail && isUnique(err, "users.username") {
+				errs = append(errs, ErrDuplicateUsername)
+			}
+			if mail || !name && isUnique(err, "users.email") {
+				errs = append(errs, ErrDuplicateEmail)
+			}
+			return errors.Join(errs...)
 		case err != nil:
 			return fmt.Errorf("insert user: %w", err)
 		}
