@@ -181,8 +181,12 @@ func TestCSRFRefused(t *testing.T) {
 			if res.StatusCode != http.StatusForbidden {
 				t.Fatalf("status %d, want 403", res.StatusCode)
 			}
-			if !strings.Contains(res.body, "Reload the page and try again.") {
+			if !strings.Contains(strings.ToLower(res.body), "reload the page and try again.") {
 				t.Errorf("403 without a way forward: %s", res.body)
+			}
+			// A plain form's 403 is a page of the signed-in user's, not of a stranger's.
+			if tt.headers == nil && text(res.doc(t).Find("#budget")) != "$1,000" {
+				t.Error("the 403 page does not show the signed-in user's budget")
 			}
 			if app.owner(phone.ID) != 0 {
 				t.Fatal("a refused request bought the item")

@@ -148,6 +148,7 @@ func (h *Handler) csrf(next http.Handler) http.Handler {
 	cs.SetFailureHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.logger.Info("csrf refused", "method", r.Method, "uri", r.URL.RequestURI(), "reason", fmt.Sprint(nosurf.Reason(r)))
 		const expired = "This page has expired or did not come from this site. Reload the page and try again."
+		const formExpired = "This form has expired or did not come from this site. Go back, reload the page and try again."
 		if r.Header.Get("HX-Request") == "true" {
 			// The one error said in both live regions: DESIGN.md promises it in #flash, and
 			// #flash-alert is where every other error is.
@@ -155,7 +156,11 @@ func (h *Handler) csrf(next http.Handler) http.Handler {
 			h.render(w, r, http.StatusForbidden, components.FlashOOB([]string{expired}, []string{expired}))
 			return
 		}
-		h.clientError(w, r, http.StatusForbidden, expired)
+		// A page of its own: reloading it would only post the same stale form again. It runs
+		// after authenticate, so its navigation bar shows who is signed in.
+		h.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.clientError(w, r, http.StatusForbidden, formExpired)
+		})).ServeHTTP(w, r)
 	}))
 	return cs
 }
