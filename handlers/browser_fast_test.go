@@ -256,7 +256,7 @@ func browserRefusedOnlyItem(t *testing.T, browser context.Context) {
 		t.Errorf("after the refusal focus is on %s, want %s", f, sofa)
 	}
 	b.key(kb.Enter)
-	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
+	b.confirmDialog("Buy Sofa?", "It costs $2,200, more than your budget of $1,000.", "Buy for $2,200")
 	typing := b.holdTrade(chromedp.KeyEvent(kb.Enter), `(() => {
 		const focus = document.activeElement.id;
 		document.getElementById('q').value += ' bed';

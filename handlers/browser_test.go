@@ -317,16 +317,29 @@ func (b *browserTab) holdTrade(trigger chromedp.Action[chromedp.Void], probe str
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 3*browserWait)
 	defer cancel()
-	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	next, stop := iter.Pull2(chromedp.Events(ctx, fetch.RequestPaused))
+	defer stop()
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
 		{URLPattern: b.base + "/market", RequestStage: fetch.RequestStageRequest},
 	}}); err != nil {
 		b.t.Fatal(err)
 	}
 	defer chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{})
+	// Fetch.enable can answer before the network intercepts (a busy machine shows it): hold
+	// one request of our own first, so that the trade's cannot slip through.
+	b.run("send a request to hold", chromedp.Evaluate[chromedp.Void](`void fetch('/market', { headers: { 'X-Hold-Probe': '1' } })`))
+	for held := false; !held; {
+		ev, err, ok := next()
+		if err != nil || !ok {
+			b.t.Fatalf("the network held nothing: %v", err)
+		}
+		held = ev.Request.Headers["X-Hold-Probe"] == "1"
+		chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+	}
 	b.run("trigger the trade", trigger)
-	for ev, err := range paused {
-		if err != nil {
+	for {
+		ev, err, ok := next()
+		if err != nil || !ok {
 			b.t.Fatalf("the trade request never left: %v\n%s", err, b.state())
 		}
 		if ev.Request.Method != "POST" {
@@ -339,7 +352,6 @@ func (b *browserTab) holdTrade(trigger chromedp.Action[chromedp.Void], probe str
 		}
 		return got
 	}
-	return ""
 }
 
 func browserExpiredCSRFToken(t *testing.T, browser context.Context) {
