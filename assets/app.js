@@ -342,14 +342,17 @@
     if (!(dialog instanceof HTMLDialogElement) || dialog.open) return;
     if (dialog.id === 'confirm') pending = null;
     // When the opener has left the page, Chromium leaves focus in the closed dialog and drops it
-    // to <body> only later: look once it has.
-    setTimeout(() => {
+    // to <body> some time later: take it now, and look again after.
+    const refocus = () => {
       const active = document.activeElement;
-      if (dialog.open || (active && active !== document.body)) return;
+      const lost = !active || active === document.body || !active.isConnected || !!active.closest('dialog:not([open])');
+      if (dialog.open || !lost) return;
       const opener = openers.get(dialog);
       if (opener === document.body) return; // opened from nowhere in particular: back to nowhere
       (opener?.isConnected ? opener : (opener?.id && $(opener.id)) || items()[0] || $('q'))?.focus();
-    });
+    };
+    refocus();
+    setTimeout(refocus);
   }, true);
   // A page brought back from the browser's back/forward cache shows the budget and the items as
   // they were when it was left: load them as they are now.
