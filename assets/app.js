@@ -331,8 +331,13 @@
     const dialog = e.target instanceof Element && e.target.closest('dialog#confirm');
     if (!dialog || e.submitter?.value !== 'confirm') return; // Cancel closes it natively
     e.preventDefault();
-    confirmTrade(dialog);
+    // A key can reach the confirm button of a dialog closed a moment ago, before focus leaves it.
+    if (dialog.open) confirmTrade(dialog);
   });
+  // Escape forgets the trade at once (the close event comes a task later).
+  document.addEventListener('cancel', (e) => {
+    if (e.target instanceof HTMLDialogElement && e.target.id === 'confirm') pending = null;
+  }, true);
   // Escape or Cancel: the trade is forgotten, and focus returns natively to the element that
   // opened the dialog. If new search results took that element away, focus goes to the same
   // item among them, else to the first item, else to the search box; never to <body>.

@@ -122,7 +122,7 @@ func browserRowsReplacedBehindDialog(t *testing.T, browser context.Context) {
 	b.waitFor("the confirmation", `document.getElementById('confirm').open`)
 	b.settled("the search results", `new URLSearchParams(location.search).get('q') === 'chess' && document.querySelectorAll('#item-rows tr').length === 1`)
 	b.key(kb.Escape)
-	b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
+	b.waitFor("the dialog to close, and focus to leave it", `!document.getElementById('confirm').open && !document.activeElement.closest('dialog')`)
 	if f := b.focused(); f != chess {
 		t.Errorf("Escape from a confirmation whose row the search replaced: focus on %s, want %s", f, chess)
 	}
