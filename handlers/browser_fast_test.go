@@ -153,10 +153,24 @@ func browserRowsReplacedBehindDialog(t *testing.T, browser context.Context) {
 func browserDetailsDismissedEarly(t *testing.T, browser context.Context) {
 	_, b, _, _ := fastStart(t, browser, "browser")
 	evalJS[bool](b, `(document.querySelector('#item-rows .js-details').focus(), true)`)
-	b.key(kb.Enter + kb.Escape)
+	// The details are held in the network until after Escape, so Escape surely comes first.
+	ctx, cancel := context.WithTimeout(b.ctx, 2*browserWait)
+	defer cancel()
+	in := b.intercept(ctx, "/items/*")
+	b.key(kb.Enter)
+	details, err := in.paused()
+	if err != nil {
+		t.Fatalf("the details were not asked for: %v", err)
+	}
+	b.key(kb.Escape)
+	in.release(details)
+	in.end()
 	b.pause(300)
 	if open := b.js(`document.getElementById('item-dialog').open`); open != "false" {
 		t.Error("item details opened after Escape dismissed them")
+	}
+	if got := b.text("item-dialog-title"); got == "Item details" {
+		t.Errorf("the details never arrived (the dialog still says %q)", got)
 	}
 	if !evalJS[bool](b, `document.activeElement.classList.contains('js-details')`) {
 		t.Errorf("focus moved to %s, want the item's link", b.focused())

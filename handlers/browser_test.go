@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -311,45 +312,81 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 	b.audit("after a refused buy")
 }
 
+// interception holds the page's requests to a URL pattern in the network until released.
+type interception struct {
+	b    *browserTab
+	ctx  context.Context
+	next func() (fetch.EventRequestPaused, error, bool)
+	stop func()
+}
+
+// intercept starts holding the requests to pattern (a path under the app, * for any text).
+// Fetch.enable can answer before the network intercepts (a busy machine shows it), so it first
+// holds a request of its own to the pattern: after that, none can slip through.
+func (b *browserTab) intercept(ctx context.Context, pattern string) *interception {
+	b.t.Helper()
+	next, stop := iter.Pull2(chromedp.Events(ctx, fetch.RequestPaused))
+	in := &interception{b: b, ctx: ctx, next: next, stop: stop}
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: b.base + pattern, RequestStage: fetch.RequestStageRequest},
+	}}); err != nil {
+		stop()
+		b.t.Fatal(err)
+	}
+	probe := strings.ReplaceAll(pattern, "*", "probe")
+	b.run("send a request to hold", chromedp.Evaluate[chromedp.Void](`void fetch(`+jsQuote(probe)+`, { headers: { 'X-Hold-Probe': '1' } })`))
+	for held := false; !held; {
+		ev, err := in.paused()
+		if err != nil {
+			in.end()
+			b.t.Fatalf("the network held nothing: %v", err)
+		}
+		held = ev.Request.Headers["X-Hold-Probe"] == "1"
+		in.release(ev)
+	}
+	return in
+}
+
+// paused waits for the next held request.
+func (in *interception) paused() (fetch.EventRequestPaused, error) {
+	ev, err, ok := in.next()
+	if err == nil && !ok {
+		err = errors.New("no more requests")
+	}
+	return ev, err
+}
+
+// release lets a held request go on. A request the page has cancelled meanwhile fails to, harmlessly.
+func (in *interception) release(ev fetch.EventRequestPaused) {
+	chromedp.Call(in.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+}
+
+// end stops holding requests.
+func (in *interception) end() {
+	chromedp.Call(in.b.ctx, fetch.Disable, cdp.Empty{})
+	in.stop()
+}
+
 // holdTrade runs trigger with trade posts paused in the network, evaluates probe while the
 // request is in flight, then lets it go.
 func (b *browserTab) holdTrade(trigger chromedp.Action[chromedp.Void], probe string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 3*browserWait)
 	defer cancel()
-	next, stop := iter.Pull2(chromedp.Events(ctx, fetch.RequestPaused))
-	defer stop()
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-		{URLPattern: b.base + "/market", RequestStage: fetch.RequestStageRequest},
-	}}); err != nil {
-		b.t.Fatal(err)
-	}
-	defer chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{})
-	// Fetch.enable can answer before the network intercepts (a busy machine shows it): hold
-	// one request of our own first, so that the trade's cannot slip through.
-	b.run("send a request to hold", chromedp.Evaluate[chromedp.Void](`void fetch('/market', { headers: { 'X-Hold-Probe': '1' } })`))
-	for held := false; !held; {
-		ev, err, ok := next()
-		if err != nil || !ok {
-			b.t.Fatalf("the network held nothing: %v", err)
-		}
-		held = ev.Request.Headers["X-Hold-Probe"] == "1"
-		chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
-	}
+	in := b.intercept(ctx, "/market")
+	defer in.end()
 	b.run("trigger the trade", trigger)
 	for {
-		ev, err, ok := next()
-		if err != nil || !ok {
+		ev, err := in.paused()
+		if err != nil {
 			b.t.Fatalf("the trade request never left: %v\n%s", err, b.state())
 		}
 		if ev.Request.Method != "POST" {
-			chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			in.release(ev)
 			continue
 		}
 		got := b.js(probe)
-		if _, err := chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID}); err != nil {
-			b.t.Fatal(err)
-		}
+		in.release(ev)
 		return got
 	}
 }
@@ -694,17 +731,11 @@ func browserSearchOrderAndHistory(t *testing.T, browser context.Context) {
 	// The answer to "la" arrives after the answer to "lamp": the rows must still be lamp's.
 	ctx, cancel := context.WithTimeout(b.ctx, 2*browserWait)
 	defer cancel()
-	next, stop := iter.Pull2(chromedp.Events(ctx, fetch.RequestPaused))
-	defer stop()
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-		{URLPattern: b.base + "/market?*", RequestStage: fetch.RequestStageRequest},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	in := b.intercept(ctx, "/market?*")
 	paused := func(q string) fetch.EventRequestPaused {
 		t.Helper()
-		ev, err, ok := next()
-		if err != nil || !ok {
+		ev, err := in.paused()
+		if err != nil {
 			t.Fatalf("no search for %q was sent (a newer search must not wait for an older one still on its way): %v\n%s", q, err, b.state())
 		}
 		if !strings.Contains(ev.Request.URL, "q="+q+"&") && !strings.HasSuffix(ev.Request.URL, "q="+q) {
@@ -717,15 +748,10 @@ func browserSearchOrderAndHistory(t *testing.T, browser context.Context) {
 	first := paused("la")
 	b.key("mp")
 	second := paused("lamp")
-	if _, err := chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: second.RequestID}); err != nil {
-		t.Fatal(err)
-	}
+	in.release(second)
 	b.settled("the lamp results", `new URLSearchParams(location.search).get('q') === 'lamp'`)
-	// The older request may have been cancelled by the page already; then this fails, harmlessly.
-	chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: first.RequestID})
-	if _, err := chromedp.Call(ctx, fetch.Disable, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
+	in.release(first) // the page may have cancelled it already
+	in.end()
 	b.settled("both searches to end", `window.__searches === 2`)
 	if got := b.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(lamp) {
 		t.Errorf("after a late answer to the older search the rows are %v, want lamp's %v", got, lamp)
