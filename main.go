@@ -48,6 +48,7 @@ type config struct {
 	secure         bool
 	trustProxy     bool
 	trustedOrigins []string
+	logLevel       slog.Level
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -73,8 +74,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	trust := getenv("TRUST_PROXY")
 	fs.BoolVar(&c.trustProxy, "trust-proxy", trust == "1" || strings.EqualFold(trust, "true"),
 		"behind a reverse proxy: rate-limit by the address it appends to X-Forwarded-For (env TRUST_PROXY=1)")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo,
+		"least severe log level: debug, info (one line per request), warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, nil, err
+	}
+	if lvl := getenv("LOG_LEVEL"); lvl != "" && !flagSet(fs, "log-level") {
+		if err := c.logLevel.UnmarshalText([]byte(lvl)); err != nil {
+			return config{}, nil, fmt.Errorf("LOG_LEVEL: %w", err)
+		}
 	}
 	if origins := getenv("TRUSTED_ORIGINS"); origins != "" {
 		c.trustedOrigins = strings.Split(origins, ",")
@@ -90,6 +98,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	return c, fs.Args(), nil
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, rest, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -98,7 +113,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logOut := newBufferedLog(stderr)
+	defer logOut.Close()
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.logLevel}))
 	st, err := store.Open(ctx, cfg.db, store.Options{})
 	if err != nil {
 		return err
@@ -125,6 +142,10 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	defer sessionStore.StopCleanup()
 	sessions := handlers.NewSessionManager(sessionStore, cfg.secure)
 	sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Err() != nil { // the client has gone: nobody to answer, nothing wrong here
+			logger.Info("session not saved: request cancelled", "uri", r.URL.RequestURI(), "err", err)
+			return
+		}
 		logger.Error("session", "uri", r.URL.RequestURI(), "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 	}
@@ -132,16 +153,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	h := handlers.New(logger, st, sessions, as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
 	})
-	srv := &http.Server{
-		Addr:              cfg.addr,
-		Handler:           h.Routes(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(cfg.addr, h.Routes(), logger, defaultLimits)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -166,6 +178,38 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// limits are what http.Server allows a client before cutting it off; README.md states them.
+type limits struct {
+	readHeader time.Duration // the request line and headers, all of them (slow-header clients)
+	read       time.Duration // the whole request, body included (bodies that never end)
+	write      time.Duration // the answer, from the end of the request's headers
+	idle       time.Duration // a keep-alive connection waiting for its next request
+	headerSize int           // request line and headers; over it, 431
+}
+
+var defaultLimits = limits{
+	readHeader: 5 * time.Second,
+	read:       10 * time.Second,
+	write:      30 * time.Second,
+	idle:       time.Minute,
+	headerSize: 64 << 10,
+}
+
+// newServer is the http.Server of the market, with every limit set: no client can hold a
+// connection or a goroutine longer than they allow.
+func newServer(addr string, h http.Handler, logger *slog.Logger, l limits) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.headerSize,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // tuneGC trades a little memory for much less garbage collection: the live heap is a few MiB,

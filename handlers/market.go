@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/a-h/templ"
@@ -103,7 +105,34 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	} else {
 		alerts = []string{alert}
 	}
-	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget))
+	onScreen, err := h.pageOnScreen(r)
+	if err != nil { // the trade stands: answer it, with the count as it was
+		h.logger.Warn("count after trade", "uri", r.URL.RequestURI(), "err", err)
+	}
+	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget, onScreen))
+}
+
+// pageOnScreen is the market page the htmx request came from (HX-Current-URL: its search,
+// sort and page) as the database holds it now, after the trade: its count and pager follow the
+// rows the trade moved. Nil when the request did not come from the market.
+func (h *Handler) pageOnScreen(r *http.Request) (*store.MarketPage, error) {
+	cur, err := url.Parse(r.Header.Get("HX-Current-URL"))
+	if err != nil || cur.Path != "/market" {
+		return nil, nil
+	}
+	ctx := r.Context()
+	version, err := h.store.Version(ctx) // the request's own version is from before the trade
+	if err != nil {
+		return nil, err
+	}
+	query := cur.Query()
+	q := store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort")}
+	q.Page, _ = strconv.Atoi(query.Get("page"))
+	page, _, err := h.market(context.WithValue(ctx, versionKey, version), q)
+	if err != nil {
+		return nil, err
+	}
+	return &page, nil
 }
 
 func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request) {

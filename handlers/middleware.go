@@ -27,18 +27,23 @@ const (
 	keyAlert  = "alert" // a refusal for #flash-alert on the next page
 )
 
+// recoverPanic turns a panic into a 500 page, once: the page is rendered outside the session,
+// and a panic while answering (or after the answer has begun) ends the connection instead.
 func (h *Handler) recoverPanic(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				w.Header().Set("Connection", "close")
-				h.serverError(w, r, fmt.Errorf("panic: %v", v))
+			v := recover()
+			if v == nil {
+				return
 			}
+			if v == http.ErrAbortHandler || rec.status != 0 {
+				panic(http.ErrAbortHandler) // net/http closes the connection, quietly
+			}
+			w.Header().Set("Connection", "close")
+			h.serverError(rec, r, fmt.Errorf("panic: %v", v))
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(rec, r)
 	})
 }
 
@@ -67,12 +72,19 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// statusClientClosed is what the request log says of a request whose client hung up before
+// any answer (nginx's 499): it is not a response the server sent.
+const statusClientClosed = 499
+
 func (h *Handler) logRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		if rec.status == 0 { // nothing written: net/http sends 200
+		switch {
+		case rec.status == 0 && r.Context().Err() != nil:
+			rec.status = statusClientClosed
+		case rec.status == 0: // nothing written: net/http sends 200
 			rec.status = http.StatusOK
 		}
 		h.logger.LogAttrs(r.Context(), levelFor(rec.status), "request",

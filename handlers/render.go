@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -47,6 +50,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c t
 	h.writeHTML(w, r, status, buf.Bytes())
 }
 
+// writeHTML sends a rendered page. A write that fails means the client has gone: the request
+// ends there, and the request log says so.
 func (h *Handler) writeHTML(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
@@ -68,8 +73,10 @@ func (h *Handler) writeHTML(w http.ResponseWriter, r *http.Request, status int, 
 	w.WriteHeader(status)
 	zw := gzipPool.Get().(*gzip.Writer)
 	zw.Reset(w)
-	zw.Write(body)
-	zw.Close()
+	if _, err := zw.Write(body); err == nil {
+		zw.Close()
+	}
+	zw.Reset(io.Discard) // let go of w
 	gzipPool.Put(zw)
 }
 
@@ -111,21 +118,61 @@ func (h *Handler) flash(ctx context.Context, message string) { h.sessions.Put(ct
 func (h *Handler) alert(ctx context.Context, message string) { h.sessions.Put(ctx, keyAlert, message) }
 
 // serverError logs the cause and shows a generic page; nothing of err reaches the client.
+// A request whose client has gone (or that the server is abandoning) is not a server error:
+// it is logged once, and nothing is written.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if abandoned(r, err) {
+		h.cancelled(r, err)
+		return
+	}
 	h.logger.ErrorContext(r.Context(), "server error", "method", r.Method, "uri", r.URL.RequestURI(), "err", err)
 	h.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment.")
 }
 
+// abandoned reports whether err is the request's own end: its context cancelled because the
+// client hung up, or because the server is shutting down.
+func abandoned(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// cancelled logs a request that ended before its answer, with the cause.
+func (h *Handler) cancelled(r *http.Request, err error) {
+	h.logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "request cancelled",
+		slog.String("method", r.Method), slog.String("uri", r.URL.RequestURI()),
+		slog.Any("cause", context.Cause(r.Context())), slog.Any("err", err))
+}
+
 // clientError answers an error status with a message: a page for a browser, an out-of-band
-// alert (and no other swap) for htmx.
+// alert (and no other swap) for htmx. It is the end of every error path, so it never hands a
+// failure back to serverError: a page that cannot be rendered becomes a plain-text answer.
 func (h *Handler) clientError(w http.ResponseWriter, r *http.Request, status int, message string) {
 	w.Header().Set("Cache-Control", "no-store")
+	var page templ.Component
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Reswap", "none")
-		h.render(w, r, status, components.FlashOOB(nil, []string{message}))
+		page = components.FlashOOB(nil, []string{message})
+	} else {
+		page = components.ErrorPage(h.chrome(r, http.StatusText(status), ""), http.StatusText(status), message)
+	}
+	buf := bufferPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufferPool.Put(buf)
+	if err := page.Render(r.Context(), buf); err != nil {
+		if abandoned(r, err) {
+			h.cancelled(r, err)
+			return
+		}
+		h.logger.ErrorContext(r.Context(), "error page failed", "status", status, "uri", r.URL.RequestURI(), "err", err)
+		plainError(w, status, message)
 		return
 	}
-	h.render(w, r, status, components.ErrorPage(h.chrome(r, http.StatusText(status), ""), http.StatusText(status), message))
+	h.writeHTML(w, r, status, buf.Bytes())
+}
+
+// plainError is the answer of last resort: text, no template, nothing that can fail.
+func plainError(w http.ResponseWriter, status int, message string) {
+	w.Header().Del("HX-Reswap")
+	http.Error(w, message, status)
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
