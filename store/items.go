@@ -105,7 +105,11 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	where, args := `owner_id IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
-		where += ` AND (name LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\')`
+		like := "LIKE" // SQLite's ignores letter case
+		if s.pg != nil {
+			like = "ILIKE"
+		}
+		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}
 	// One read transaction, so that the count and the rows agree.
