@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
@@ -85,7 +86,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		pool.Close()
 		return nil, err
 	}
-	s.writer = pgWriter{db: db}
+	s.writer = &pgWriter{db: db}
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
 		db.Close()
@@ -101,7 +102,14 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 func (pg *postgres) close() {
 	pg.stop()
 	<-pg.done
-	pg.pool.Close()
+	// The pool waits for every connection to come back; one a caller leaked (a transaction never
+	// ended) must not hold the process on its way out.
+	closed := make(chan struct{})
+	go func() { pg.pool.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // Pool is the PostgreSQL connection pool (nil on SQLite), for sessions and pool statistics.
@@ -198,12 +206,18 @@ func (s *Store) resetPostgres(ctx context.Context) error {
 // concurrent trades (the store's conditional updates are evaluated again on the row a waiting
 // writer finally gets); when it gives up on one with a serialization failure or a deadlock,
 // the whole operation runs again, so no user ever hears of it.
-type pgWriter struct{ db *sql.DB }
+type pgWriter struct {
+	db     *sql.DB
+	closed atomic.Bool
+}
 
 // pgAttempts bounds the retries of one write.
 const pgAttempts = 20
 
-func (w pgWriter) run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (w *pgWriter) run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if w.closed.Load() {
+		return ErrClosed
+	}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -218,7 +232,7 @@ func (w pgWriter) run(ctx context.Context, fn func(ctx context.Context, tx *sql.
 
 // once runs fn in one transaction. Once begun, the transaction does not hear of the caller
 // giving up: a commit cut short would leave the caller not knowing whether it traded.
-func (w pgWriter) once(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (w *pgWriter) once(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	ctx = context.WithoutCancel(ctx)
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -234,7 +248,7 @@ func (w pgWriter) once(ctx context.Context, fn func(ctx context.Context, tx *sql
 	return nil
 }
 
-func (w pgWriter) close() {}
+func (w *pgWriter) close() { w.closed.Store(true) }
 
 // retryable reports whether PostgreSQL asks for the transaction to be tried again.
 func retryable(err error) bool {
