@@ -8,18 +8,17 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"golang.org/x/crypto/bcrypt"
 
 	"market/assets"
 	"market/handlers"
 	"market/store"
+	"market/store/storetest"
 )
 
 // testApp is the whole HTTP stack on a real SQLite file, served by httptest.
@@ -52,11 +51,7 @@ func (c *testClock) Advance(d time.Duration) {
 func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "market.db"), store.Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t) // SQLite, or PostgreSQL when MARKET_TEST_POSTGRES says so
 	if _, err := st.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}

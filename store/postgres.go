@@ -53,6 +53,9 @@ type postgres struct {
 	done     chan struct{}
 }
 
+// maxConns bounds the connections of one instance's use cases (the sessions have 8 more).
+const maxConns = 24
+
 // openPostgres connects to the database at dsn, applies pending migrations and starts the
 // listener.
 func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error) {
@@ -61,7 +64,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
 	if !strings.Contains(dsn, "pool_max_conns") {
-		cfg.MaxConns = 32
+		cfg.MaxConns = 8 // sessions only: one short query per request
 	}
 	// A confirmed trade is committed: whatever the server's default, wait for the WAL flush.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
@@ -73,9 +76,12 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		pool.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	db := sql.OpenDB(rebindConnector{stdlib.GetPoolConnector(pool)})
-	db.SetMaxOpenConns(int(cfg.MaxConns))
-	db.SetMaxIdleConns(int(cfg.MaxConns))
+	// The use cases have connections of their own, apart from the sessions' pool: database/sql
+	// keeps idle connections, and on a shared pool those could starve the session store.
+	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg.ConnConfig)})
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	pg := &postgres{pool: pool, url: redact(dsn), changed: make(chan struct{})}
 	s := &Store{db: db, read: db, path: pg.url, cost: opts.BcryptCost, pg: pg}
 	if s.cost == 0 {
