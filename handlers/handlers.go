@@ -78,7 +78,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{
+	h := &Handler{
 		logger:      logger,
 		store:       st,
 		sessions:    sessions,
@@ -92,6 +92,12 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		ownedCache:  newVersionCache[int64, []store.Item](4096),
 		userCache:   newVersionCache[int64, store.User](4096),
 	}
+	if st.SharedLimits() { // several instances: count for all of them in the database
+		h.loginByUser.share(st, "login_user", logger)
+		h.loginByAddr.share(st, "login_addr", logger)
+		h.signups.share(st, "signup", logger)
+	}
+	return h
 }
 
 // Routes is the table of contents: every route, and the middleware every request goes through.

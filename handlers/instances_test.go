@@ -184,3 +184,24 @@ func TestChangedHearsOtherInstances(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// Failed logins count for all instances: with five allowed, the sixth guess is refused whichever
+// instance it reaches, and so is a guess at another instance after that.
+func TestInstancesShareLoginLimits(t *testing.T) {
+	app, _ := newInstances(t, 3)
+	app.signUp("alice")
+	c := app.client()
+	guess := func() response {
+		return c.post("/login", url.Values{"username": {"alice"}, "password": {"wrong guess"}})
+	}
+	for i := range 5 {
+		if res := guess(); res.StatusCode != http.StatusOK || !strings.Contains(res.body, "Login failed") {
+			t.Fatalf("guess %d: %d %.200s", i+1, res.StatusCode, res.body)
+		}
+	}
+	for i := range 3 { // one at each instance
+		if res := guess(); res.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("guess %d after the limit: status %d, want 429 on every instance", 6+i, res.StatusCode)
+		}
+	}
+}
