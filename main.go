@@ -60,7 +60,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs := flag.NewFlagSet("market", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check]")
+		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check | copy -to postgres://... [-sessions]]")
 		fs.PrintDefaults()
 	}
 	var c config
@@ -255,5 +255,8 @@ func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer
 			t.Budgets, t.Owned, t.Granted)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want users, seed, reset or check", cmd)
+	if cmd == "copy" {
+		return adminCopy(ctx, st, fs, rest, stdout)
+	}
+	return fmt.Errorf("unknown command %q: want users, seed, reset, check or copy", cmd)
 }
