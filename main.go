@@ -48,6 +48,7 @@ type config struct {
 	secure         bool
 	trustProxy     bool
 	trustedOrigins []string
+	metricsAddr    string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -73,6 +74,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	trust := getenv("TRUST_PROXY")
 	fs.BoolVar(&c.trustProxy, "trust-proxy", trust == "1" || strings.EqualFold(trust, "true"),
 		"behind a reverse proxy: rate-limit by the address it appends to X-Forwarded-For (env TRUST_PROXY=1)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("METRICS_ADDR"),
+		"serve Prometheus /metrics on this address, apart from the public one; off when empty (env METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, nil, err
 	}
@@ -134,7 +137,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	})
 	srv := &http.Server{
 		Addr:              cfg.addr,
-		Handler:           h.Routes(),
+		Handler:           serveMetrics(ctx, cfg.metricsAddr, st, h.Routes(), logger),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -83,7 +83,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pg := &postgres{pool: pool, url: redact(dsn), changed: make(chan struct{})}
-	s := &Store{db: db, read: db, path: pg.url, cost: opts.BcryptCost, pg: pg}
+	s := &Store{db: db, read: db, path: pg.url, cost: opts.BcryptCost, pg: pg, stats: &stats{}}
 	if s.cost == 0 {
 		s.cost = 12
 	}
@@ -92,7 +92,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		pool.Close()
 		return nil, err
 	}
-	s.writer = &pgWriter{db: db}
+	s.writer = &pgWriter{db: db, stats: s.stats}
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
 		db.Close()
@@ -214,6 +214,7 @@ func (s *Store) resetPostgres(ctx context.Context) error {
 // the whole operation runs again, so no user ever hears of it.
 type pgWriter struct {
 	db     *sql.DB
+	stats  *stats
 	closed atomic.Bool
 }
 
@@ -248,9 +249,11 @@ func (w *pgWriter) once(ctx context.Context, fn func(ctx context.Context, tx *sq
 	if err := runOp(ctx, tx, fn); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	w.stats.committed(time.Since(start))
 	return nil
 }
 

@@ -55,6 +55,7 @@ type Store struct {
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
 	writer    writes
 	pg        *postgres // nil on SQLite; see postgres.go
+	stats     *stats
 }
 
 // writes runs the use cases that write: SQLite's group commits (writer.go), or PostgreSQL's
@@ -111,7 +112,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, path: path, cost: opts.BcryptCost}
+	s := &Store{db: db, path: path, cost: opts.BcryptCost, stats: &stats{}}
 	if s.cost == 0 {
 		s.cost = 12
 	}
@@ -131,7 +132,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(0)
 	s.read = read
-	s.writer = newWriter(db)
+	s.writer = newWriter(db, s.stats)
 
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {

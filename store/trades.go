@@ -101,6 +101,7 @@ func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(cont
 		}
 		return readBudget()
 	})
+	s.stats.traded(err)
 	return t, err
 }
 
