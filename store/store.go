@@ -1,6 +1,7 @@
-// Package store keeps the market's data in SQLite: users, the catalogue, the ledger of trades
-// and the sessions. Every use case that writes is one method, atomic (a savepoint of a group
-// commit, see writer), and every rule about money is enforced inside it.
+// Package store keeps the market's data in SQLite, or in PostgreSQL when several instances share
+// one market (postgres.go): users, the catalogue, the ledger of trades and the sessions. Every
+// use case that writes is one method, atomic (a savepoint of a group commit on SQLite, see
+// writer; a retried transaction on PostgreSQL), and every rule about money is enforced inside it.
 package store
 
 import (
