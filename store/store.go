@@ -54,6 +54,7 @@ type Store struct {
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
 	writer    *writer
+	changes   changes // the live streams' doorbell (events.go)
 }
 
 // PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
@@ -132,6 +133,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close finishes the write in progress and closes every connection.
 func (s *Store) Close() error {
+	s.changes.stop()
 	if s.writer != nil {
 		s.writer.close()
 	}
@@ -212,6 +214,7 @@ func (s *Store) Reset(ctx context.Context) error {
 	defer conn.Close()
 	stmts := []string{
 		`PRAGMA foreign_keys = OFF`,
+		`DROP TABLE IF EXISTS market_events`, `DROP TABLE IF EXISTS market_events_horizon`,
 		`DROP TABLE IF EXISTS trades`, `DROP TABLE IF EXISTS catalogue`, `DROP TABLE IF EXISTS items`,
 		`DROP TABLE IF EXISTS users`, `DROP TABLE IF EXISTS sessions`,
 		`PRAGMA user_version = 0`, `PRAGMA foreign_keys = ON`,
