@@ -139,7 +139,10 @@ func (b *broker) unsubscribe(s *stream) {
 	}
 }
 
-// count is the number of open streams, for tests.
+// OpenStreams is the number of live streams open in this process.
+func (h *Handler) OpenStreams() int { return h.live.count() }
+
+// count is the number of open streams.
 func (b *broker) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -402,7 +405,9 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 		mine = mine || e.UserID == ls.s.user
 		changes = append(changes, components.LiveChange{
 			Row: "item-" + strconv.FormatInt(e.ItemID, 10), Bought: e.Kind == "buy", Name: e.ItemName,
-			Mine: e.UserID == ls.s.user, Shown: slices.Contains(ls.shown, e.ItemID) || slices.Contains(ids, e.ItemID),
+			Mine: e.UserID == ls.s.user,
+			// A replay does not know the page's rows: it counts every change as seen.
+			Shown: ls.shown == nil || slices.Contains(ls.shown, e.ItemID) || slices.Contains(ids, e.ItemID),
 		})
 	}
 	pageChanged := full || !slices.Equal(ids, ls.shown)
