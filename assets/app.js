@@ -397,6 +397,22 @@
   });
 
   // Rows a trade's answer adds that a live update has already put in place.
+  // A live update of the user's items changes only what changed, as a trade here does (a new
+  // item at the end): the rows do not reorder under the user's focus.
+  document.addEventListener('htmx:oobBeforeSwap', (e) => {
+    const target = e.detail.target;
+    if (liveSwap && target?.id === 'owned-rows' && e.detail.fragment?.querySelectorAll) {
+      e.detail.shouldSwap = false;
+      const rows = [...e.detail.fragment.querySelectorAll('tr[id]')];
+      const keep = new Set(rows.map((r) => r.id));
+      for (const r of [...target.rows]) if (!keep.has(r.id)) r.remove();
+      for (const r of rows) {
+        if (document.getElementById(r.id)) continue;
+        target.append(r);
+        htmx.process(r);
+      }
+    }
+  });
   document.addEventListener('htmx:oobBeforeSwap', (e) => {
     if (liveSwap) return;
     const target = e.detail.target;
