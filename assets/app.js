@@ -397,21 +397,33 @@
   });
 
   // Rows a trade's answer adds that a live update has already put in place.
-  // A live update of the user's items changes only what changed, as a trade here does (a new
-  // item at the end): the rows do not reorder under the user's focus.
+  // A live update changes only the rows that changed: the rows that stay are the same elements,
+  // so focus, a disabled button of a trade on its way and the opener of an open dialog stay
+  // with them. The market's rows take the server's order; the user's items only lose rows and
+  // gain new ones at the end, as a trade in this tab does, so they never reorder under focus.
+  function patchRows(target, rows, ordered) {
+    const keep = new Set(rows.map((r) => r.id));
+    for (const r of [...target.rows]) if (!keep.has(r.id)) r.remove();
+    let ref = target.firstElementChild;
+    for (const r of rows) {
+      const old = document.getElementById(r.id);
+      if (old && old.parentElement === target) {
+        if (!ordered) continue;
+        if (old === ref) ref = ref.nextElementSibling;
+        else target.insertBefore(old, ref);
+        continue;
+      }
+      old?.remove(); // in the other list: it moved here
+      if (ordered) target.insertBefore(r, ref);
+      else target.append(r);
+      htmx.process(r);
+    }
+  }
   document.addEventListener('htmx:oobBeforeSwap', (e) => {
     const target = e.detail.target;
-    if (liveSwap && target?.id === 'owned-rows' && e.detail.fragment?.querySelectorAll) {
-      e.detail.shouldSwap = false;
-      const rows = [...e.detail.fragment.querySelectorAll('tr[id]')];
-      const keep = new Set(rows.map((r) => r.id));
-      for (const r of [...target.rows]) if (!keep.has(r.id)) r.remove();
-      for (const r of rows) {
-        if (document.getElementById(r.id)) continue;
-        target.append(r);
-        htmx.process(r);
-      }
-    }
+    if (!liveSwap || !['item-rows', 'owned-rows'].includes(target?.id) || !e.detail.fragment?.querySelectorAll) return;
+    e.detail.shouldSwap = false;
+    patchRows(target, [...e.detail.fragment.querySelectorAll('tr[id]')], target.id === 'item-rows');
   });
   document.addEventListener('htmx:oobBeforeSwap', (e) => {
     if (liveSwap) return;
