@@ -421,9 +421,25 @@
   }
   document.addEventListener('htmx:oobBeforeSwap', (e) => {
     const target = e.detail.target;
-    if (!liveSwap || !['item-rows', 'owned-rows'].includes(target?.id) || !e.detail.fragment?.querySelectorAll) return;
-    e.detail.shouldSwap = false;
-    patchRows(target, [...e.detail.fragment.querySelectorAll('tr[id]')], target.id === 'item-rows');
+    if (!liveSwap || !e.detail.fragment?.querySelectorAll) return;
+    if (['item-rows', 'owned-rows'].includes(target?.id)) {
+      e.detail.shouldSwap = false;
+      patchRows(target, [...e.detail.fragment.querySelectorAll('tr[id]')], target.id === 'item-rows');
+      return;
+    }
+    if (target?.tagName !== 'TR') return;
+    // Rows of the market (removed, or new ones placed beside them): never a row of the user's
+    // items of the same id, and a new row a trade of this tab has already put in place is
+    // not added twice.
+    if (target.parentElement?.id !== 'item-rows') {
+      e.detail.shouldSwap = false;
+      return;
+    }
+    for (const row of e.detail.fragment.querySelectorAll('tr[id]')) {
+      const old = document.getElementById(row.id);
+      if (old?.parentElement?.id === 'item-rows') row.remove();
+      else old?.remove();
+    }
   });
   document.addEventListener('htmx:oobBeforeSwap', (e) => {
     if (liveSwap) return;

@@ -411,7 +411,6 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 		})
 	}
 	pageChanged := full || !slices.Equal(ids, ls.shown)
-	ls.shown = ids
 	if !pageChanged && !mine && len(changes) == 0 {
 		return nil
 	}
@@ -432,13 +431,64 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 		}
 		budget = &u.Budget
 	}
-	if !pageChanged {
+	// The rows in full for a replay, else what changed: the page's rows keep their order, so
+	// each new row goes before the next row that stays.
+	var diff *components.LiveDiff
+	if !full {
 		rows = nil
+		if pageChanged {
+			if diff = rowDiff(ls.shown, page.Items); diff == nil {
+				_, rows, _ = g.page(ls.h, ls.s.query) // no row stays: all of them
+			}
+		}
 	}
+	ls.shown = ids
 	var b strings.Builder
-	if err := components.LiveUpdate(changes, g.refresh, &page, rows, owned, budget).Render(context.Background(), &b); err != nil {
+	if err := components.LiveUpdate(changes, g.refresh, &page, rows, diff, owned, budget).Render(context.Background(), &b); err != nil {
 		return err
 	}
 	sw.event(g.version, "market", b.String())
 	return nil
+}
+
+// rowDiff is what turns the rows shown into items: the rows that left, and the new ones, each
+// placed before the next row that stays, or after the row before it; nil when no row stays.
+func rowDiff(shown []int64, items []store.Item) *components.LiveDiff {
+	d := &components.LiveDiff{}
+	stays := false
+	now := make(map[int64]bool, len(items))
+	for _, it := range items {
+		now[it.ID] = true
+	}
+	was := make(map[int64]bool, len(shown))
+	for _, id := range shown {
+		was[id] = true
+		stays = stays || now[id]
+		if !now[id] {
+			d.Removed = append(d.Removed, id)
+		}
+	}
+	for i, it := range items {
+		if was[it.ID] {
+			continue
+		}
+		in := components.LiveInsert{Item: it}
+		for _, after := range items[i+1:] {
+			if was[after.ID] {
+				in.Before = after.ID
+				break
+			}
+		}
+		if in.Before == 0 {
+			if i == 0 {
+				return nil
+			}
+			in.After = items[i-1].ID
+		}
+		d.Added = append(d.Added, in)
+	}
+	if !stays {
+		return nil
+	}
+	return d
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"market/handlers"
 )
 
 // TestLiveStreamsLoad opens 1,000 live streams (250 users, 4 each), then makes trades, and
@@ -20,7 +22,7 @@ func TestLiveStreamsLoad(t *testing.T) {
 		t.Skip("set MARKET_LIVE_LOAD=1 to run the live streams benchmark")
 	}
 	const users, perUser, trades = 250, 4, 100
-	app := newTestApp(t)
+	app := newTestApp(t, handlers.Config{SignupsPerHour: 1000})
 	var clients []*client
 	for i := range users {
 		clients = append(clients, app.signUp(fmt.Sprintf("u%04d", i)))

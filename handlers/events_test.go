@@ -55,7 +55,7 @@ func (c *client) stream(path string, headers map[string]string) *liveStream {
 func readEvents(body io.Reader, out chan<- sseEvent) {
 	defer close(out)
 	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	sc.Buffer(make([]byte, 4096), 1<<22)
 	var ev sseEvent
 	var data []string
 	for sc.Scan() {
@@ -149,8 +149,8 @@ func TestStreamShowsOthersTrades(t *testing.T) {
 	if !strings.Contains(ev.data, row) {
 		t.Fatalf("event names no bought row item-%d:\n%s", mouse.ID, ev.data)
 	}
-	if !strings.Contains(ev.data, `hx-swap-oob="innerHTML:#item-rows"`) || strings.Contains(ev.data, fmt.Sprintf(`id="item-%d"`, mouse.ID)) {
-		t.Fatalf("the rows sent still hold the mouse, or are missing:\n%s", ev.data)
+	if !strings.Contains(ev.data, fmt.Sprintf(`<tr id="item-%d" hx-swap-oob="delete">`, mouse.ID)) || !strings.Contains(ev.data, "25 items on sale.") {
+		t.Fatalf("the event does not remove the mouse's row, or the count does not follow:\n%s", ev.data)
 	}
 	if strings.Contains(ev.data, `id="budget"`) {
 		t.Fatal("ann's budget sent after bob's trade")
@@ -162,6 +162,15 @@ func TestStreamShowsOthersTrades(t *testing.T) {
 	var got string
 	for !strings.Contains(got, `data-change="sold"`) {
 		got = bs.next(t, time.Second).data
+	}
+	// Ann's page gets the mouse back in its place, by name: before the office chair.
+	back := ls.next(t, time.Second)
+	for !strings.Contains(back.data, `data-change="sold"`) {
+		back = ls.next(t, time.Second)
+	}
+	chair := app.item("Office Chair")
+	if !strings.Contains(back.data, fmt.Sprintf(`<tbody hx-swap-oob="beforebegin:#item-%d"><tr id="item-%d"`, chair.ID, mouse.ID)) {
+		t.Fatalf("the mouse does not come back before the office chair:\n%s", back.data)
 	}
 	if !strings.Contains(got, `id="budget"`) || !strings.Contains(got, "$1,000") || !strings.Contains(got, `data-mine="true"`) ||
 		!strings.Contains(got, fmt.Sprintf(`id="item-%d"`, mouse.ID)) {
