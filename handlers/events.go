@@ -303,6 +303,12 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 			sw.flush()
 			return
 		case <-ping.C:
+			// A session ended meanwhile (logout, in another tab) ends the stream for good.
+			if _, found, err := h.sessions.Store.Find(h.sessions.Token(ctx)); err == nil && !found {
+				sw.buf.WriteString("event: close\ndata: signed out\n\n")
+				sw.flush()
+				return
+			}
 			sw.buf.WriteString(": ping\n\n")
 		case <-s.wake:
 			for _, g := range s.take() {

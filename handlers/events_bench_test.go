@@ -115,7 +115,9 @@ func TestLiveStreamsLoad(t *testing.T) {
 		t.Errorf("%d (trade, stream) pairs never received", missing)
 	}
 	slices.Sort(delays)
-	p := func(q float64) time.Duration { return delays[int(q*float64(len(delays)-1))].Round(100 * time.Microsecond) }
+	p := func(q float64) time.Duration {
+		return delays[int(q*float64(len(delays)-1))].Round(100 * time.Microsecond)
+	}
 	heap := float64(after.HeapInuse-before.HeapInuse) / float64(users*perUser)
 	sys := float64(after.Sys-before.Sys) / (1 << 20)
 	t.Logf("%d streams: %.1f KiB of heap each (client and server in this process), %d goroutines each, process memory +%.1f MiB",

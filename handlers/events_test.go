@@ -339,3 +339,16 @@ func mustAssets(t *testing.T) *assets.Server {
 	}
 	return as
 }
+
+// Logging out (in another tab) ends the stream at its next ping, for good.
+func TestStreamEndsAtLogout(t *testing.T) {
+	app := newTestApp(t, handlers.Config{StreamPing: 50 * time.Millisecond})
+	ann := app.signUp("ann")
+	ls := ann.stream("/market/events", nil)
+	waitUntil(t, "the stream", time.Second, func() bool { return app.handler.OpenStreams() == 1 })
+	ann.get("/logout")
+	if ev := ls.next(t, time.Second); ev.name != "close" {
+		t.Fatalf("after logout: event %q, want close", ev.name)
+	}
+	waitUntil(t, "the stream to end", time.Second, func() bool { return app.handler.OpenStreams() == 0 })
+}
