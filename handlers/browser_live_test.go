@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +93,25 @@ func TestBrowserLive(t *testing.T) {
 		t.Errorf("Ann's budget %q, want $1,000: nothing was traded", got)
 	}
 	ann.samePage("after the live updates")
+
+	// A search opens a stream for its own results: a purchase and a sale of a matching item
+	// take it out of the results and put it back, in its place.
+	ann.key("/")
+	ann.key("desk")
+	ann.settled("the search results", `document.getElementById('result-count').textContent.includes('match')`)
+	desks := ann.rowsOf("item-rows")
+	if len(desks) != 2 {
+		t.Fatalf("search for desk shows %v, want the desk lamp and the standing desk", desks)
+	}
+	waitUntil(t, "the old stream to close", 2*time.Second, func() bool { return app.handler.OpenStreams() == 2 })
+	time.Sleep(200 * time.Millisecond) // the new stream connects
+	lamp := app.item("Desk Lamp").ID
+	carl.buy(lamp)
+	ann.waitFor("the desk lamp to leave the results", `!document.getElementById('`+desks[0]+`')`)
+	carl.htmx("/market", url.Values{"sold_item": {strconv.FormatInt(lamp, 10)}})
+	ann.waitFor("the desk lamp to come back", `document.getElementById('item-rows').rows.length === 2`)
+	if got := ann.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(desks) {
+		t.Errorf("after the lamp came back the results are %v, want %v", got, desks)
+	}
+	ann.samePage("after the search")
 }
