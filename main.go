@@ -145,6 +145,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(h.StopStreams) // live streams never finish on their own
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err

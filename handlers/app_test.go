@@ -23,10 +23,11 @@ import (
 
 // testApp is the whole HTTP stack on a real SQLite file, served by httptest.
 type testApp struct {
-	t      testing.TB
-	server *httptest.Server
-	store  *store.Store
-	clock  *testClock
+	t       testing.TB
+	server  *httptest.Server
+	store   *store.Store
+	clock   *testClock
+	handler *handlers.Handler
 }
 
 // testClock is a clock tests can move forward.
@@ -73,7 +74,7 @@ func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	h := handlers.New(logger, st, sessions, as, cfg)
 	ts := httptest.NewServer(h.Routes())
 	t.Cleanup(ts.Close)
-	return &testApp{t: t, server: ts, store: st, clock: clock}
+	return &testApp{t: t, server: ts, store: st, clock: clock, handler: h}
 }
 
 // client is one browser: its own cookie jar, redirects not followed.

@@ -57,6 +57,7 @@ type Store struct {
 	writer    writes
 	pg        *postgres // nil on SQLite; see postgres.go
 	stats     *stats
+	changes   changes // the live streams' doorbell on SQLite (events.go)
 }
 
 // writes runs the use cases that write: SQLite's group commits (writer.go), or PostgreSQL's
@@ -145,6 +146,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close finishes the write in progress and closes every connection.
 func (s *Store) Close() error {
+	s.changes.stop()
 	if s.writer != nil {
 		s.writer.close()
 	}
@@ -236,6 +238,7 @@ func (s *Store) Reset(ctx context.Context) error {
 	defer conn.Close()
 	stmts := []string{
 		`PRAGMA foreign_keys = OFF`,
+		`DROP TABLE IF EXISTS market_events`, `DROP TABLE IF EXISTS market_events_horizon`,
 		`DROP TABLE IF EXISTS trades`, `DROP TABLE IF EXISTS catalogue`, `DROP TABLE IF EXISTS items`,
 		`DROP TABLE IF EXISTS users`, `DROP TABLE IF EXISTS sessions`,
 		`PRAGMA user_version = 0`, `PRAGMA foreign_keys = ON`,
