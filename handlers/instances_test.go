@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,54 @@ func TestInstancesShareLoginLimits(t *testing.T) {
 	for i := range 3 { // one at each instance
 		if res := guess(); res.StatusCode != http.StatusTooManyRequests {
 			t.Errorf("guess %d after the limit: status %d, want 429 on every instance", 6+i, res.StatusCode)
+		}
+	}
+}
+
+// Live updates across instances: with two streams open through the proxy (one on each
+// instance), a trade committed by the second instance reaches both within a second, as an
+// event whose id is the market version after it (stamped at commit on PostgreSQL).
+func TestInstancesLiveStreams(t *testing.T) {
+	app, stores := newInstances(t, 2)
+	ann := app.signUp("ann")
+	app.signUp("bob")
+	bob, err := app.store.Authenticate(context.Background(), "bob", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mouse := app.item("Mouse")
+	since := strconv.FormatInt(app.version(), 10)
+	streams := []*liveStream{ // consecutive requests: one to each instance
+		ann.stream("/market/events?since="+since, nil),
+		ann.stream("/market/events?since="+since, nil),
+	}
+	for i, st := range stores {
+		deadline := time.Now().Add(5 * time.Second)
+		for !st.Listening() {
+			if time.Now().After(deadline) {
+				t.Fatalf("instance %d: the listener did not start", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	if _, err := stores[1].Buy(context.Background(), bob.ID, mouse.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.FormatInt(app.version(), 10)
+	row := fmt.Sprintf(`data-row="item-%d" data-change="bought"`, mouse.ID)
+	for i, ls := range streams {
+		ev := ls.next(t, time.Second-time.Since(start))
+		if ev.id != want || ev.name != "market" || !strings.Contains(ev.data, row) {
+			t.Errorf("stream %d: event id %q name %q, want id %s with the bought mouse:\n%.500s", i, ev.id, ev.name, want, ev.data)
+		}
+	}
+	t.Logf("events after %s", time.Since(start))
+	// A reconnect to either instance replays it from the shared table.
+	for i := range 2 {
+		ev := ann.stream("/market/events?since="+since, nil).next(t, time.Second)
+		if ev.id != want || !strings.Contains(ev.data, row) {
+			t.Errorf("replay %d: event id %q, want %s with the bought mouse:\n%.500s", i, ev.id, want, ev.data)
 		}
 	}
 }

@@ -27,7 +27,19 @@ const pruneEvery = 500
 // recordEvent writes the event of a trade in the trade's transaction, after its changes (so
 // that catalogue.version, moved by the triggers, is the version after the trade). Every
 // pruneEvery-th event also prunes the events beyond EventsKept.
-func recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {
+//
+// On PostgreSQL the version moves only at commit (a deferred trigger), so the event is written
+// without one; the same commit trigger stamps it with the new version and prunes (see
+// migrations/postgres/0002_events.sql). The version row's lock serializes those commits.
+func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {
+	if s.pg != nil {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO market_events (version, item_id, kind, user_id) VALUES (NULL, ?, ?, ?)`,
+			itemID, kind, userID); err != nil {
+			return fmt.Errorf("record event: %w", err)
+		}
+		return nil
+	}
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO market_events (version, item_id, kind, user_id) SELECT version, ?, ?, ? FROM catalogue`,
 		itemID, kind, userID)

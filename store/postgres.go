@@ -195,7 +195,7 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 // resetPostgres drops every table and migrates again; the version goes on from where it was.
 func (s *Store) resetPostgres(ctx context.Context) error {
 	version, _ := s.Version(ctx)
-	if _, err := s.pg.pool.Exec(ctx, `DROP TABLE IF EXISTS trades, items, users, sessions, catalogue,
+	if _, err := s.pg.pool.Exec(ctx, `DROP TABLE IF EXISTS trades, items, users, sessions, catalogue, market_events, market_events_horizon,
 		limit_events, schema_version CASCADE; DROP FUNCTION IF EXISTS market_changed()`); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
@@ -204,6 +204,10 @@ func (s *Store) resetPostgres(ctx context.Context) error {
 	}
 	if _, err := s.pg.pool.Exec(ctx, `UPDATE catalogue SET version = greatest(version, $1) + 1`, version); err != nil {
 		return fmt.Errorf("reset: market version: %w", err)
+	}
+	// The events of the old market are gone: a stream from before the reset gets a refresh.
+	if _, err := s.pg.pool.Exec(ctx, `UPDATE market_events_horizon SET pruned_through = (SELECT version FROM catalogue)`); err != nil {
+		return fmt.Errorf("reset: events horizon: %w", err)
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
 			return ErrUnavailable
 		}
 		it.OwnerID = buyerID
-		if err := recordEvent(ctx, tx, it.ID, "buy", buyerID); err != nil {
+		if err := s.recordEvent(ctx, tx, it.ID, "buy", buyerID); err != nil {
 			return err
 		}
 		return record(ctx, tx, buyerID, it.ID, "buy", -it.Price)
@@ -63,7 +63,7 @@ func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error)
 			return fmt.Errorf("credit seller: %w", err)
 		}
 		it.OwnerID = 0
-		if err := recordEvent(ctx, tx, it.ID, "sell", sellerID); err != nil {
+		if err := s.recordEvent(ctx, tx, it.ID, "sell", sellerID); err != nil {
 			return err
 		}
 		return record(ctx, tx, sellerID, it.ID, "sell", it.Price)
