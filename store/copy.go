@@ -114,7 +114,11 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 				return fmt.Errorf("sequence of %s: %w", t, err)
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE catalogue SET version = greatest(version, $1) + 1`, version)
+		if _, err := tx.Exec(ctx, `UPDATE catalogue SET version = greatest(version, $1) + 1`, version); err != nil {
+			return err
+		}
+		// The market events are not copied: a live stream from before the copy gets a refresh.
+		_, err := tx.Exec(ctx, `UPDATE market_events_horizon SET pruned_through = greatest(pruned_through, $1)`, version)
 		return err
 	})
 	if err != nil {
