@@ -49,6 +49,7 @@ type config struct {
 	trustProxy     bool
 	trustedOrigins []string
 	logLevel       slog.Level
+	metricsAddr    string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -61,7 +62,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs := flag.NewFlagSet("market", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check]")
+		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check | copy -to postgres://... [-sessions]]")
 		fs.PrintDefaults()
 	}
 	var c config
@@ -76,6 +77,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		"behind a reverse proxy: rate-limit by the address it appends to X-Forwarded-For (env TRUST_PROXY=1)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo,
 		"least severe log level: debug, info (one line per request), warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("METRICS_ADDR"),
+		"serve Prometheus /metrics on this address, apart from the public one; off when empty (env METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, nil, err
 	}
@@ -153,7 +156,8 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	h := handlers.New(logger, st, sessions, as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
 	})
-	srv := newServer(cfg.addr, h.Routes(), logger, defaultLimits)
+	srv := newServer(cfg.addr, serveMetrics(ctx, cfg.metricsAddr, st, h.Routes(), logger), logger, defaultLimits)
+	srv.RegisterOnShutdown(h.StopStreams) // live streams never finish on their own
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -299,5 +303,8 @@ func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer
 			t.Budgets, t.Owned, t.Granted)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want users, seed, reset or check", cmd)
+	if cmd == "copy" {
+		return adminCopy(ctx, st, fs, rest, stdout)
+	}
+	return fmt.Errorf("unknown command %q: want users, seed, reset, check or copy", cmd)
 }

@@ -5,9 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"market/store/storetest"
 )
 
 // admin runs one command of the binary in-process, as `market -db db args...`.
@@ -18,8 +21,9 @@ func adminRun(t *testing.T, db string, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// The admin commands, on the engine the environment names (see storetest).
 func TestAdminCommands(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "admin.db")
+	db := storetest.URL(t)
 	if out, err := adminRun(t, db, "seed"); err != nil || !strings.Contains(out, "26 items added") {
 		t.Fatalf("seed: %q %v", out, err)
 	}
@@ -41,7 +45,11 @@ func TestAdminCommands(t *testing.T) {
 	}
 
 	// Money made out of nothing, behind the store's back: check must say so and fail.
-	raw, err := sql.Open("sqlite3", "file:"+db)
+	driver, dsn := "sqlite3", "file:"+db
+	if storetest.Postgres() {
+		driver, dsn = "pgx", db
+	}
+	raw, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +91,8 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		{"absolute URL", nil, map[string]string{"DATABASE_URL": "sqlite:////abs/m.db"}, "127.0.0.1:5000", "/abs/m.db", false},
 		{"flags win", []string{"-addr", "127.0.0.1:9", "-db", "f.db", "-secure=false"},
 			map[string]string{"ADDR": ":8080", "DATABASE_URL": "e.db", "SECURE": "1"}, "127.0.0.1:9", "f.db", false},
+		{"postgres", nil, map[string]string{"DATABASE_URL": "postgres://u@h:5432/market"}, "127.0.0.1:5000", "postgres://u@h:5432/market", false},
+		{"postgresql flag", []string{"-db", "postgresql://u@h/m?sslmode=disable"}, nil, "127.0.0.1:5000", "postgresql://u@h/m?sslmode=disable", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

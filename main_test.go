@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // buildBinary compiles the command into a temporary directory, as it would be deployed.
@@ -249,7 +250,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	const rounds = 8
 	bin := buildBinary(t)
-	db := filepath.Join(t.TempDir(), "market.db")
+	db := storetest.URL(t) // SQLite, or PostgreSQL when MARKET_TEST_POSTGRES says so
 	srv := startServer(t, bin, db)
 
 	// Four traders, three cheap items each: together they can always afford all of them.

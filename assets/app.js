@@ -83,6 +83,8 @@
         : `It costs ${money(price)}. Your budget will be ${money(after)}.`;
     $('confirm-detail').textContent = button.dataset.description || '';
     $('confirm-ok').textContent = (selling ? 'Sell for ' : 'Buy for ') + money(price);
+    $('confirm-ok').disabled = false;
+    if ($('confirm-gone')) $('confirm-gone').textContent = '';
     pending = { button, issueRequest };
     dialog.returnValue = '';
     showModal(dialog);
@@ -368,4 +370,155 @@
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && e.repeat && e.target instanceof Element && e.target.closest('dialog')) e.preventDefault();
   }, true);
+
+  // Live updates (GET /market/events through htmx's SSE extension, into the hidden #live). Each
+  // event swaps the rows of the page, the count and, after the user's own trades in another tab,
+  // their items and budget. Before it lands: where focus is, and the rows around it, so that a
+  // row that leaves gives focus to the next one, as after the user's own trade.
+  let liveFocus = null; // {dialog: bool, ids: [the focused item, then its neighbours, nearest first]}
+  function neighbours(button) {
+    const ids = [button.id];
+    const row = button.closest('tr');
+    for (const step of ['nextElementSibling', 'previousElementSibling']) {
+      for (let r = row?.[step]; r; r = r[step]) {
+        const b = r.querySelector('.js-item');
+        if (b?.id) ids.push(b.id);
+      }
+    }
+    return ids;
+  }
+  let liveSwap = false; // a live event is being swapped in (synchronously, until htmx:sseMessage)
+  document.addEventListener('htmx:sseBeforeMessage', () => {
+    liveSwap = true;
+    const a = document.activeElement;
+    liveFocus = null;
+    if (pending && $('confirm')?.open) liveFocus = { dialog: true, ids: neighbours(pending.button) };
+    else if (a instanceof HTMLElement && a.classList.contains('js-item')) liveFocus = { dialog: false, ids: neighbours(a) };
+  });
+
+  // Rows a trade's answer adds that a live update has already put in place.
+  // A live update changes only the rows that changed: the rows that stay are the same elements,
+  // so focus, a disabled button of a trade on its way and the opener of an open dialog stay
+  // with them. The market's rows take the server's order; the user's items only lose rows and
+  // gain new ones at the end, as a trade in this tab does, so they never reorder under focus.
+  function patchRows(target, rows, ordered) {
+    const keep = new Set(rows.map((r) => r.id));
+    for (const r of [...target.rows]) if (!keep.has(r.id)) r.remove();
+    let ref = target.firstElementChild;
+    for (const r of rows) {
+      const old = document.getElementById(r.id);
+      if (old && old.parentElement === target) {
+        if (!ordered) continue;
+        if (old === ref) ref = ref.nextElementSibling;
+        else target.insertBefore(old, ref);
+        continue;
+      }
+      old?.remove(); // in the other list: it moved here
+      if (ordered) target.insertBefore(r, ref);
+      else target.append(r);
+      htmx.process(r);
+    }
+  }
+  document.addEventListener('htmx:oobBeforeSwap', (e) => {
+    const target = e.detail.target;
+    if (!liveSwap || !e.detail.fragment?.querySelectorAll) return;
+    if (['item-rows', 'owned-rows'].includes(target?.id)) {
+      e.detail.shouldSwap = false;
+      patchRows(target, [...e.detail.fragment.querySelectorAll('tr[id]')], target.id === 'item-rows');
+      return;
+    }
+    if (target?.tagName !== 'TR') return;
+    // Rows of the market (removed, or new ones placed beside them): never a row of the user's
+    // items of the same id, and a new row a trade of this tab has already put in place is
+    // not added twice.
+    if (target.parentElement?.id !== 'item-rows') {
+      e.detail.shouldSwap = false;
+      return;
+    }
+    for (const row of e.detail.fragment.querySelectorAll('tr[id]')) {
+      const old = document.getElementById(row.id);
+      if (old?.parentElement?.id === 'item-rows') row.remove();
+      else old?.remove();
+    }
+  });
+  document.addEventListener('htmx:oobBeforeSwap', (e) => {
+    if (liveSwap) return;
+    const target = e.detail.target;
+    if (!['item-rows', 'owned-rows'].includes(target?.id) || !e.detail.fragment?.querySelectorAll) return;
+    for (const row of e.detail.fragment.querySelectorAll('tr[id]')) {
+      if (document.getElementById(row.id)) row.remove();
+    }
+  });
+
+  // What others did, said once per burst in #flash (politely): changes that land within
+  // announceDelay of the first are counted together.
+  const announceDelay = 400;
+  let heard = [];
+  let announceTimer = 0;
+  function announce() {
+    announceTimer = 0;
+    const changes = heard;
+    heard = [];
+    if (!changes.length || !$('flash')) return;
+    const c = changes[0];
+    const text = changes.length > 1
+      ? `${changes.length} items changed hands.`
+      : c.change === 'bought' ? `${c.name} was bought by someone else.` : `${c.name} is back on sale.`;
+    const msg = document.createElement('p');
+    msg.textContent = text;
+    $('flash').replaceChildren(msg);
+  }
+
+  document.addEventListener('htmx:sseMessage', (e) => {
+    liveSwap = false;
+    const live = e.target;
+    if (!(live instanceof HTMLElement) || live.id !== 'live') return;
+    // A stream the extension opens again starts from the last version this page saw.
+    const id = e.detail?.lastEventId;
+    if (id) {
+      const u = new URL(live.getAttribute('sse-connect'), location.href);
+      u.searchParams.set('since', id);
+      live.setAttribute('sse-connect', u.pathname + u.search);
+    }
+    const changes = [...live.querySelectorAll('li[data-row]')].map((li) => li.dataset);
+    // An open confirmation for an item that someone else just took: say so, and it cannot trade.
+    const dialog = $('confirm');
+    if (pending && dialog?.open && !pending.button.isConnected) {
+      const row = 'item-' + pending.button.value;
+      const taken = changes.find((c) => c.row === row && c.mine !== 'true');
+      const still = document.getElementById(pending.button.id);
+      if (taken || !still) {
+        const name = pending.button.dataset.name;
+        const next = liveFocus?.dialog && liveFocus.ids.slice(1).map((i) => $(i)).find(ready);
+        openers.set(dialog, next || $('q'));
+        pending = null;
+        dialog.querySelector('.js-cancel')?.focus();
+        $('confirm-ok').disabled = true;
+        $('confirm-title').textContent = name + ' is gone';
+        $('confirm-desc').textContent = `${name} was just ${taken?.change === 'sold' ? 'sold' : 'bought'} by someone else. Nothing was traded.`;
+        if ($('confirm-gone')) $('confirm-gone').textContent = $('confirm-desc').textContent;
+      } else {
+        pending.button = still; // the same item, in the new rows
+      }
+    }
+    // Focus that was on a row that left goes to the nearest row still there, never <body>.
+    const active = document.activeElement;
+    if (liveFocus && !liveFocus.dialog && (!active || active === document.body || !active.isConnected)) {
+      (liveFocus.ids.map((i) => $(i)).find(ready) || $('q'))?.focus();
+    }
+    liveFocus = null;
+    const others = changes.filter((c) => c.mine !== 'true' && c.shown === 'true');
+    if (others.length) {
+      heard.push(...others);
+      if (!announceTimer) announceTimer = setTimeout(announce, announceDelay);
+    }
+  });
+
+  // Another tab of this user took over the live updates.
+  document.addEventListener('htmx:sseClose', (e) => {
+    if (e.detail?.type !== 'message' || !$('flash')) return;
+    const msg = document.createElement('p');
+    msg.textContent = 'This page no longer updates by itself: another tab does. Reload it to see the market as it is.';
+    $('flash').replaceChildren(msg);
+  });
 })();

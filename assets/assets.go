@@ -3,6 +3,8 @@
 //
 // Vendored: htmx-2.0.11.min.js is dist/htmx.min.js of the npm package htmx.org@2.0.11,
 // sha256 d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717.
+// htmx-ext-sse-2.2.4.min.js is dist/sse.min.js of the npm package htmx-ext-sse@2.2.4,
+// sha256 98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136.
 package assets
 
 import (
@@ -19,7 +21,7 @@ import (
 	"strings"
 )
 
-//go:embed app.css app.js htmx-2.0.11.min.js
+//go:embed app.css app.js htmx-2.0.11.min.js htmx-ext-sse-2.2.4.min.js
 var files embed.FS
 
 // Names of the files pages link to.
@@ -27,6 +29,7 @@ const (
 	CSS  = "app.css"
 	JS   = "app.js"
 	HTMX = "htmx-2.0.11.min.js"
+	SSE  = "htmx-ext-sse-2.2.4.min.js"
 )
 
 type file struct {

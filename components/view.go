@@ -16,7 +16,7 @@ import (
 
 // Assets are the content-hashed URLs of the static files every page loads.
 type Assets struct {
-	CSS, JS, HTMX string
+	CSS, JS, HTMX, SSE string
 }
 
 // Chrome is what every full page needs besides its own content: the frame around it.
@@ -72,6 +72,9 @@ type MarketView struct {
 	Page  store.MarketPage
 	Rows  templ.Component
 	Owned []store.Item
+	// Live is the URL of the page's live stream (GET /market/events with the page's version
+	// and query); "" for none.
+	Live string
 }
 
 // FormView carries what a user typed into a form and the first error of each field.

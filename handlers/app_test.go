@@ -8,26 +8,26 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"golang.org/x/crypto/bcrypt"
 
 	"market/assets"
 	"market/handlers"
 	"market/store"
+	"market/store/storetest"
 )
 
 // testApp is the whole HTTP stack on a real SQLite file, served by httptest.
 type testApp struct {
-	t      testing.TB
-	server *httptest.Server
-	store  *store.Store
-	clock  *testClock
+	t       testing.TB
+	server  *httptest.Server
+	store   *store.Store
+	clock   *testClock
+	handler *handlers.Handler
 }
 
 // testClock is a clock tests can move forward.
@@ -52,11 +52,7 @@ func (c *testClock) Advance(d time.Duration) {
 func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "market.db"), store.Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t) // SQLite, or PostgreSQL when MARKET_TEST_POSTGRES says so
 	if _, err := st.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +74,7 @@ func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	h := handlers.New(logger, st, sessions, as, cfg)
 	ts := httptest.NewServer(h.Routes())
 	t.Cleanup(ts.Close)
-	return &testApp{t: t, server: ts, store: st, clock: clock}
+	return &testApp{t: t, server: ts, store: st, clock: clock, handler: h}
 }
 
 // client is one browser: its own cookie jar, redirects not followed.

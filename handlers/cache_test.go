@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"database/sql"
+	"market/store/storetest"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,11 +17,7 @@ func TestCachedPagesFollowTheDatabase(t *testing.T) {
 	c.get("/market")
 	c.get("/market?q=phone", map[string]string{"HX-Request": "true"})
 
-	other, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := otherDB(t, app)
 	if _, err := other.Exec(`UPDATE items SET price = 777 WHERE id = ?`, phone.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -47,4 +44,20 @@ func TestCachedPagesFollowTheDatabase(t *testing.T) {
 	if doc.Find("#item-rows #item-"+id(phone)).Length() != 1 || doc.Find("#owned-rows tr").Length() != 0 {
 		t.Error("lists stale after a sale")
 	}
+}
+
+// otherDB is a connection to the app's database behind its back, as another program or another
+// instance would have: a second SQLite connection to the file, or on PostgreSQL the store's
+// own connections (which any instance shares with the others anyway).
+func otherDB(t testing.TB, app *testApp) *sql.DB {
+	t.Helper()
+	if storetest.Postgres() {
+		return app.store.DB()
+	}
+	db, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

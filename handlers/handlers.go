@@ -37,6 +37,11 @@ type Config struct {
 	SignupsPerHour int
 	// Now is the clock (default time.Now), so tests can move time.
 	Now func() time.Time
+	// StreamPing is how often an idle live stream gets a ": ping" comment (default 15 s).
+	StreamPing time.Duration
+	// StreamsPerUser is how many live streams one user may have open (default 4); a new one
+	// closes the oldest.
+	StreamsPerUser int
 }
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
@@ -56,6 +61,8 @@ type Handler struct {
 	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
 	userCache   *versionCache[int64, store.User]               // each user's name and budget
+
+	live *broker // the live streams (events.go)
 }
 
 // New builds the handler with its dependencies.
@@ -78,13 +85,19 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{
+	if cfg.StreamPing == 0 {
+		cfg.StreamPing = 15 * time.Second
+	}
+	if cfg.StreamsPerUser == 0 {
+		cfg.StreamsPerUser = 4
+	}
+	h := &Handler{
 		logger:      logger,
 		store:       st,
 		sessions:    sessions,
 		assets:      as,
 		cfg:         cfg,
-		urls:        components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX)},
+		urls:        components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE)},
 		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		loginByAddr: newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
@@ -92,6 +105,13 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		ownedCache:  newVersionCache[int64, []store.Item](4096),
 		userCache:   newVersionCache[int64, store.User](4096),
 	}
+	if st.SharedLimits() { // several instances: count for all of them in the database
+		h.loginByUser.share(st, "login_user", logger)
+		h.loginByAddr.share(st, "login_addr", logger)
+		h.signups.share(st, "signup", logger)
+	}
+	h.live = newBroker(h)
+	return h
 }
 
 // Routes is the table of contents: every route, and the middleware every request goes through.
@@ -105,6 +125,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("GET /logout", h.logout)
 	mux.Handle("GET /market", h.requireUser(h.marketPage))
+	mux.HandleFunc("GET /market/events", h.marketEvents)
 	mux.Handle("POST /market", h.requireUser(h.trade))
 	mux.Handle("GET /items/{id}", h.requireUser(h.itemPage))
 	mux.Handle("GET /trades", h.requireUser(h.tradesPage))

@@ -13,6 +13,8 @@ type limiter struct {
 	mu     sync.Mutex
 	events map[string][]time.Time
 	swept  time.Time // when idle keys were last forgotten
+
+	shared *sharedLimits // counts kept in the database for every instance (limiter_shared.go)
 }
 
 func newLimiter(limit int, window time.Duration) *limiter {
@@ -21,6 +23,13 @@ func newLimiter(limit int, window time.Duration) *limiter {
 
 // retryAfter is how long key must wait before its next event is allowed; 0 means now.
 func (l *limiter) retryAfter(key string, now time.Time) time.Duration {
+	if sl := l.shared; sl != nil {
+		ctx, cancel := sl.ctx()
+		defer cancel()
+		if wait, err := sl.store.LimitRetryAfter(ctx, sl.bucket, key, l.limit, l.window, now); sl.ok(err) {
+			return wait
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ev := l.recent(key, now)
@@ -34,6 +43,13 @@ func (l *limiter) retryAfter(key string, now time.Time) time.Duration {
 // limit it records nothing and returns how long key must wait. Checking and recording under one
 // lock is what makes it a limit: parallel requests cannot all pass the check before any counts.
 func (l *limiter) take(key string, now time.Time) time.Duration {
+	if sl := l.shared; sl != nil {
+		ctx, cancel := sl.ctx()
+		defer cancel()
+		if wait, err := sl.store.LimitTake(ctx, sl.bucket, key, l.limit, l.window, now); sl.ok(err) {
+			return wait
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ev := l.recent(key, now)
@@ -56,6 +72,11 @@ func (l *limiter) take(key string, now time.Time) time.Duration {
 
 // undo forgets one event take recorded for key at the given time: the attempt did not count.
 func (l *limiter) undo(key string, at time.Time) {
+	if sl := l.shared; sl != nil {
+		ctx, cancel := sl.ctx()
+		defer cancel()
+		sl.ok(sl.store.LimitUndo(ctx, sl.bucket, key, at))
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ev := l.events[key]
@@ -74,6 +95,11 @@ func (l *limiter) undo(key string, at time.Time) {
 
 // reset forgets key's events.
 func (l *limiter) reset(key string) {
+	if sl := l.shared; sl != nil {
+		ctx, cancel := sl.ctx()
+		defer cancel()
+		sl.ok(sl.store.LimitReset(ctx, sl.bucket, key))
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.events, key)

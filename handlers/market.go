@@ -24,8 +24,14 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	live, err := h.liveURL(r, page.Query)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	if isFragment(r) {
-		h.render(w, r, http.StatusOK, components.MarketResults(page, rows))
+		// The stream follows the search: a new one for the new query, from this version.
+		h.render(w, r, http.StatusOK, templ.Join(components.MarketResults(page, rows), components.LiveStreamOOB(live)))
 		return
 	}
 	owned, err := h.ownedItems(r.Context(), user.ID)
@@ -33,7 +39,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	view := components.MarketView{Page: page, Rows: rows, Owned: owned}
+	view := components.MarketView{Page: page, Rows: rows, Owned: owned, Live: live}
 	h.render(w, r, http.StatusOK, components.MarketPage(h.chrome(r, "Market", "market"), view))
 }
 

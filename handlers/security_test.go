@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"market/store/storetest"
 	"net"
 	"net/http"
 	"net/url"
@@ -498,11 +499,7 @@ func TestFriendlyErrorPages(t *testing.T) {
 	ctx := context.Background()
 	phone := app.item("Phone")
 	tok := user.token()
-	db, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := otherDB(t, app)
 	if _, err := db.Exec(`DROP TABLE catalogue`); err != nil {
 		t.Fatal(err)
 	}
@@ -552,13 +549,13 @@ func TestFriendlyErrorPages(t *testing.T) {
 // sessionExpiry is how long the server will keep the session behind a cookie, from now.
 func sessionExpiry(t *testing.T, app *testApp, token string) time.Duration {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
+	db := otherDB(t, app)
+	query := `SELECT (expiry - julianday('now')) * 86400 FROM sessions WHERE token = ?`
+	if storetest.Postgres() {
+		query = `SELECT extract(epoch FROM expiry - now())::float8 FROM sessions WHERE token = ?`
 	}
-	defer db.Close()
 	var seconds float64
-	err = db.QueryRow(`SELECT (expiry - julianday('now')) * 86400 FROM sessions WHERE token = ?`, token).Scan(&seconds)
+	err := db.QueryRow(query, token).Scan(&seconds)
 	if err == sql.ErrNoRows {
 		return 0
 	}
@@ -589,12 +586,11 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		t.Errorf("activity extended the session: %s left, was %s a second ago", later, first)
 	}
 	// When the deadline passes, the server no longer knows the session.
-	db, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
+	expire := `UPDATE sessions SET expiry = julianday('now') - 1.0/86400 WHERE token = ?`
+	if storetest.Postgres() {
+		expire = `UPDATE sessions SET expiry = now() - interval '1 second' WHERE token = ?`
 	}
-	defer db.Close()
-	if _, err := db.Exec(`UPDATE sessions SET expiry = julianday('now') - 1.0/86400 WHERE token = ?`, token); err != nil {
+	if _, err := otherDB(t, app).Exec(expire, token); err != nil {
 		t.Fatal(err)
 	}
 	if res := c.get("/market"); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/login?next=%2Fmarket" {

@@ -53,7 +53,11 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	defer tx.Rollback()
 
 	var problems []string
-	for _, query := range checks {
+	queries := checks
+	if s.pg != nil {
+		queries = pgChecks
+	}
+	for _, query := range queries {
 		lines, err := queryLines(ctx, tx, query)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)

@@ -60,11 +60,12 @@ type MarketQuery struct {
 // MaxQueryRunes is the longest search, in characters, the market takes; longer ones are cut.
 const MaxQueryRunes = 100
 
-// Normalize is the query as the market reads it: Q trimmed and cut to MaxQueryRunes characters,
+// Normalize is the query as the market reads it: Q valid UTF-8 without NUL, trimmed and cut to MaxQueryRunes characters,
 // an unknown Sort replaced by SortName, Page at least 1. Queries that normalize alike ask for
 // the same page.
 func (q MarketQuery) Normalize() MarketQuery {
-	q.Q = strings.TrimSpace(q.Q)
+	// Text no database can hold (PostgreSQL refuses NUL and invalid UTF-8) matches nothing anyway.
+	q.Q = strings.TrimSpace(strings.ReplaceAll(strings.ToValidUTF8(q.Q, ""), "\x00", ""))
 	if utf8.RuneCountInString(q.Q) > MaxQueryRunes {
 		q.Q = strings.TrimSpace(string([]rune(q.Q)[:MaxQueryRunes]))
 	}
@@ -105,7 +106,11 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 	where, args := `owner_id IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
-		where += ` AND (name LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\')`
+		like := "LIKE" // SQLite's ignores letter case
+		if s.pg != nil {
+			like = "ILIKE"
+		}
+		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}
 	// One read transaction, so that the count and the rows agree.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // latestVersion is the number of the newest migration file.
@@ -32,6 +33,7 @@ func latestVersion(t *testing.T) int {
 }
 
 func TestOpenFreshDatabase(t *testing.T) {
+	storetest.SQLiteOnly(t)
 	ctx := context.Background()
 	st := newStore(t)
 	if v, err := st.SchemaVersion(ctx); err != nil || v != latestVersion(t) {
@@ -54,6 +56,7 @@ func TestOpenFreshDatabase(t *testing.T) {
 // budgets and owned items. Open upgrades it: budgets and owners are kept, and the new ledger
 // explains them, so Check passes and trading goes on.
 func TestOpenUpgradesVersion1(t *testing.T) {
+	storetest.SQLiteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
 	schema, err := os.ReadFile("migrations/0001_init.sql")

@@ -37,7 +37,12 @@ func TestPathFromURL(t *testing.T) {
 			t.Errorf("PathFromURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	if _, err := store.PathFromURL("postgres://x/y"); err == nil {
-		t.Error("a postgres URL was taken for a SQLite path")
+	for _, u := range []string{"postgres://x/y", "postgresql://u@h:5432/market?sslmode=disable"} {
+		if got, err := store.PathFromURL(u); err != nil || got != u {
+			t.Errorf("PathFromURL(%q) = %q, %v; want the URL as it is (PostgreSQL)", u, got, err)
+		}
+	}
+	if _, err := store.PathFromURL("mysql://x/y"); err == nil {
+		t.Error("a mysql URL was taken for a SQLite path")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // scaleStore is one database with 100,000 items and 10,000 users, shared by the scale tests
@@ -59,6 +60,7 @@ func TestSeedScaleIsQuick(t *testing.T) {
 // A search by substring (LIKE '%q%') cannot use a b-tree index; it walks the partial index of
 // the items on sale in the order asked for, and the answers are cached per catalogue version.
 func TestQueryPlans(t *testing.T) {
+	storetest.SQLiteOnly(t)
 	st := newStore(t)
 	db := rawDB(t, st)
 	tests := []struct {

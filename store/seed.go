@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -119,7 +121,7 @@ func (s *Store) SeedScale(ctx context.Context, items, users int, password string
 		}
 	}
 	userStmt, err := tx.PrepareContext(ctx,
-		`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+		`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`)
 	if err != nil {
 		return err
 	}
@@ -131,14 +133,14 @@ func (s *Store) SeedScale(ctx context.Context, items, users int, password string
 	defer grantStmt.Close()
 	for i := 1; i <= users; i++ {
 		name := fmt.Sprintf("user%05d", i)
-		res, err := userStmt.ExecContext(ctx, name, name+"@example.com", string(hash), StartingBudget)
+		var id int64
+		err := userStmt.QueryRowContext(ctx, name, name+"@example.com", string(hash), StartingBudget).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) { // there already
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("user %d: %w", i, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue
-		}
-		id, _ := res.LastInsertId()
 		if _, err := grantStmt.ExecContext(ctx, id, StartingBudget); err != nil {
 			return fmt.Errorf("grant %d: %w", i, err)
 		}

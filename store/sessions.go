@@ -10,16 +10,28 @@ import (
 // through the writer connection, finds (one per request) through the readers, so that loading
 // a session never waits for a trade.
 type SessionStore struct {
-	*sqlite3store.SQLite3Store
-	finder *sqlite3store.SQLite3Store
+	sessionBackend
+	finder sessionBackend
+}
+
+// sessionBackend is what scs's SQLite and PostgreSQL stores both do.
+type sessionBackend interface {
+	Find(token string) ([]byte, bool, error)
+	Commit(token string, b []byte, expiry time.Time) error
+	Delete(token string) error
+	StopCleanup()
 }
 
 // Sessions returns the session store; cleanup is how often expired sessions are deleted
 // (0: never). Call StopCleanup when done.
 func (s *Store) Sessions(cleanup time.Duration) *SessionStore {
+	if s.pg != nil {
+		ps := s.pgSessionStore(cleanup)
+		return &SessionStore{sessionBackend: ps, finder: ps}
+	}
 	return &SessionStore{
-		SQLite3Store: sqlite3store.NewWithCleanupInterval(s.db, cleanup),
-		finder:       sqlite3store.NewWithCleanupInterval(s.read, 0),
+		sessionBackend: sqlite3store.NewWithCleanupInterval(s.db, cleanup),
+		finder:         sqlite3store.NewWithCleanupInterval(s.read, 0),
 	}
 }
 

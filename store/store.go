@@ -1,6 +1,7 @@
-// Package store keeps the market's data in SQLite: users, the catalogue, the ledger of trades
-// and the sessions. Every use case that writes is one method, atomic (a savepoint of a group
-// commit, see writer), and every rule about money is enforced inside it.
+// Package store keeps the market's data in SQLite, or in PostgreSQL when several instances share
+// one market (postgres.go): users, the catalogue, the ledger of trades and the sessions. Every
+// use case that writes is one method, atomic (a savepoint of a group commit on SQLite, see
+// writer; a retried transaction on PostgreSQL), and every rule about money is enforced inside it.
 package store
 
 import (
@@ -53,13 +54,23 @@ type Store struct {
 	path      string
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
-	writer    *writer
+	writer    writes
+	pg        *postgres // nil on SQLite; see postgres.go
+	stats     *stats
+	changes   changes // the live streams' doorbell on SQLite (events.go)
+}
+
+// writes runs the use cases that write: SQLite's group commits (writer.go), or PostgreSQL's
+// retried transactions (postgres.go).
+type writes interface {
+	run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+	close()
 }
 
 // PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
 // URL, sqlite:///relative.db or sqlite:////absolute/path.db.
 func PathFromURL(s string) (string, error) {
-	if !strings.Contains(s, "://") {
+	if !strings.Contains(s, "://") || IsPostgres(s) {
 		return s, nil
 	}
 	rest, ok := strings.CutPrefix(s, "sqlite:///")
@@ -70,8 +81,11 @@ func PathFromURL(s string) (string, error) {
 }
 
 // Open opens (creating if needed) the database at path, applies pending migrations and returns
-// a ready Store.
+// a ready Store. A postgres:// or postgresql:// URL opens PostgreSQL instead (postgres.go).
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgres(ctx, path, opts)
+	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
@@ -100,7 +114,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, path: path, cost: opts.BcryptCost}
+	s := &Store{db: db, path: path, cost: opts.BcryptCost, stats: &stats{}}
 	if s.cost == 0 {
 		s.cost = 12
 	}
@@ -120,7 +134,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(0)
 	s.read = read
-	s.writer = newWriter(db)
+	s.writer = newWriter(db, s.stats)
 
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
@@ -132,13 +146,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close finishes the write in progress and closes every connection.
 func (s *Store) Close() error {
+	s.changes.stop()
 	if s.writer != nil {
 		s.writer.close()
+	}
+	if s.pg != nil {
+		defer s.pg.close()
+		return s.db.Close()
 	}
 	return errors.Join(s.read.Close(), s.db.Close())
 }
 
-// Path is the database file.
+// Path is the database file (on PostgreSQL, its URL without the password).
 func (s *Store) Path() string { return s.path }
 
 // DB is the writer connection, for administration and tests that must see what the store sees.
@@ -197,6 +216,10 @@ func (s *Store) migrate(ctx context.Context) error {
 // SchemaVersion is the number of the last migration applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
+	if s.pg != nil {
+		err := s.read.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+		return v, err
+	}
 	err := s.read.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v)
 	return v, err
 }
@@ -204,6 +227,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // Reset drops every table and applies the migrations again: an empty market. The market version
 // goes on from where it was, so nothing cached under an old version can be taken for new.
 func (s *Store) Reset(ctx context.Context) error {
+	if s.pg != nil {
+		return s.resetPostgres(ctx)
+	}
 	version, _ := s.Version(ctx) // 0 if the database is too old to have one
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -212,6 +238,7 @@ func (s *Store) Reset(ctx context.Context) error {
 	defer conn.Close()
 	stmts := []string{
 		`PRAGMA foreign_keys = OFF`,
+		`DROP TABLE IF EXISTS market_events`, `DROP TABLE IF EXISTS market_events_horizon`,
 		`DROP TABLE IF EXISTS trades`, `DROP TABLE IF EXISTS catalogue`, `DROP TABLE IF EXISTS items`,
 		`DROP TABLE IF EXISTS users`, `DROP TABLE IF EXISTS sessions`,
 		`PRAGMA user_version = 0`, `PRAGMA foreign_keys = ON`,
@@ -233,6 +260,9 @@ func (s *Store) Reset(ctx context.Context) error {
 
 // isUnique reports whether err is a UNIQUE constraint failure on the given column.
 func isUnique(err error, column string) bool {
+	if isPgUnique(err, column) {
+		return true
+	}
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique &&
 		strings.Contains(se.Error(), column)

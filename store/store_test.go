@@ -6,44 +6,67 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
-	"golang.org/x/crypto/bcrypt"
 
 	"market/store"
+	"market/store/storetest"
 )
 
-// newStore opens a fresh database file in t.TempDir() with cheap password hashes.
+// newStore opens a fresh database (SQLite in t.TempDir(), or PostgreSQL: see storetest) with
+// cheap password hashes.
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	return openStore(t, filepath.Join(t.TempDir(), "market.db"))
+	return storetest.Open(t)
 }
 
 func openStore(t testing.TB, path string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), path, store.Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.OpenAt(t, path)
 }
 
 // rawDB is a second, ordinary connection to the store's file: fixtures and corruption go
-// through it, behind the store's back, as another program would.
+// through it, behind the store's back, as another program would. On PostgreSQL it is the
+// store's own pool, which takes the same ? placeholders.
 func rawDB(t testing.TB, st *store.Store) *sql.DB {
 	t.Helper()
+	if storetest.Postgres() {
+		return st.DB()
+	}
 	db, err := sql.Open("sqlite3", "file:"+st.Path()+"?_foreign_keys=on&_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// breakLedger makes the ledger refuse rows for which cond (SQL on NEW) holds, with message,
+// until dropLedgerBreak; on either engine.
+func breakLedger(t testing.TB, st *store.Store, cond, message string) {
+	t.Helper()
+	if !storetest.Postgres() {
+		exec(t, rawDB(t, st), fmt.Sprintf(`CREATE TRIGGER ledger_down BEFORE INSERT ON trades
+			WHEN %s BEGIN SELECT RAISE(ABORT, '%s'); END`, cond, message))
+		return
+	}
+	exec(t, rawDB(t, st), fmt.Sprintf(`CREATE FUNCTION ledger_down() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION '%s'; END $$`, message))
+	exec(t, rawDB(t, st), fmt.Sprintf(`CREATE TRIGGER ledger_down BEFORE INSERT ON trades
+		FOR EACH ROW WHEN (%s) EXECUTE FUNCTION ledger_down()`, cond))
+}
+
+func dropLedgerBreak(t testing.TB, st *store.Store) {
+	t.Helper()
+	if storetest.Postgres() {
+		exec(t, rawDB(t, st), `DROP TRIGGER ledger_down ON trades`)
+		return
+	}
+	exec(t, rawDB(t, st), `DROP TRIGGER ledger_down`)
 }
 
 func exec(t testing.TB, db *sql.DB, query string, args ...any) {
@@ -69,12 +92,12 @@ func addItem(t testing.TB, st *store.Store, name string, price int64) store.Item
 	db := rawDB(t, st)
 	var n int64
 	db.QueryRow(`SELECT count(*) FROM items`).Scan(&n)
-	res, err := db.Exec(`INSERT INTO items (name, price, barcode) VALUES (?, ?, ?)`,
-		name, price, store.Barcode(7_000_000_000+n))
+	var id int64
+	err := db.QueryRow(`INSERT INTO items (name, price, barcode) VALUES (?, ?, ?) RETURNING id`,
+		name, price, store.Barcode(7_000_000_000+n)).Scan(&id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return store.Item{ID: id, Name: name, Price: price, Barcode: store.Barcode(7_000_000_000 + n)}
 }
 
@@ -319,8 +342,7 @@ func TestTradeIsOneTransaction(t *testing.T) {
 			}
 			before, _ := st.Totals(ctx)
 			wantBudget, wantOwner := budget(t, st, alice.ID), owner(t, st, lamp.ID)
-			exec(t, rawDB(t, st), fmt.Sprintf(`CREATE TRIGGER ledger_down BEFORE INSERT ON trades
-				WHEN NEW.kind = '%s' BEGIN SELECT RAISE(ABORT, 'ledger unavailable'); END`, kind))
+			breakLedger(t, st, fmt.Sprintf(`NEW.kind = '%s'`, kind), "ledger unavailable")
 
 			var err error
 			if kind == "buy" {
@@ -340,7 +362,7 @@ func TestTradeIsOneTransaction(t *testing.T) {
 			if after, _ := st.Totals(ctx); after != before {
 				t.Errorf("totals %+v → %+v", before, after)
 			}
-			exec(t, rawDB(t, st), `DROP TRIGGER ledger_down`)
+			dropLedgerBreak(t, st)
 			assertHealthy(t, st)
 		})
 	}

@@ -41,6 +41,9 @@ func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
 			return ErrUnavailable
 		}
 		it.OwnerID = buyerID
+		if err := s.recordEvent(ctx, tx, it.ID, "buy", buyerID); err != nil {
+			return err
+		}
 		return record(ctx, tx, buyerID, it.ID, "buy", -it.Price)
 	})
 }
@@ -60,6 +63,9 @@ func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error)
 			return fmt.Errorf("credit seller: %w", err)
 		}
 		it.OwnerID = 0
+		if err := s.recordEvent(ctx, tx, it.ID, "sell", sellerID); err != nil {
+			return err
+		}
 		return record(ctx, tx, sellerID, it.ID, "sell", it.Price)
 	})
 }
@@ -101,6 +107,10 @@ func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(cont
 		}
 		return readBudget()
 	})
+	s.stats.traded(err)
+	if err == nil {
+		s.changes.signal() // committed: wake the live streams
+	}
 	return t, err
 }
 

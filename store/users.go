@@ -28,9 +28,18 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 	}
 	var id int64
 	err = s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?)`,
-			username, email, string(hash), StartingBudget)
+		// A savepoint of its own: on PostgreSQL a failed statement spoils the transaction.
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT insert_user`); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO users (username, email, password_hash, budget) VALUES (?, ?, ?, ?) RETURNING id`,
+			username, email, string(hash), StartingBudget).Scan(&id)
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO insert_user`); rerr != nil {
+				return rerr
+			}
+		}
 		switch {
 		case isUnique(err, "users.username"), isUnique(err, "users.email"):
 			// The constraint said no; now, in the same transaction, name every clash.
@@ -49,9 +58,6 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 			return errors.Join(errs...)
 		case err != nil:
 			return fmt.Errorf("insert user: %w", err)
-		}
-		if id, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("user id: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO trades (user_id, kind, amount) VALUES (?, 'grant', ?)`, id, StartingBudget); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by writes after Close.
@@ -18,11 +19,12 @@ var ErrClosed = errors.New("store: closed")
 // caller hears back before the commit that holds its operation, so a confirmed purchase
 // survives power loss; under load the cost of an fsync is shared instead of queued behind.
 type writer struct {
-	db   *sql.DB
-	ops  chan *writeOp
-	quit chan struct{}
-	done sync.WaitGroup
-	once sync.Once
+	db    *sql.DB
+	stats *stats
+	ops   chan *writeOp
+	quit  chan struct{}
+	done  sync.WaitGroup
+	once  sync.Once
 }
 
 type writeOp struct {
@@ -35,8 +37,8 @@ type writeOp struct {
 // maxGroup bounds how many operations share one commit.
 const maxGroup = 128
 
-func newWriter(db *sql.DB) *writer {
-	w := &writer{db: db, ops: make(chan *writeOp), quit: make(chan struct{})}
+func newWriter(db *sql.DB, st *stats) *writer {
+	w := &writer{db: db, stats: st, ops: make(chan *writeOp), quit: make(chan struct{})}
 	w.done.Add(1)
 	go w.loop()
 	return w
@@ -123,9 +125,12 @@ func (w *writer) commit(group []*writeOp) {
 			return
 		}
 	}
+	start := time.Now()
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))
+		return
 	}
+	w.stats.committed(time.Since(start))
 }
 
 // runOp runs fn, turning a panic into an error: the writer goroutine serves every caller, and

@@ -93,8 +93,7 @@ func TestGroupCommitRollsBackOnlyTheFailedOperation(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	unlucky := createUser(t, st, "unlucky")
-	exec(t, rawDB(t, st), fmt.Sprintf(`CREATE TRIGGER ledger_down BEFORE INSERT ON trades
-		WHEN NEW.user_id = %d BEGIN SELECT RAISE(ABORT, 'ledger down'); END`, unlucky.ID))
+	breakLedger(t, st, fmt.Sprintf(`NEW.user_id = %d`, unlucky.ID), "ledger down")
 	const n = 16
 	buyers := make([]store.User, n)
 	items := make([]store.Item, n)
@@ -130,7 +129,7 @@ func TestGroupCommitRollsBackOnlyTheFailedOperation(t *testing.T) {
 	if budget(t, st, unlucky.ID) != 1000 || owner(t, st, doomed.ID) != 0 {
 		t.Errorf("the failed buy left budget %d and owner %d; want 1000 and none", budget(t, st, unlucky.ID), owner(t, st, doomed.ID))
 	}
-	exec(t, rawDB(t, st), `DROP TRIGGER ledger_down`)
+	dropLedgerBreak(t, st)
 	assertHealthy(t, st)
 }
 

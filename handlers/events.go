@@ -1,0 +1,500 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"market/components"
+	"market/store"
+)
+
+// Live updates: GET /market/events is a Server-Sent Events stream of the market as one viewer
+// sees it (DESIGN.md, "Live updates"). One broker per process wakes on store.Changed, reads the
+// new events once, and hands the group to every stream; each stream renders it for its viewer
+// (their page of the market, their items and budget) and writes one event whose id is the
+// market version.
+
+// maxReplay is the most events one group carries; more, and the streams refresh instead.
+const maxReplay = 1000
+
+// streamWriteTimeout bounds each write to a stream: a client that stops reading is dropped.
+const streamWriteTimeout = 10 * time.Second
+
+// liveGroup is what one wake-up of the broker found: the version now, the events since the
+// previous wake-up, and the pages of the market at that version, computed once per query.
+type liveGroup struct {
+	version int64
+	events  []store.MarketEvent
+	refresh bool // events were lost (pruned, or too many): every stream refreshes
+
+	mu    sync.Mutex
+	pages map[store.MarketQuery]*livePage
+}
+
+type livePage struct {
+	once sync.Once
+	page store.MarketPage
+	rows templ.Component
+	err  error
+}
+
+// page is the viewer's page of the market at the group's version, read once for all the
+// streams that show it.
+func (g *liveGroup) page(h *Handler, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
+	q = q.Normalize()
+	g.mu.Lock()
+	p := g.pages[q]
+	if p == nil {
+		p = &livePage{}
+		g.pages[q] = p
+	}
+	g.mu.Unlock()
+	p.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.page, p.rows, p.err = h.market(context.WithValue(ctx, versionKey, g.version), q)
+	})
+	return p.page, p.rows, p.err
+}
+
+func newGroup(version int64, events []store.MarketEvent, refresh bool) *liveGroup {
+	return &liveGroup{version: version, events: events, refresh: refresh, pages: map[store.MarketQuery]*livePage{}}
+}
+
+// stream is one open GET /market/events.
+type stream struct {
+	user    int64
+	query   store.MarketQuery
+	wake    chan struct{} // a group is waiting (capacity 1)
+	evicted chan struct{} // closed when a newer stream of the same user took its place
+
+	mu      sync.Mutex
+	pending []*liveGroup
+}
+
+func (s *stream) take() []*liveGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.pending
+	s.pending = nil
+	return g
+}
+
+// broker fans the market's changes out to the streams of this process.
+type broker struct {
+	h       *Handler
+	mu      sync.Mutex
+	streams map[int64][]*stream // by user, oldest first
+	started bool
+	quit    chan struct{} // closed by StopStreams
+	stop    sync.Once
+	done    chan struct{}
+}
+
+func newBroker(h *Handler) *broker {
+	return &broker{h: h, streams: map[int64][]*stream{}, quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+// StopStreams ends every live stream at once and refuses new ones; register it with
+// http.Server.RegisterOnShutdown, since Shutdown waits for requests, and a stream never ends.
+func (h *Handler) StopStreams() {
+	h.live.stop.Do(func() { close(h.live.quit) })
+}
+
+// subscribe adds a stream; a user at the limit loses their oldest stream.
+func (b *broker) subscribe(user int64, q store.MarketQuery, limit int) *stream {
+	s := &stream{user: user, query: q, wake: make(chan struct{}, 1), evicted: make(chan struct{})}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started {
+		b.started = true
+		go b.loop()
+	}
+	list := append(b.streams[user], s)
+	for len(list) > limit {
+		close(list[0].evicted)
+		list = list[1:]
+	}
+	b.streams[user] = list
+	return s
+}
+
+func (b *broker) unsubscribe(s *stream) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	list := slices.DeleteFunc(b.streams[s.user], func(o *stream) bool { return o == s })
+	if len(list) == 0 {
+		delete(b.streams, s.user)
+	} else {
+		b.streams[s.user] = list
+	}
+}
+
+// OpenStreams is the number of live streams open in this process.
+func (h *Handler) OpenStreams() int { return h.live.count() }
+
+// count is the number of open streams.
+func (b *broker) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, l := range b.streams {
+		n += len(l)
+	}
+	return n
+}
+
+// loop wakes on each change of the market, reads what happened once, and hands it out.
+func (b *broker) loop() {
+	defer close(b.done)
+	st := b.h.store
+	ctx := context.Background()
+	last, err := st.Version(ctx)
+	for err != nil { // the database is unreachable: try again, slowly
+		select {
+		case <-b.quit:
+			return
+		case <-time.After(time.Second):
+		}
+		last, err = st.Version(ctx)
+	}
+	for {
+		changed := st.Changed()
+		select {
+		case <-b.quit:
+			return
+		case <-changed:
+		}
+		v, err := st.Version(ctx)
+		if err != nil || v == last {
+			continue
+		}
+		events, complete, err := st.EventsSince(ctx, last, maxReplay)
+		if err != nil {
+			b.h.logger.Error("live events", "err", err)
+			continue
+		}
+		// Events committed after v was read wait for the next wake-up, whose version covers them.
+		events = slices.DeleteFunc(events, func(e store.MarketEvent) bool { return e.Version > v })
+		g := newGroup(v, events, !complete || len(events) >= maxReplay)
+		last = v
+		b.mu.Lock()
+		for _, list := range b.streams {
+			for _, s := range list {
+				s.mu.Lock()
+				s.pending = append(s.pending, g)
+				s.mu.Unlock()
+				select {
+				case s.wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// liveURL is the address of a page's stream: its version and query.
+func (h *Handler) liveURL(r *http.Request, q store.MarketQuery) (string, error) {
+	version, err := h.requestVersion(r.Context())
+	if err != nil {
+		return "", err
+	}
+	v := url.Values{"since": {strconv.FormatInt(version, 10)}}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
+	if q.Sort != "" && q.Sort != store.SortName {
+		v.Set("sort", q.Sort)
+	}
+	if q.Page > 1 {
+		v.Set("page", strconv.Itoa(q.Page))
+	}
+	return "/market/events?" + v.Encode(), nil
+}
+
+// marketEvents is GET /market/events: the live stream of one market page.
+func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
+	user, ok := currentUser(r)
+	if !ok {
+		h.clientError(w, r, http.StatusUnauthorized, "Please log in to follow the market.")
+		return
+	}
+	select {
+	case <-h.live.quit:
+		h.clientError(w, r, http.StatusServiceUnavailable, "The server is restarting. Reload the page in a moment.")
+		return
+	default:
+	}
+	query := r.URL.Query()
+	q := store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort")}
+	q.Page, _ = strconv.Atoi(query.Get("page"))
+	q = q.Normalize()
+	since, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	if err != nil {
+		since, err = strconv.ParseInt(query.Get("since"), 10, 64)
+	}
+	hasSince := err == nil && since > 0
+
+	// The server's read and write timeouts are for requests, not streams: each write gets its
+	// own deadline instead, and a read deadline would cancel the request's context.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+
+	s := h.live.subscribe(user.ID, q, h.cfg.StreamsPerUser)
+	defer h.live.unsubscribe(s)
+	ctx := r.Context()
+	version, err := h.store.Version(ctx) // after subscribing: no group between is lost
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+
+	sw := &streamWriter{w: w, rc: rc}
+	sw.buf.WriteString("retry: 1000\n\n") // reconnect after a second, not three
+	ls := &liveStream{h: h, s: s, cursor: version}
+	if hasSince && since < version {
+		events, complete, err := h.store.EventsSince(ctx, since, maxReplay)
+		if err != nil {
+			h.logger.Error("live replay", "err", err)
+			return
+		}
+		events = slices.DeleteFunc(events, func(e store.MarketEvent) bool { return e.Version > version })
+		g := newGroup(version, events, !complete || len(events) >= maxReplay)
+		ls.cursor = since
+		if err := ls.send(sw, g, true); err != nil {
+			return
+		}
+	} else if err := ls.remember(newGroup(version, nil, false)); err != nil {
+		return
+	}
+	if sw.flush() != nil {
+		return
+	}
+
+	ping := time.NewTicker(h.cfg.StreamPing)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.live.quit:
+			return
+		case <-s.evicted:
+			// The user opened a newer stream: this one ends, and says so, so that the page
+			// does not reconnect and take the newer one's place in turn.
+			sw.buf.WriteString("event: close\ndata: another tab follows the market\n\n")
+			sw.flush()
+			return
+		case <-ping.C:
+			// A session ended meanwhile (logout, in another tab) ends the stream for good.
+			if _, found, err := h.sessions.Store.Find(h.sessions.Token(ctx)); err == nil && !found {
+				sw.buf.WriteString("event: close\ndata: signed out\n\n")
+				sw.flush()
+				return
+			}
+			sw.buf.WriteString(": ping\n\n")
+		case <-s.wake:
+			for _, g := range s.take() {
+				if err := ls.send(sw, g, false); err != nil {
+					return
+				}
+			}
+		}
+		if sw.flush() != nil {
+			return
+		}
+	}
+}
+
+// streamWriter writes events with a deadline each, and flushes them.
+type streamWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf bytes.Buffer
+}
+
+func (sw *streamWriter) flush() error {
+	if sw.buf.Len() == 0 {
+		return nil
+	}
+	sw.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	_, err := sw.w.Write(sw.buf.Bytes())
+	sw.buf.Reset()
+	if err == nil {
+		err = sw.rc.Flush()
+	}
+	return err
+}
+
+// event appends one event: its id, name and data, each line of data on a data: line.
+func (sw *streamWriter) event(id int64, name, data string) {
+	sw.buf.WriteString("id: ")
+	sw.buf.WriteString(strconv.FormatInt(id, 10))
+	sw.buf.WriteString("\nevent: ")
+	sw.buf.WriteString(name)
+	sw.buf.WriteByte('\n')
+	data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
+	for line := range strings.SplitSeq(data, "\n") {
+		sw.buf.WriteString("data: ")
+		sw.buf.WriteString(line)
+		sw.buf.WriteByte('\n')
+	}
+	sw.buf.WriteByte('\n')
+}
+
+// liveStream is a stream's view of the market: what its page shows, and up to which version.
+type liveStream struct {
+	h      *Handler
+	s      *stream
+	cursor int64   // the version the page is up to
+	shown  []int64 // the ids of the rows on its page of the market
+}
+
+func pageIDs(p store.MarketPage) []int64 {
+	ids := make([]int64, len(p.Items))
+	for i, it := range p.Items {
+		ids[i] = it.ID
+	}
+	return ids
+}
+
+// remember takes the page at g's version as what the viewer's page shows.
+func (ls *liveStream) remember(g *liveGroup) error {
+	p, _, err := g.page(ls.h, ls.s.query)
+	if err != nil {
+		return err
+	}
+	ls.shown = pageIDs(p)
+	return nil
+}
+
+// send renders a group for this stream's viewer and appends its event; nothing when nothing
+// the viewer sees changed. full sends the rows, items and budget whatever changed (a replay).
+func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
+	if g.version <= ls.cursor {
+		return nil
+	}
+	var events []store.MarketEvent
+	for _, e := range g.events {
+		if e.Version > ls.cursor {
+			events = append(events, e)
+		}
+	}
+	ls.cursor = g.version
+	page, rows, err := g.page(ls.h, ls.s.query)
+	if err != nil {
+		ls.h.logger.Error("live page", "err", err)
+		return err
+	}
+	ids := pageIDs(page)
+	full = full || g.refresh
+	mine := full
+	changes := make([]components.LiveChange, 0, len(events))
+	for _, e := range events {
+		mine = mine || e.UserID == ls.s.user
+		changes = append(changes, components.LiveChange{
+			Row: "item-" + strconv.FormatInt(e.ItemID, 10), Bought: e.Kind == "buy", Name: e.ItemName,
+			Mine: e.UserID == ls.s.user,
+			// A replay does not know the page's rows: it counts every change as seen.
+			Shown: ls.shown == nil || slices.Contains(ls.shown, e.ItemID) || slices.Contains(ids, e.ItemID),
+		})
+	}
+	pageChanged := full || !slices.Equal(ids, ls.shown)
+	if !pageChanged && !mine && len(changes) == 0 {
+		return nil
+	}
+	var (
+		owned  []store.Item
+		budget *int64
+	)
+	if mine {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ctx = context.WithValue(ctx, versionKey, g.version)
+		if owned, err = ls.h.ownedItems(ctx, ls.s.user); err != nil {
+			return err
+		}
+		u, err := ls.h.user(ctx, g.version, ls.s.user)
+		if err != nil {
+			return err
+		}
+		budget = &u.Budget
+	}
+	// The rows in full for a replay, else what changed: the page's rows keep their order, so
+	// each new row goes before the next row that stays.
+	var diff *components.LiveDiff
+	if !full {
+		rows = nil
+		if pageChanged {
+			if diff = rowDiff(ls.shown, page.Items); diff == nil {
+				_, rows, _ = g.page(ls.h, ls.s.query) // no row stays: all of them
+			}
+		}
+	}
+	ls.shown = ids
+	var b strings.Builder
+	if err := components.LiveUpdate(changes, g.refresh, &page, rows, diff, owned, budget).Render(context.Background(), &b); err != nil {
+		return err
+	}
+	sw.event(g.version, "market", b.String())
+	return nil
+}
+
+// rowDiff is what turns the rows shown into items: the rows that left, and the new ones, each
+// placed before the next row that stays, or after the row before it; nil when no row stays.
+func rowDiff(shown []int64, items []store.Item) *components.LiveDiff {
+	d := &components.LiveDiff{}
+	stays := false
+	now := make(map[int64]bool, len(items))
+	for _, it := range items {
+		now[it.ID] = true
+	}
+	was := make(map[int64]bool, len(shown))
+	for _, id := range shown {
+		was[id] = true
+		stays = stays || now[id]
+		if !now[id] {
+			d.Removed = append(d.Removed, id)
+		}
+	}
+	for i, it := range items {
+		if was[it.ID] {
+			continue
+		}
+		in := components.LiveInsert{Item: it}
+		for _, after := range items[i+1:] {
+			if was[after.ID] {
+				in.Before = after.ID
+				break
+			}
+		}
+		if in.Before == 0 {
+			if i == 0 {
+				return nil
+			}
+			in.After = items[i-1].ID
+		}
+		d.Added = append(d.Added, in)
+	}
+	if !stays {
+		return nil
+	}
+	return d
+}

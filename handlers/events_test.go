@@ -1,0 +1,354 @@
+package handlers_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"market/assets"
+	"market/handlers"
+)
+
+// sseEvent is one event as an EventSource sees it.
+type sseEvent struct {
+	id, name, data string
+	comment        bool
+}
+
+// liveStream is an open GET /market/events, read by a goroutine into events.
+type liveStream struct {
+	res    *http.Response
+	events chan sseEvent
+	cancel context.CancelFunc
+}
+
+// stream opens the live stream as this client (its cookies), with extra headers.
+func (c *client) stream(path string, headers map[string]string) *liveStream {
+	c.app.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.app.server.URL+path, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		cancel()
+		c.app.t.Fatal(err)
+	}
+	ls := &liveStream{res: res, events: make(chan sseEvent, 100), cancel: cancel}
+	c.app.t.Cleanup(func() { cancel(); res.Body.Close() })
+	go readEvents(res.Body, ls.events)
+	return ls
+}
+
+func readEvents(body io.Reader, out chan<- sseEvent) {
+	defer close(out)
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 4096), 1<<22)
+	var ev sseEvent
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.comment || ev.name != "" || len(data) > 0 {
+				if !ev.comment {
+					ev.data = strings.Join(data, "\n")
+				}
+				out <- ev
+			}
+			ev, data = sseEvent{}, nil
+		case strings.HasPrefix(line, ":"):
+			ev.comment = true
+			ev.data = line
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev.name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, line[6:])
+		}
+	}
+}
+
+// next is the next event with a name (comments skipped), or fails after wait.
+func (ls *liveStream) next(t *testing.T, wait time.Duration) sseEvent {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case ev, ok := <-ls.events:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if !ev.comment {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no event within %s", wait)
+		}
+	}
+}
+
+func (a *testApp) version() int64 {
+	a.t.Helper()
+	v, err := a.store.Version(context.Background())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return v
+}
+
+func (c *client) buy(id int64) {
+	c.app.t.Helper()
+	if res := c.htmx("/market", url.Values{"purchase_item": {strconv.FormatInt(id, 10)}}); !strings.Contains(res.body, "Purchased") {
+		c.app.t.Fatalf("buy %d: %s", id, res.body)
+	}
+}
+
+func TestStreamNeedsLogin(t *testing.T) {
+	app := newTestApp(t)
+	res := app.client().get("/market/events")
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous stream: %d, want 401", res.StatusCode)
+	}
+}
+
+// Another user's purchase reaches an open stream within a second: an event whose id is the
+// market version after it, naming the row it removes, with the rows of the page without it.
+func TestStreamShowsOthersTrades(t *testing.T) {
+	app := newTestApp(t)
+	ann, bob := app.signUp("ann"), app.signUp("bob")
+	mouse := app.item("Mouse")
+	ls := ann.stream("/market/events?since="+strconv.FormatInt(app.version(), 10), nil)
+	if ct := ls.res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	if ce := ls.res.Header.Get("Content-Encoding"); ce != "" {
+		t.Fatalf("stream encoded %q", ce)
+	}
+	start := time.Now()
+	bob.buy(mouse.ID)
+	ev := ls.next(t, time.Second)
+	t.Logf("event after %s", time.Since(start))
+	if ev.id != strconv.FormatInt(app.version(), 10) || ev.name != "market" {
+		t.Fatalf("event id %q name %q, want id %d, market", ev.id, ev.name, app.version())
+	}
+	row := fmt.Sprintf(`data-row="item-%d" data-change="bought" data-name="Mouse" data-mine="false" data-shown="true"`, mouse.ID)
+	if !strings.Contains(ev.data, row) {
+		t.Fatalf("event names no bought row item-%d:\n%s", mouse.ID, ev.data)
+	}
+	if !strings.Contains(ev.data, fmt.Sprintf(`<tr id="item-%d" hx-swap-oob="delete">`, mouse.ID)) || !strings.Contains(ev.data, "25 items on sale.") {
+		t.Fatalf("the event does not remove the mouse's row, or the count does not follow:\n%s", ev.data)
+	}
+	if strings.Contains(ev.data, `id="budget"`) {
+		t.Fatal("ann's budget sent after bob's trade")
+	}
+	// Bob's own stream gets his items and budget, for his other tabs.
+	bs := bob.stream("/market/events", nil)
+	ann.buy(app.item("Kettle").ID)
+	bob.htmx("/market", url.Values{"sold_item": {strconv.FormatInt(mouse.ID, 10)}})
+	var got string
+	for !strings.Contains(got, `data-change="sold"`) {
+		got = bs.next(t, time.Second).data
+	}
+	// Ann's page gets the mouse back in its place, by name: before the office chair.
+	back := ls.next(t, time.Second)
+	for !strings.Contains(back.data, `data-change="sold"`) {
+		back = ls.next(t, time.Second)
+	}
+	chair := app.item("Office Chair")
+	if !strings.Contains(back.data, fmt.Sprintf(`<tbody hx-swap-oob="beforebegin:#item-%d"><tr id="item-%d"`, chair.ID, mouse.ID)) {
+		t.Fatalf("the mouse does not come back before the office chair:\n%s", back.data)
+	}
+	if !strings.Contains(got, `id="budget"`) || !strings.Contains(got, "$1,000") || !strings.Contains(got, `data-mine="true"`) ||
+		!strings.Contains(got, fmt.Sprintf(`id="item-%d"`, mouse.ID)) {
+		t.Fatalf("bob's sale: no budget, or the mouse not back on sale:\n%s", got)
+	}
+}
+
+// A reconnect gets what it missed, by Last-Event-ID or since=; too old a version gets a refresh.
+func TestStreamReplay(t *testing.T) {
+	app := newTestApp(t)
+	ann, bob := app.signUp("ann"), app.signUp("bob")
+	before := strconv.FormatInt(app.version(), 10)
+	mouse, kettle := app.item("Mouse"), app.item("Kettle")
+	bob.buy(mouse.ID)
+	bob.buy(kettle.ID)
+	for name, ls := range map[string]*liveStream{
+		"Last-Event-ID": ann.stream("/market/events?since=1", map[string]string{"Last-Event-ID": before}),
+		"since":         ann.stream("/market/events?since="+before, nil),
+	} {
+		ev := ls.next(t, time.Second)
+		for _, id := range []int64{mouse.ID, kettle.ID} {
+			if !strings.Contains(ev.data, fmt.Sprintf(`data-row="item-%d" data-change="bought"`, id)) {
+				t.Errorf("%s: replay misses item-%d:\n%s", name, id, ev.data)
+			}
+		}
+		if ev.id != strconv.FormatInt(app.version(), 10) || strings.Contains(ev.data, "data-refresh") {
+			t.Errorf("%s: replay id %s, want %d, and no refresh", name, ev.id, app.version())
+		}
+	}
+	// Prune everything: the events after before are gone.
+	if _, err := app.store.DB().Exec(`UPDATE market_events_horizon SET pruned_through = (SELECT version FROM catalogue)`); err != nil {
+		t.Fatal(err)
+	}
+	old := ann.stream("/market/events?since="+before, nil).next(t, time.Second)
+	if !strings.Contains(old.data, `data-refresh="true"`) || !strings.Contains(old.data, `innerHTML:#item-rows`) {
+		t.Fatalf("too old a version: no refresh:\n%s", old.data)
+	}
+}
+
+// A fifth stream of one user closes the oldest, which is told not to come back.
+func TestStreamLimitPerUser(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.signUp("ann")
+	var streams []*liveStream
+	for range 5 {
+		streams = append(streams, ann.stream("/market/events", nil))
+		time.Sleep(50 * time.Millisecond) // in order
+	}
+	ev := streams[0].next(t, 2*time.Second)
+	if ev.name != "close" {
+		t.Fatalf("oldest stream got %q, want a close event", ev.name)
+	}
+	if _, ok := <-streams[0].events; ok {
+		t.Fatal("the oldest stream did not end")
+	}
+	if n := app.handler.OpenStreams(); n != 4 {
+		t.Fatalf("%d streams open, want 4", n)
+	}
+}
+
+// waitUntil polls cond for up to wait.
+func waitUntil(t *testing.T, what string, wait time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, wait)
+		}
+	}
+}
+
+// A client that hangs up frees its stream and its goroutines.
+func TestStreamHangUpFreesEverything(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.signUp("ann")
+	open := func(n int) func() bool { return func() bool { return app.handler.OpenStreams() == n } }
+	warm := ann.stream("/market/events", nil) // starts the broker and the poll, which stay
+	waitUntil(t, "one stream", time.Second, open(1))
+	warm.cancel()
+	waitUntil(t, "no stream", time.Second, open(0))
+	app.server.CloseClientConnections()
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	bob := app.signUp("bob")
+	var streams []*liveStream
+	for _, c := range []*client{ann, bob} {
+		for range 4 {
+			streams = append(streams, c.stream("/market/events", nil))
+		}
+	}
+	waitUntil(t, "8 streams", time.Second, open(8))
+	if n := runtime.NumGoroutine(); n < base+8 {
+		t.Fatalf("%d goroutines with 8 streams, %d without: the count does not see them", n, base)
+	}
+	for _, ls := range streams {
+		ls.cancel()
+	}
+	waitUntil(t, "streams closed", time.Second, open(0))
+	waitUntil(t, "goroutines freed", 2*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// A stream outlives the server's read and write timeouts, pings while idle, and graceful
+// shutdown ends it at once.
+func TestStreamTimeoutsAndShutdown(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.signUp("ann")
+	h := handlers.New(slog.New(slog.NewTextHandler(io.Discard, nil)), app.store,
+		handlers.NewSessionManager(app.store.Sessions(0), false), mustAssets(t),
+		handlers.Config{StreamPing: 100 * time.Millisecond})
+	srv := &http.Server{Handler: h.Routes(), ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}
+	srv.RegisterOnShutdown(h.StopStreams)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	// ann's cookies, on this server.
+	u, _ := url.Parse(app.server.URL)
+	other, _ := url.Parse("http://" + ln.Addr().String())
+	ann.hc.Jar.SetCookies(other, ann.hc.Jar.Cookies(u))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, other.String()+"/market/events", nil)
+	res, err := ann.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	events := make(chan sseEvent, 100)
+	go readEvents(res.Body, events)
+	pings := 0
+	for timeout := time.After(time.Second); pings < 8; {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("the stream ended after %d pings, within the server's timeouts", pings)
+			}
+			if ev.comment && ev.data == ": ping" {
+				pings++
+			}
+		case <-timeout:
+			t.Fatalf("%d pings in a second, want 8 or more (every 100 ms)", pings)
+		}
+	}
+	start := time.Now()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown: %v after %s", err, time.Since(start))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+	for range events { // drained: the stream ended
+	}
+}
+
+func mustAssets(t *testing.T) *assets.Server {
+	t.Helper()
+	as, err := assets.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
+
+// Logging out (in another tab) ends the stream at its next ping, for good.
+func TestStreamEndsAtLogout(t *testing.T) {
+	app := newTestApp(t, handlers.Config{StreamPing: 50 * time.Millisecond})
+	ann := app.signUp("ann")
+	ls := ann.stream("/market/events", nil)
+	waitUntil(t, "the stream", time.Second, func() bool { return app.handler.OpenStreams() == 1 })
+	ann.get("/logout")
+	if ev := ls.next(t, time.Second); ev.name != "close" {
+		t.Fatalf("after logout: event %q, want close", ev.name)
+	}
+	waitUntil(t, "the stream to end", time.Second, func() bool { return app.handler.OpenStreams() == 0 })
+}

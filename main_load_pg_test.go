@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"market/store/storetest"
+)
+
+// TestLoadEngines is the load benchmark's market page and trades on SQLite, on PostgreSQL with
+// one instance, and on PostgreSQL with three instances behind a round-robin reverse proxy (in
+// this process), in one run: `task bench` with MARKET_TEST_POSTGRES set.
+func TestLoadEngines(t *testing.T) {
+	if os.Getenv("MARKET_LOAD") == "" {
+		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
+	}
+	storetest.RequirePostgres(t)
+	bin := filepath.Join(t.TempDir(), "market")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	type setup struct {
+		name      string
+		db        string
+		instances int
+	}
+	setups := []setup{
+		{"SQLite, 1 instance", filepath.Join(t.TempDir(), "market.db"), 1},
+		{"PostgreSQL, 1 instance", storetest.NewPostgres(t), 1},
+		{"PostgreSQL, 3 instances", storetest.NewPostgres(t), 3},
+	}
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	fmt.Fprintf(w, "\nload: %d connections, %s each, loopback\n", loadConns, loadDuration)
+	fmt.Fprintf(w, "%-26s %-30s %9s %9s %9s %7s\n", "engine", "scenario", "req/s", "p50", "p99", "errors")
+	for _, s := range setups {
+		if out, err := exec.Command(bin, "-db", s.db, "seed", "-users", strconv.Itoa(loadConns), "-password", "password").CombinedOutput(); err != nil {
+			t.Fatalf("seed: %v\n%s", err, out)
+		}
+		var backends []*url.URL
+		var procs []*loadProc
+		for range s.instances {
+			addr := loadFreeAddr(t)
+			procs = append(procs, loadStart(t, exec.Command(bin, "-db", s.db, "-addr", addr), "http://"+addr))
+			u, _ := url.Parse("http://" + addr)
+			backends = append(backends, u)
+		}
+		base := backends[0].String()
+		if s.instances > 1 {
+			var next atomic.Uint64
+			proxy := httptest.NewServer(&httputil.ReverseProxy{
+				Rewrite: func(r *httputil.ProxyRequest) {
+					r.SetURL(backends[next.Add(1)%uint64(len(backends))])
+					r.Out.Host = r.In.Host
+				},
+				Transport: &http.Transport{MaxIdleConnsPerHost: loadConns},
+			})
+			base = proxy.URL
+			defer proxy.Close()
+		}
+		users := make([]loadUser, loadConns)
+		var wg sync.WaitGroup
+		for i := range users {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				users[i] = loadLogin(t, base, fmt.Sprintf("user%05d", i+1), "password")
+			}()
+		}
+		wg.Wait()
+		page := func(w, n int) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, base+"/market", nil)
+			req.Header.Set("Cookie", users[w].cookies)
+			return req
+		}
+		var trades atomic.Int64
+		trade := func(w, n int) *http.Request {
+			field := "purchase_item"
+			if n%2 == 1 {
+				field = "sold_item"
+			}
+			form := url.Values{field: {strconv.Itoa(w%26 + 1)}}
+			req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Cookie", users[w].cookies)
+			req.Header.Set("Origin", base)
+			req.Header.Set("HX-Request", "true")
+			req.Header.Set("X-CSRF-Token", users[w].token)
+			return req
+		}
+		ok := func(status int, body []byte) bool { return status == http.StatusOK }
+		tradeOK := func(status int, body []byte) bool {
+			if strings.Contains(string(body), "Purchased") || strings.Contains(string(body), "Sold") {
+				trades.Add(1)
+			}
+			return status == http.StatusOK
+		}
+		for _, r := range []loadResult{
+			loadRun(t, "GET /market", page, ok),
+			loadRun(t, "POST /market (htmx buy/sell)", trade, tradeOK),
+		} {
+			fmt.Fprintf(w, "%-26s %-30s %9.0f %9s %9s %7d\n", s.name, r.name, r.rps,
+				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+			if r.errors > 0 {
+				t.Errorf("%s, %s: %d errors", s.name, r.name, r.errors)
+			}
+		}
+		fmt.Fprintf(w, "%-26s successful trades: %d\n", s.name, trades.Load())
+		for _, p := range procs {
+			p.stop()
+		}
+		if out, err := exec.Command(bin, "-db", s.db, "check").CombinedOutput(); err != nil {
+			t.Errorf("%s: check after the load: %v\n%s", s.name, err, out)
+		}
+	}
+	w.Flush()
+	t.Log(b.String())
+}

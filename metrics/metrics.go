@@ -1,0 +1,137 @@
+// Package metrics serves the market's Prometheus metrics: requests by route and status,
+// latency, trades and refusals, the database's connections and commit times. It is served on
+// an address of its own (market -metrics-addr), never on the public one.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"market/store"
+)
+
+// Metrics holds the registry and the HTTP metrics it fills.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New registers the process's, the HTTP layer's and st's metrics.
+func New(st *store.Store) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "market_http_requests_total", Help: "HTTP requests answered, by route and status.",
+		}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "market_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+	}
+	commits := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "market_db_commit_seconds", Help: "Time of each commit of a write (on SQLite, of a group commit).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+	})
+	st.OnCommit(func(d time.Duration) { commits.Observe(d.Seconds()) })
+	reg.MustRegister(m.requests, m.latency, commits,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(st.DB(), "market"),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "market_trades_total", Help: "Purchases and sales committed by this instance.",
+		}, func() float64 { return float64(st.Stats().Trades) }))
+	for _, reason := range []string{"unavailable", "funds", "not_owner", "not_found"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "market_trade_refusals_total", Help: "Trades refused by this instance, by reason.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(st.Stats().Refusals[reason]) }))
+	}
+	if pool := st.Pool(); pool != nil { // PostgreSQL: the sessions' pgx pool
+		gauge := func(name, help string, f func() float64) {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		}
+		gauge("market_pgxpool_acquired_conns", "Connections of the sessions' pool in use.",
+			func() float64 { return float64(pool.Stat().AcquiredConns()) })
+		gauge("market_pgxpool_idle_conns", "Idle connections of the sessions' pool.",
+			func() float64 { return float64(pool.Stat().IdleConns()) })
+		gauge("market_pgxpool_total_conns", "Connections of the sessions' pool.",
+			func() float64 { return float64(pool.Stat().TotalConns()) })
+		gauge("market_pgxpool_empty_acquire_total", "Acquires that waited for a connection.",
+			func() float64 { return float64(pool.Stat().EmptyAcquireCount()) })
+		gauge("market_db_listening", "1 when this instance hears other instances' changes as they commit.",
+			func() float64 {
+				if st.Listening() {
+					return 1
+				}
+				return 0
+			})
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Instrument counts and times every request next answers.
+func (m *Metrics) Instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		rt := route(r)
+		m.requests.WithLabelValues(rt, strconv.Itoa(sw.status)).Inc()
+		m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+	})
+}
+
+// routes are the market's routes by path; any other path is "other", so that clients cannot
+// make up labels.
+var routes = map[string]string{
+	"/": "/", "/home": "/home", "/register": "/register", "/login": "/login", "/logout": "/logout",
+	"/market": "/market", "/trades": "/trades", "/healthz": "/healthz",
+}
+
+func route(r *http.Request) string {
+	p := r.URL.Path
+	rt, ok := routes[p]
+	switch {
+	case ok:
+	case strings.HasPrefix(p, "/items/"):
+		rt = "/items/{id}"
+	case strings.HasPrefix(p, "/assets/"):
+		rt = "/assets/"
+	default:
+		rt = "other"
+	}
+	return r.Method + " " + rt
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes for streaming answers).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

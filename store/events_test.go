@@ -1,0 +1,127 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"market/store"
+)
+
+func openEventsStore(t *testing.T) (*store.Store, int64, []store.Item) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "m.db"), store.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, "ann", "ann@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.Market(ctx, store.MarketQuery{Sort: store.SortPrice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, u.ID, p.Items
+}
+
+// Each trade writes one event with the version after it; EventsSince replays them in order.
+func TestEventsSinceReplaysTrades(t *testing.T) {
+	ctx := context.Background()
+	st, uid, items := openEventsStore(t)
+	before, _ := st.Version(ctx)
+	if _, err := st.Buy(ctx, uid, items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	mid, _ := st.Version(ctx)
+	if _, err := st.Sell(ctx, uid, items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Buy(ctx, uid, 1<<40); err == nil { // refused: no event
+		t.Fatal("bought an item that does not exist")
+	}
+	after, _ := st.Version(ctx)
+	ev, complete, err := st.EventsSince(ctx, before, 100)
+	if err != nil || !complete {
+		t.Fatal(err, complete)
+	}
+	if len(ev) != 2 || ev[0].Kind != "buy" || ev[1].Kind != "sell" || ev[0].Version != mid || ev[1].Version != after ||
+		ev[0].ItemID != items[0].ID || ev[0].UserID != uid || ev[0].ItemName != items[0].Name {
+		t.Fatalf("events %+v, want buy at %d then sell at %d of item %d", ev, mid, after, items[0].ID)
+	}
+	ev, _, _ = st.EventsSince(ctx, mid, 100)
+	if len(ev) != 1 || ev[0].Kind != "sell" {
+		t.Fatalf("events after %d: %+v", mid, ev)
+	}
+	// A version from before the events table existed cannot be replayed.
+	if _, complete, _ := st.EventsSince(ctx, 0, 100); complete {
+		t.Fatal("events since version 0 are reported complete, but they were never recorded")
+	}
+}
+
+// Old events are pruned, and asking for them says so.
+func TestEventsPruned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes thousands of trades")
+	}
+	ctx := context.Background()
+	st, uid, items := openEventsStore(t)
+	start, _ := st.Version(ctx)
+	for i := 0; i < store.EventsKept/2+400; i++ {
+		if _, err := st.Buy(ctx, uid, items[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Sell(ctx, uid, items[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	st.DB().QueryRow(`SELECT count(*) FROM market_events`).Scan(&n)
+	if n > store.EventsKept+600 {
+		t.Fatalf("%d events kept, want about %d", n, store.EventsKept)
+	}
+	if _, complete, _ := st.EventsSince(ctx, start, 10); complete {
+		t.Fatal("pruned events reported complete")
+	}
+	v, _ := st.Version(ctx)
+	ev, complete, err := st.EventsSince(ctx, v-4, 10)
+	if err != nil || !complete || len(ev) != 2 {
+		t.Fatalf("recent events: %v %v %+v", err, complete, ev)
+	}
+}
+
+// Changed is closed after a trade commits, and by the poll after another process's change.
+func TestChangedRings(t *testing.T) {
+	ctx := context.Background()
+	st, uid, items := openEventsStore(t)
+	ch := st.Changed()
+	go st.Buy(ctx, uid, items[0].ID)
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Changed not closed after a trade")
+	}
+	ch = st.Changed()
+	// Another process: a write that bypasses the store's writer.
+	other, err := store.Open(ctx, st.Path(), store.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Sell(ctx, uid, items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(3 * store.ChangePoll):
+		t.Fatal("Changed not closed after another process traded")
+	}
+}

@@ -1,0 +1,30 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"market/store/storetest"
+)
+
+// On PostgreSQL a confirmed trade is committed: the store's connections wait for the WAL flush
+// whatever the server's default, and the schema is at the last migration.
+func TestPostgresDurability(t *testing.T) {
+	storetest.RequirePostgres(t)
+	st := newStore(t)
+	var mode string
+	if err := st.DB().QueryRow(`SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "on" {
+		t.Errorf("synchronous_commit = %q (%v), want on", mode, err)
+	}
+	if v, err := st.SchemaVersion(context.Background()); err != nil || v != 2 {
+		t.Errorf("schema version %d (%v), want 2", v, err)
+	}
+	// A second instance opening the same database migrates nothing and sees the same market.
+	other := openStore(t, st.Path())
+	if _, err := st.CreateUser(context.Background(), "alice", "alice@example.com", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Authenticate(context.Background(), "ALICE", "correct horse"); err != nil {
+		t.Errorf("the other instance does not know ALICE: %v", err)
+	}
+}
