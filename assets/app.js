@@ -401,9 +401,12 @@
   // so focus, a disabled button of a trade on its way and the opener of an open dialog stay
   // with them. The market's rows take the server's order; the user's items only lose rows and
   // gain new ones at the end, as a trade in this tab does, so they never reorder under focus.
+  // A row whose trade this tab has sent stays until the trade's own answer moves it: the stream
+  // can be faster than the answer, and htmx drops the answer of a button no longer on the page.
+  const inFlight = (row) => !!trades.get(row?.querySelector?.('.js-item'))?.sent;
   function patchRows(target, rows, ordered) {
     const keep = new Set(rows.map((r) => r.id));
-    for (const r of [...target.rows]) if (!keep.has(r.id)) r.remove();
+    for (const r of [...target.rows]) if (!keep.has(r.id) && !inFlight(r)) r.remove();
     let ref = target.firstElementChild;
     for (const r of rows) {
       const old = document.getElementById(r.id);
@@ -413,6 +416,7 @@
         else target.insertBefore(old, ref);
         continue;
       }
+      if (inFlight(old)) continue; // its own trade's answer moves it
       old?.remove(); // in the other list: it moved here
       if (ordered) target.insertBefore(r, ref);
       else target.append(r);
@@ -431,7 +435,7 @@
     // Rows of the market (removed, or new ones placed beside them): never a row of the user's
     // items of the same id, and a new row a trade of this tab has already put in place is
     // not added twice.
-    if (target.parentElement?.id !== 'item-rows') {
+    if (target.parentElement?.id !== 'item-rows' || inFlight(target)) {
       e.detail.shouldSwap = false;
       return;
     }
