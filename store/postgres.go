@@ -102,6 +102,16 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	lctx, stop := context.WithCancel(context.Background())
 	pg.stop, pg.done = stop, make(chan struct{})
 	go pg.listen(lctx, cfg.ConnConfig)
+	// A store that answers before its listener is in place would not hear the first trades.
+	wait := time.NewTimer(5 * time.Second)
+	defer wait.Stop()
+	for !s.Listening() {
+		select {
+		case <-pg.changedChan():
+		case <-wait.C:
+			return s, nil // down for now: Changed polls until it is up
+		}
+	}
 	return s, nil
 }
 
@@ -326,9 +336,16 @@ func (s *Store) Listening() bool {
 	return s.pg.listener
 }
 
+// changedChan is Changed on PostgreSQL: the listener's doorbell, or, while the listener is
+// down, a poll: the channel closes after ChangePoll, and the waiter reads the version again.
 func (pg *postgres) changedChan() <-chan struct{} {
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
+	if !pg.listener {
+		poll := make(chan struct{})
+		time.AfterFunc(ChangePoll, func() { close(poll) })
+		return poll
+	}
 	return pg.changed
 }
 
