@@ -27,8 +27,7 @@ func TestLiveStreamsLoad(t *testing.T) {
 	for i := range users {
 		clients = append(clients, app.signUp(fmt.Sprintf("u%04d", i)))
 	}
-	trader := app.signUp("trader")
-	_ = trader
+	app.signUp("trader") // trades straight through the store below
 	ctx := context.Background()
 	traderID := int64(0)
 	app.store.DB().QueryRow(`SELECT id FROM users WHERE username = 'trader'`).Scan(&traderID)

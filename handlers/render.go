@@ -40,14 +40,22 @@ const minGzip = 1024
 // render writes a component: into a buffer first, so that a failing component becomes a clean
 // 500, then gzipped when the client accepts it and the page is big enough to gain.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	if err := h.tryRender(w, r, status, c); err != nil {
+		h.serverError(w, r, err)
+	}
+}
+
+// tryRender renders c and sends it; when rendering fails, nothing is written and the error is
+// the caller's to answer.
+func (h *Handler) tryRender(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
 	buf := bufferPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufferPool.Put(buf)
 	if err := c.Render(r.Context(), buf); err != nil {
-		h.serverError(w, r, err)
-		return
+		return err
 	}
 	h.writeHTML(w, r, status, buf.Bytes())
+	return nil
 }
 
 // writeHTML sends a rendered page. A write that fails means the client has gone: the request
@@ -154,19 +162,14 @@ func (h *Handler) clientError(w http.ResponseWriter, r *http.Request, status int
 	} else {
 		page = components.ErrorPage(h.chrome(r, http.StatusText(status), ""), http.StatusText(status), message)
 	}
-	buf := bufferPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer bufferPool.Put(buf)
-	if err := page.Render(r.Context(), buf); err != nil {
+	if err := h.tryRender(w, r, status, page); err != nil {
 		if abandoned(r, err) {
 			h.cancelled(r, err)
 			return
 		}
 		h.logger.ErrorContext(r.Context(), "error page failed", "status", status, "uri", r.URL.RequestURI(), "err", err)
 		plainError(w, status, message)
-		return
 	}
-	h.writeHTML(w, r, status, buf.Bytes())
 }
 
 // plainError is the answer of last resort: text, no template, nothing that can fail.
