@@ -97,11 +97,10 @@ type broker struct {
 	started bool
 	quit    chan struct{} // closed by StopStreams
 	stop    sync.Once
-	done    chan struct{}
 }
 
 func newBroker(h *Handler) *broker {
-	return &broker{h: h, streams: map[int64][]*stream{}, quit: make(chan struct{}), done: make(chan struct{})}
+	return &broker{h: h, streams: map[int64][]*stream{}, quit: make(chan struct{})}
 }
 
 // StopStreams ends every live stream at once and refuses new ones; register it with
@@ -110,14 +109,21 @@ func (h *Handler) StopStreams() {
 	h.live.stop.Do(func() { close(h.live.quit) })
 }
 
-// subscribe adds a stream; a user at the limit loses their oldest stream.
-func (b *broker) subscribe(user int64, q store.MarketQuery, limit int) *stream {
+// subscribe adds a stream; a user at the limit loses their oldest stream. The first one starts
+// the broker, from a version read here, before the stream reads its own: a change committed
+// between the two reads reaches the stream in the broker's first group.
+func (b *broker) subscribe(ctx context.Context, user int64, q store.MarketQuery, limit int) (*stream, error) {
 	s := &stream{user: user, query: q, wake: make(chan struct{}, 1), evicted: make(chan struct{})}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.started {
+		changed := b.h.store.Changed() // before the read: a commit after it rings this bell
+		last, err := b.h.store.Version(ctx)
+		if err != nil {
+			return nil, err
+		}
 		b.started = true
-		go b.loop()
+		go b.loop(changed, last)
 	}
 	list := append(b.streams[user], s)
 	for len(list) > limit {
@@ -125,7 +131,7 @@ func (b *broker) subscribe(user int64, q store.MarketQuery, limit int) *stream {
 		list = list[1:]
 	}
 	b.streams[user] = list
-	return s
+	return s, nil
 }
 
 func (b *broker) unsubscribe(s *stream) {
@@ -153,34 +159,33 @@ func (b *broker) count() int {
 	return n
 }
 
-// loop wakes on each change of the market, reads what happened once, and hands it out.
-func (b *broker) loop() {
-	defer close(b.done)
+// loop wakes on each change of the market after version last, reads what happened once, and
+// hands it out.
+func (b *broker) loop(changed <-chan struct{}, last int64) {
 	st := b.h.store
 	ctx := context.Background()
-	last, err := st.Version(ctx)
-	for err != nil { // the database is unreachable: try again, slowly
-		select {
-		case <-b.quit:
-			return
-		case <-time.After(time.Second):
-		}
-		last, err = st.Version(ctx)
-	}
 	for {
-		changed := st.Changed()
 		select {
 		case <-b.quit:
 			return
 		case <-changed:
 		}
+		// The next doorbell before the reads: a trade committed while this group is read and
+		// handed out rings it, and is not left waiting for the trade after it.
+		changed = st.Changed()
 		v, err := st.Version(ctx)
-		if err != nil || v == last {
+		if err == nil && v == last {
 			continue
 		}
-		events, complete, err := st.EventsSince(ctx, last, maxReplay)
+		var events []store.MarketEvent
+		complete := false
+		if err == nil {
+			events, complete, err = st.EventsSince(ctx, last, maxReplay)
+		}
 		if err != nil {
+			// Nothing is lost: the next try reads everything after last.
 			b.h.logger.Error("live events", "err", err)
+			changed = after(time.Second)
 			continue
 		}
 		// Events committed after v was read wait for the next wake-up, whose version covers them.
@@ -251,9 +256,13 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
 
-	s := h.live.subscribe(user.ID, q, h.cfg.StreamsPerUser)
-	defer h.live.unsubscribe(s)
 	ctx := r.Context()
+	s, err := h.live.subscribe(ctx, user.ID, q, h.cfg.StreamsPerUser)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	defer h.live.unsubscribe(s)
 	version, err := h.store.Version(ctx) // after subscribing: no group between is lost
 	if err != nil {
 		h.serverError(w, r, err)
@@ -321,6 +330,13 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// after is a channel closed after d.
+func after(d time.Duration) <-chan struct{} {
+	c := make(chan struct{})
+	time.AfterFunc(d, func() { close(c) })
+	return c
 }
 
 // streamWriter writes events with a deadline each, and flushes them.

@@ -352,3 +352,52 @@ func TestStreamEndsAtLogout(t *testing.T) {
 	}
 	waitUntil(t, "the stream to end", time.Second, func() bool { return app.handler.OpenStreams() == 0 })
 }
+
+// Bursts of trades by several users reach an open stream whole: after each burst the stream's
+// last event is at the version after the last trade, however the trades fall between the
+// broker's reads. (A broker that took its doorbell after reading the version slept through a
+// trade committed meanwhile, until the next trade; on PostgreSQL no poll wakes it.)
+func TestStreamKeepsUpWithBursts(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.signUp("ann")
+	ctx := context.Background()
+	var traders []int64
+	for _, name := range []string{"bob", "cat", "dan"} {
+		app.signUp(name)
+		u, err := app.store.Authenticate(ctx, name, "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		traders = append(traders, u.ID)
+	}
+	items := []int64{app.item("Mouse").ID, app.item("Kettle").ID, app.item("Office Chair").ID}
+	ls := ann.stream("/market/events?since="+strconv.FormatInt(app.version(), 10), nil)
+	for burst := range 5 {
+		errs := make(chan error, len(traders))
+		for i, user := range traders {
+			go func() {
+				for range 4 {
+					if _, err := app.store.Buy(ctx, user, items[i]); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := app.store.Sell(ctx, user, items[i]); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range traders {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := strconv.FormatInt(app.version(), 10)
+		deadline := time.Now().Add(2 * time.Second)
+		for ev := ls.next(t, time.Until(deadline)); ev.id != want; ev = ls.next(t, time.Until(deadline)) {
+		}
+		t.Logf("burst %d: the stream reached version %s", burst, want)
+	}
+}
