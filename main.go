@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -132,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger) error {
 	tuneGC()
+	go releaseWhenQuiet(ctx, 2*time.Second, 8<<20)
 	if n, err := st.SeedIfEmpty(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	h := handlers.New(logger, st, sessions, as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
 	})
-	srv := newServer(cfg.addr, serveMetrics(ctx, cfg.metricsAddr, st, h.Routes(), logger), logger, defaultLimits)
+	srv := newServer(cfg.addr, serveMetrics(ctx, cfg.metricsAddr, st, h, logger), logger, defaultLimits)
 	srv.RegisterOnShutdown(h.StopStreams) // live streams never finish on their own
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -213,19 +213,6 @@ func newServer(addr string, h http.Handler, logger *slog.Logger, l limits) *http
 		IdleTimeout:       l.idle,
 		MaxHeaderBytes:    l.headerSize,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-}
-
-// tuneGC trades a little memory for much less garbage collection: the live heap is a few MiB,
-// so the default (collect each time it doubles) runs the collector dozens of times a second
-// under load. A soft limit keeps the total in bounds. GOGC and GOMEMLIMIT, which the runtime
-// reads from the process's environment, win when set.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(300)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(48 << 20)
 	}
 }
 

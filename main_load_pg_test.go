@@ -28,10 +28,7 @@ func TestLoadEngines(t *testing.T) {
 		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
 	}
 	storetest.RequirePostgres(t)
-	bin := filepath.Join(t.TempDir(), "market")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := loadBuild(t)
 	type setup struct {
 		name      string
 		db        string

@@ -73,6 +73,16 @@ func loadFreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// loadBuild builds the server's binary for the test.
+func loadBuild(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "market")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // loadStart runs cmd and waits until base answers /healthz.
 func loadStart(t testing.TB, cmd *exec.Cmd, base string) *loadProc {
 	t.Helper()
@@ -274,12 +284,8 @@ func loadServerEnv(t *testing.T, env []string, seedArgs ...string) (*loadProc, s
 	if os.Getenv("MARKET_LOAD") == "" {
 		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "market")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	db := filepath.Join(dir, "market.db")
+	bin := loadBuild(t)
+	db := filepath.Join(t.TempDir(), "market.db")
 	start := time.Now()
 	if out, err := exec.Command(bin, append([]string{"-db", db, "seed"}, seedArgs...)...).CombinedOutput(); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)

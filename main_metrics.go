@@ -8,17 +8,19 @@ import (
 	"net/http"
 	"time"
 
+	"market/handlers"
 	"market/metrics"
 	"market/store"
 )
 
 // serveMetrics serves /metrics on addr, a listener of its own (never the public one), until ctx
-// ends, and returns the public handler instrumented. With no addr it returns public as it is.
-func serveMetrics(ctx context.Context, addr string, st *store.Store, public http.Handler, logger *slog.Logger) http.Handler {
+// ends, and returns h's routes instrumented. With no addr it returns the routes as they are.
+func serveMetrics(ctx context.Context, addr string, st *store.Store, h *handlers.Handler, logger *slog.Logger) http.Handler {
+	public := h.Routes()
 	if addr == "" {
 		return public
 	}
-	m := metrics.New(st)
+	m := metrics.New(st, h.OpenStreams)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -73,6 +73,7 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 		`market_trade_refusals_total{reason="unavailable"} 0`,
 		`go_sql_open_connections{db_name="market"}`,
 		`market_db_commit_seconds_count`,
+		`market_live_streams 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

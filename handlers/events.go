@@ -40,21 +40,32 @@ type liveGroup struct {
 	pages map[store.MarketQuery]*livePage
 }
 
+// livePage is one page of the market at a group's version, and the events rendered for the
+// viewers of that page who took no part in the group's trades: they all see the same bytes.
 type livePage struct {
 	once sync.Once
 	page store.MarketPage
 	rows templ.Component
 	err  error
+
+	mu     sync.Mutex
+	shared map[string]*sharedEvent // by the version and rows the viewer's page was at
+}
+
+type sharedEvent struct {
+	once sync.Once
+	data []byte // the whole event, ready to write; nil when it changes nothing the viewer sees
+	err  error
 }
 
 // page is the viewer's page of the market at the group's version, read once for all the
 // streams that show it.
-func (g *liveGroup) page(h *Handler, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
+func (g *liveGroup) page(h *Handler, q store.MarketQuery) (*livePage, error) {
 	q = q.Normalize()
 	g.mu.Lock()
 	p := g.pages[q]
 	if p == nil {
-		p = &livePage{}
+		p = &livePage{shared: map[string]*sharedEvent{}}
 		g.pages[q] = p
 	}
 	g.mu.Unlock()
@@ -63,7 +74,27 @@ func (g *liveGroup) page(h *Handler, q store.MarketQuery) (store.MarketPage, tem
 		defer cancel()
 		p.page, p.rows, p.err = h.market(context.WithValue(ctx, versionKey, g.version), q)
 	})
-	return p.page, p.rows, p.err
+	return p, p.err
+}
+
+// sharedEvent renders an event once for every viewer whose page was at version cursor with the
+// rows shown: render's result is theirs too.
+func (p *livePage) sharedEvent(cursor int64, shown []int64, render func() ([]byte, error)) ([]byte, error) {
+	key := make([]byte, 0, 8*(len(shown)+1))
+	key = strconv.AppendInt(key, cursor, 10)
+	for _, id := range shown {
+		key = append(key, ',')
+		key = strconv.AppendInt(key, id, 10)
+	}
+	p.mu.Lock()
+	e := p.shared[string(key)]
+	if e == nil {
+		e = &sharedEvent{}
+		p.shared[string(key)] = e
+	}
+	p.mu.Unlock()
+	e.once.Do(func() { e.data, e.err = render() })
+	return e.data, e.err
 }
 
 func newGroup(version int64, events []store.MarketEvent, refresh bool) *liveGroup {
@@ -393,16 +424,18 @@ func pageIDs(p store.MarketPage) []int64 {
 
 // remember takes the page at g's version as what the viewer's page shows.
 func (ls *liveStream) remember(g *liveGroup) error {
-	p, _, err := g.page(ls.h, ls.s.query)
+	p, err := g.page(ls.h, ls.s.query)
 	if err != nil {
 		return err
 	}
-	ls.shown = pageIDs(p)
+	ls.shown = pageIDs(p.page)
 	return nil
 }
 
-// send renders a group for this stream's viewer and appends its event; nothing when nothing
-// the viewer sees changed. full sends the rows, items and budget whatever changed (a replay).
+// send appends the group's event for this stream's viewer; nothing when nothing the viewer
+// sees changed. full sends the rows, items and budget whatever changed (a replay). A viewer who
+// took no part in the group's trades gets the event rendered once for every viewer whose page
+// was where theirs was.
 func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 	if g.version <= ls.cursor {
 		return nil
@@ -413,18 +446,35 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 			events = append(events, e)
 		}
 	}
-	ls.cursor = g.version
-	page, rows, err := g.page(ls.h, ls.s.query)
+	p, err := g.page(ls.h, ls.s.query)
 	if err != nil {
 		ls.h.logger.Error("live page", "err", err)
 		return err
 	}
-	ids := pageIDs(page)
 	full = full || g.refresh
-	mine := full
+	mine := full || slices.ContainsFunc(events, func(e store.MarketEvent) bool { return e.UserID == ls.s.user })
+	render := func() ([]byte, error) { return ls.render(g, p, events, full, mine) }
+	var data []byte
+	if mine {
+		data, err = render()
+	} else {
+		data, err = p.sharedEvent(ls.cursor, ls.shown, render)
+	}
+	if err != nil {
+		return err
+	}
+	ls.cursor, ls.shown = g.version, pageIDs(p.page)
+	sw.buf.Write(data)
+	return nil
+}
+
+// render is the event of group g for this stream's viewer, whose page shows p after it: the
+// changes, the rows that moved (all of them when full) and, when mine, the viewer's items and
+// budget; nil when nothing the viewer sees changed.
+func (ls *liveStream) render(g *liveGroup, p *livePage, events []store.MarketEvent, full, mine bool) ([]byte, error) {
+	ids := pageIDs(p.page)
 	changes := make([]components.LiveChange, 0, len(events))
 	for _, e := range events {
-		mine = mine || e.UserID == ls.s.user
 		changes = append(changes, components.LiveChange{
 			Row: "item-" + strconv.FormatInt(e.ItemID, 10), Bought: e.Kind == "buy", Name: e.ItemName,
 			Mine: e.UserID == ls.s.user,
@@ -434,7 +484,7 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 	}
 	pageChanged := full || !slices.Equal(ids, ls.shown)
 	if !pageChanged && !mine && len(changes) == 0 {
-		return nil
+		return nil, nil
 	}
 	var (
 		owned  []store.Item
@@ -444,33 +494,35 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ctx = context.WithValue(ctx, versionKey, g.version)
+		var err error
 		if owned, err = ls.h.ownedItems(ctx, ls.s.user); err != nil {
-			return err
+			return nil, err
 		}
 		u, err := ls.h.user(ctx, g.version, ls.s.user)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		budget = &u.Budget
 	}
 	// The rows in full for a replay, else what changed: the page's rows keep their order, so
 	// each new row goes before the next row that stays.
+	rows := p.rows
 	var diff *components.LiveDiff
 	if !full {
 		rows = nil
 		if pageChanged {
-			if diff = rowDiff(ls.shown, page.Items); diff == nil {
-				_, rows, _ = g.page(ls.h, ls.s.query) // no row stays: all of them
+			if diff = rowDiff(ls.shown, p.page.Items); diff == nil {
+				rows = p.rows // no row stays: all of them
 			}
 		}
 	}
-	ls.shown = ids
 	var b strings.Builder
-	if err := components.LiveUpdate(changes, g.refresh, &page, rows, diff, owned, budget).Render(context.Background(), &b); err != nil {
-		return err
+	if err := components.LiveUpdate(changes, g.refresh, &p.page, rows, diff, owned, budget).Render(context.Background(), &b); err != nil {
+		return nil, err
 	}
+	var sw streamWriter
 	sw.event(g.version, "market", b.String())
-	return nil
+	return sw.buf.Bytes(), nil
 }
 
 // rowDiff is what turns the rows shown into items: the rows that left, and the new ones, each

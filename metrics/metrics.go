@@ -23,8 +23,9 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-// New registers the process's, the HTTP layer's and st's metrics.
-func New(st *store.Store) *Metrics {
+// New registers the process's, the HTTP layer's and st's metrics, and the number of open live
+// streams as streams reports it.
+func New(st *store.Store, streams func() int) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		reg: reg,
@@ -46,7 +47,10 @@ func New(st *store.Store) *Metrics {
 		collectors.NewDBStatsCollector(st.DB(), "market"),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "market_trades_total", Help: "Purchases and sales committed by this instance.",
-		}, func() float64 { return float64(st.Stats().Trades) }))
+		}, func() float64 { return float64(st.Stats().Trades) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "market_live_streams", Help: "Live update streams (GET /market/events) open on this instance.",
+		}, func() float64 { return float64(streams()) }))
 	for _, reason := range []string{"unavailable", "funds", "not_owner", "not_found"} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "market_trade_refusals_total", Help: "Trades refused by this instance, by reason.",
@@ -97,7 +101,7 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 // make up labels.
 var routes = map[string]string{
 	"/": "/", "/home": "/home", "/register": "/register", "/login": "/login", "/logout": "/logout",
-	"/market": "/market", "/trades": "/trades", "/healthz": "/healthz",
+	"/market": "/market", "/market/events": "/market/events", "/trades": "/trades", "/healthz": "/healthz",
 }
 
 func route(r *http.Request) string {

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"market/store/storetest"
+)
+
+const (
+	liveUsers     = 250 // each with liveTabs streams open
+	liveTabs      = 4
+	liveTrades    = 100
+	liveTradeStep = 50 * time.Millisecond
+)
+
+// TestLoadLiveStreams is the live updates benchmark: 1,000 streams (250 users with 4 tabs
+// each) open on the real server, then 100 trades 50 ms apart. It reports what the streams cost
+// the servers (resident memory, heap and goroutines, read from each instance's /metrics) and
+// the delay from each trade to the last stream's receipt of its event. It runs on SQLite and,
+// in the same run, on PostgreSQL with one and with three instances, the streams and the trades
+// spread over the instances in turn as a round-robin balancer would: `task bench-live`.
+func TestLoadLiveStreams(t *testing.T) {
+	if os.Getenv("MARKET_LOAD") == "" {
+		t.Skip("the live streams benchmark runs with MARKET_LOAD=1 (task bench-live)")
+	}
+	bin := loadBuild(t)
+	type setup struct {
+		name      string
+		db        string
+		instances int
+	}
+	setups := []setup{{"SQLite", filepath.Join(t.TempDir(), "market.db"), 1}}
+	if storetest.Postgres() {
+		setups = append(setups,
+			setup{"PostgreSQL", storetest.NewPostgres(t), 1},
+			setup{"PostgreSQL", storetest.NewPostgres(t), 3})
+	} else {
+		t.Log("PostgreSQL not measured: MARKET_TEST_POSTGRES is not set (task bench-live sets it)")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d streams (%d users x %d tabs), %d trades %s apart, loopback\n",
+		liveUsers*liveTabs, liveUsers, liveTabs, liveTrades, liveTradeStep)
+	fmt.Fprintf(&b, "%-11s %9s %15s %15s %12s %11s %9s %9s %9s\n", "engine", "instances",
+		"RSS/stream", "after trades", "heap/stream", "goroutines", "p50", "p99", "max")
+	for _, s := range setups {
+		r := liveLoad(t, bin, s.db, s.instances)
+		fmt.Fprintf(&b, "%-11s %9d %11.1f KiB %11.1f KiB %8.1f KiB %11.1f %9s %9s %9s\n", s.name, s.instances,
+			r.rss/1024, r.rssAfter/1024, r.heap/1024, r.goroutines, r.p50, r.p99, r.max)
+		if out, err := exec.Command(bin, "-db", s.db, "check").CombinedOutput(); err != nil {
+			t.Errorf("%s: check after the trades: %v\n%s", s.name, err, out)
+		}
+	}
+	t.Log(b.String())
+}
+
+// liveResult is what one setup measured: the cost per stream, summed over the instances, and
+// the delay from a trade to the last stream.
+type liveResult struct {
+	rss, rssAfter, heap float64 // bytes per stream
+	goroutines          float64
+	p50, p99, max       time.Duration
+}
+
+// liveInstance is one server process and the address of its metrics.
+type liveInstance struct {
+	proc    *loadProc
+	metrics string
+}
+
+// gauges reads the instance's /metrics: the process's resident memory, heap in use,
+// goroutines and open streams.
+func (in liveInstance) gauges(t *testing.T) map[string]float64 {
+	t.Helper()
+	res, err := http.Get(in.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	g := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		switch name {
+		case "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines", "market_live_streams":
+			if ok {
+				g[name], _ = strconv.ParseFloat(value, 64)
+			}
+		}
+	}
+	return g
+}
+
+// sum adds one gauge over the instances.
+func sum(t *testing.T, instances []liveInstance, gauge string) float64 {
+	total := 0.0
+	for _, in := range instances {
+		total += in.gauges(t)[gauge]
+	}
+	return total
+}
+
+var liveSince = regexp.MustCompile(`/market/events\?since=(\d+)`)
+
+// liveLoad runs the benchmark on one database with n instances.
+func liveLoad(t *testing.T, bin, db string, n int) liveResult {
+	t.Helper()
+	if out, err := exec.Command(bin, "-db", db, "seed", "-users", strconv.Itoa(liveUsers+1), "-password", "password").CombinedOutput(); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	var instances []liveInstance
+	for range n {
+		addr, maddr := loadFreeAddr(t), loadFreeAddr(t)
+		p := loadStart(t, exec.Command(bin, "-db", db, "-addr", addr, "-metrics-addr", maddr), "http://"+addr)
+		instances = append(instances, liveInstance{p, "http://" + maddr + "/metrics"})
+		defer p.stop()
+	}
+	base := func(i int) string { return instances[i%n].proc.base }
+
+	// Logins 16 at a time: an attempt counts against the address until its password is
+	// checked, and all of them come from one.
+	users := make([]loadUser, liveUsers)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 16)
+	for i := range users {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			users[i] = loadLogin(t, base(i), fmt.Sprintf("user%05d", i+1), "password")
+		})
+	}
+	wg.Wait()
+	trader := loadLogin(t, base(0), fmt.Sprintf("user%05d", liveUsers+1), "password")
+	v0 := liveVersion(t, base(0), trader)
+
+	settle := func() { time.Sleep(time.Second) } // the runtime's background work, a GC
+	settle()
+	rss0, heap0, g0 := sum(t, instances, "process_resident_memory_bytes"),
+		sum(t, instances, "go_memstats_heap_inuse_bytes"), sum(t, instances, "go_goroutines")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	type receipt struct {
+		version int64
+		at      time.Time
+	}
+	streams := liveUsers * liveTabs
+	got := make([][]receipt, streams)
+	var mu sync.Mutex
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	defer cancel()
+	for i := range streams {
+		u := users[i/liveTabs]
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base(i)+"/market/events?since="+strconv.FormatInt(v0, 10), nil)
+		req.Header.Set("Cookie", u.cookies)
+		req.Header.Set("Accept", "text/event-stream")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: status %d", i, res.StatusCode)
+		}
+		readers.Go(func() {
+			defer res.Body.Close()
+			r := bufio.NewReader(res.Body)
+			for {
+				line, err := r.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if id, ok := bytes.CutPrefix(line, []byte("id: ")); ok {
+					v, _ := strconv.ParseInt(string(bytes.TrimSpace(id)), 10, 64)
+					at := time.Now()
+					mu.Lock()
+					got[i] = append(got[i], receipt{v, at})
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	if open := sum(t, instances, "market_live_streams"); open != float64(streams) {
+		t.Fatalf("%v streams open on the servers, want %d", open, streams)
+	}
+	settle()
+	rss1, heap1, g1 := sum(t, instances, "process_resident_memory_bytes"),
+		sum(t, instances, "go_memstats_heap_inuse_bytes"), sum(t, instances, "go_goroutines")
+
+	// The trades: buy and sell back one item, each through the next instance, then read the
+	// version it made. A trade's clock starts when its request is sent (its commit is a little
+	// later, so the delays below are upper bounds).
+	sent := make([]time.Time, liveTrades)
+	versions := make([]int64, liveTrades)
+	for i := range liveTrades {
+		field, want := "purchase_item", "Purchased"
+		if i%2 == 1 {
+			field, want = "sold_item", "Sold"
+		}
+		sent[i] = time.Now()
+		if body := liveTrade(t, base(i), trader, field); !strings.Contains(body, want) {
+			t.Fatalf("trade %d: no %q in %.300s", i, want, body)
+		}
+		versions[i] = liveVersion(t, base(i), trader)
+		time.Sleep(liveTradeStep)
+	}
+	time.Sleep(2 * time.Second)
+	rss2 := sum(t, instances, "process_resident_memory_bytes")
+
+	var delays []time.Duration
+	missing := 0
+	mu.Lock()
+	for i, at := range sent {
+		var last time.Duration
+		for _, rs := range got {
+			j := slices.IndexFunc(rs, func(r receipt) bool { return r.version >= versions[i] })
+			if j < 0 {
+				missing++
+				continue
+			}
+			last = max(last, rs[j].at.Sub(at))
+		}
+		delays = append(delays, last)
+	}
+	mu.Unlock()
+	if missing > 0 {
+		t.Errorf("%d of %d (trade, stream) pairs never arrived", missing, liveTrades*streams)
+	}
+	slices.Sort(delays)
+	q := func(f float64) time.Duration {
+		return delays[int(f*float64(len(delays)-1))].Round(100 * time.Microsecond)
+	}
+	return liveResult{
+		rss: (rss1 - rss0) / float64(streams), rssAfter: (rss2 - rss0) / float64(streams),
+		heap: (heap1 - heap0) / float64(streams), goroutines: (g1 - g0) / float64(streams),
+		p50: q(0.5), p99: q(0.99), max: q(1),
+	}
+}
+
+// liveVersion is the market version the trader's market page was rendered at (its stream's
+// since=).
+func liveVersion(t *testing.T, base string, u loadUser) int64 {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/market", nil)
+	req.Header.Set("Cookie", u.cookies)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	m := liveSince.FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no stream address on /market (%d)", res.StatusCode)
+	}
+	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return v
+}
+
+// liveTrade posts one htmx trade of item 1 and returns the answer.
+func liveTrade(t *testing.T, base string, u loadUser, field string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(url.Values{field: {"1"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", u.cookies)
+	req.Header.Set("Origin", base)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("X-CSRF-Token", u.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return string(body)
+}
