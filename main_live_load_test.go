@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,8 +168,7 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 	defer cancel()
 	for i := range streams {
 		u := users[i/liveTabs]
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base(i)+"/market/events?since="+strconv.FormatInt(v0, 10), nil)
-		req.Header.Set("Cookie", u.cookies)
+		req := u.get(base(i), "/market/events?since="+strconv.FormatInt(v0, 10), false).WithContext(ctx)
 		req.Header.Set("Accept", "text/event-stream")
 		res, err := client.Do(req)
 		if err != nil {
@@ -210,12 +208,12 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 	sent := make([]time.Time, liveTrades)
 	versions := make([]int64, liveTrades)
 	for i := range liveTrades {
-		field, want := "purchase_item", "Purchased"
-		if i%2 == 1 {
-			field, want = "sold_item", "Sold"
+		sell, want := i%2 == 1, "Purchased"
+		if sell {
+			want = "Sold"
 		}
 		sent[i] = time.Now()
-		if body := liveTrade(t, base(i), trader, field); !strings.Contains(body, want) {
+		if body := liveDo(t, trader.trade(base(i), 1, sell)); !bytes.Contains(body, []byte(want)) {
 			t.Fatalf("trade %d: no %q in %.300s", i, want, body)
 		}
 		versions[i] = liveVersion(t, base(i), trader)
@@ -258,36 +256,22 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 // since=).
 func liveVersion(t *testing.T, base string, u loadUser) int64 {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/market", nil)
-	req.Header.Set("Cookie", u.cookies)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	m := liveSince.FindSubmatch(body)
+	m := liveSince.FindSubmatch(liveDo(t, u.get(base, "/market", false)))
 	if m == nil {
-		t.Fatalf("no stream address on /market (%d)", res.StatusCode)
+		t.Fatal("no stream address on /market")
 	}
 	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
 	return v
 }
 
-// liveTrade posts one htmx trade of item 1 and returns the answer.
-func liveTrade(t *testing.T, base string, u loadUser, field string) string {
+// liveDo sends req and returns the answer's body.
+func liveDo(t *testing.T, req *http.Request) []byte {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(url.Values{field: {"1"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Cookie", u.cookies)
-	req.Header.Set("Origin", base)
-	req.Header.Set("HX-Request", "true")
-	req.Header.Set("X-CSRF-Token", u.token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	return string(body)
+	return body
 }

@@ -78,26 +78,9 @@ func TestLoadEngines(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		page := func(w, n int) *http.Request {
-			req, _ := http.NewRequest(http.MethodGet, base+"/market", nil)
-			req.Header.Set("Cookie", users[w].cookies)
-			return req
-		}
+		page := func(w, n int) *http.Request { return users[w].get(base, "/market", false) }
 		var trades atomic.Int64
-		trade := func(w, n int) *http.Request {
-			field := "purchase_item"
-			if n%2 == 1 {
-				field = "sold_item"
-			}
-			form := url.Values{field: {strconv.Itoa(w%26 + 1)}}
-			req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Cookie", users[w].cookies)
-			req.Header.Set("Origin", base)
-			req.Header.Set("HX-Request", "true")
-			req.Header.Set("X-CSRF-Token", users[w].token)
-			return req
-		}
+		trade := func(w, n int) *http.Request { return users[w].trade(base, w%26+1, n%2 == 1) }
 		ok := func(status int, body []byte) bool { return status == http.StatusOK }
 		tradeOK := func(status int, body []byte) bool {
 			if strings.Contains(string(body), "Purchased") || strings.Contains(string(body), "Sold") {

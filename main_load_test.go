@@ -183,6 +183,32 @@ func loadLogin(t testing.TB, base, username, password string) loadUser {
 	return u
 }
 
+// get is a GET of path as u; an htmx request when htmx.
+func (u loadUser) get(base, path string, htmx bool) *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+	req.Header.Set("Cookie", u.cookies)
+	if htmx {
+		req.Header.Set("HX-Request", "true")
+	}
+	return req
+}
+
+// trade is an htmx purchase of item as u, or a sale when sell.
+func (u loadUser) trade(base string, item int, sell bool) *http.Request {
+	field := "purchase_item"
+	if sell {
+		field = "sold_item"
+	}
+	form := url.Values{field: {strconv.Itoa(item)}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", u.cookies)
+	req.Header.Set("Origin", base)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("X-CSRF-Token", u.token)
+	return req
+}
+
 // loadResult is what one scenario measured.
 type loadResult struct {
 	name     string
@@ -314,32 +340,12 @@ func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 
 	get := func(path string, htmx bool) func(w, n int) *http.Request {
-		return func(w, n int) *http.Request {
-			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-			req.Header.Set("Cookie", users[w].cookies)
-			if htmx {
-				req.Header.Set("HX-Request", "true")
-			}
-			return req
-		}
+		return func(w, n int) *http.Request { return users[w].get(base, path, htmx) }
 	}
 	ok := func(status int, body []byte) bool { return status == http.StatusOK }
 	var trades atomic.Int64
 	// Purchase/sale pairs: worker w trades item w (the demo catalogue has 26; some share).
-	trade := func(w, n int) *http.Request {
-		field := "purchase_item"
-		if n%2 == 1 {
-			field = "sold_item"
-		}
-		form := url.Values{field: {strconv.Itoa(w%26 + 1)}}
-		req, _ := http.NewRequest(http.MethodPost, base+"/market", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Cookie", users[w].cookies)
-		req.Header.Set("Origin", base)
-		req.Header.Set("HX-Request", "true")
-		req.Header.Set("X-CSRF-Token", users[w].token)
-		return req
-	}
+	trade := func(w, n int) *http.Request { return users[w].trade(base, w%26+1, n%2 == 1) }
 	tradeOK := func(status int, body []byte) bool {
 		if strings.Contains(string(body), "Purchased") || strings.Contains(string(body), "Sold") {
 			trades.Add(1)
@@ -367,9 +373,7 @@ func TestLoad(t *testing.T) {
 	// The cost of the request log: the same page from a server that logs warnings only.
 	_, quietBase, quietUsers, _ := loadServerEnv(t, []string{"LOG_LEVEL=warn"}, "-users", strconv.Itoa(loadConns), "-password", "password")
 	quiet := loadRun(t, "GET /market, request log off", func(w, n int) *http.Request {
-		req, _ := http.NewRequest(http.MethodGet, quietBase+"/market", nil)
-		req.Header.Set("Cookie", quietUsers[w].cookies)
-		return req
+		return quietUsers[w].get(quietBase, "/market", false)
 	}, ok)
 
 	bodyFile := filepath.Join(dir, "page.html")
@@ -415,11 +419,7 @@ func TestLoadScale(t *testing.T) {
 	}
 	ok := func(status int, body []byte) bool { return status == http.StatusOK }
 	get := func(path string) func(w, n int) *http.Request {
-		return func(w, n int) *http.Request {
-			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-			req.Header.Set("Cookie", users[w].cookies)
-			return req
-		}
+		return func(w, n int) *http.Request { return users[w].get(base, path, false) }
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nscale: 100,000 items, 10,000 users, seeded in %s\n", seeded.Round(time.Millisecond))

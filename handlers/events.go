@@ -45,6 +45,7 @@ type liveGroup struct {
 type livePage struct {
 	once sync.Once
 	page store.MarketPage
+	ids  []int64 // of the page's rows, in order; shared, never changed
 	rows templ.Component
 	err  error
 
@@ -73,6 +74,7 @@ func (g *liveGroup) page(h *Handler, q store.MarketQuery) (*livePage, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		p.page, p.rows, p.err = h.market(context.WithValue(ctx, versionKey, g.version), q)
+		p.ids = pageIDs(p.page)
 	})
 	return p, p.err
 }
@@ -140,9 +142,9 @@ func (h *Handler) StopStreams() {
 	h.live.stop.Do(func() { close(h.live.quit) })
 }
 
-// subscribe adds a stream; a user at the limit loses their oldest stream. The first one starts
-// the broker, from a version read here, before the stream reads its own: a change committed
-// between the two reads reaches the stream in the broker's first group.
+// subscribe adds a stream; a user over the limit loses their oldest stream, after evictGrace.
+// The first one starts the broker, from a version read here, before the stream reads its own:
+// a change committed between the two reads reaches the stream in the broker's first group.
 func (b *broker) subscribe(ctx context.Context, user int64, q store.MarketQuery, limit int) (*stream, error) {
 	s := &stream{user: user, query: q, wake: make(chan struct{}, 1), evicted: make(chan struct{})}
 	b.mu.Lock()
@@ -156,13 +158,29 @@ func (b *broker) subscribe(ctx context.Context, user int64, q store.MarketQuery,
 		b.started = true
 		go b.loop(changed, last)
 	}
-	list := append(b.streams[user], s)
+	b.streams[user] = append(b.streams[user], s)
+	if len(b.streams[user]) > limit {
+		time.AfterFunc(evictGrace, func() { b.evict(user, limit) })
+	}
+	return s, nil
+}
+
+// evictGrace is how long a user may have one stream over the limit: a search opens the page's
+// new stream before its old one is seen to close, and that one should go, not another tab's.
+const evictGrace = time.Second
+
+// evict closes the user's oldest streams over the limit.
+func (b *broker) evict(user int64, limit int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	list := b.streams[user]
 	for len(list) > limit {
 		close(list[0].evicted)
 		list = list[1:]
 	}
-	b.streams[user] = list
-	return s, nil
+	if len(list) > 0 {
+		b.streams[user] = list
+	}
 }
 
 func (b *broker) unsubscribe(s *stream) {
@@ -428,7 +446,7 @@ func (ls *liveStream) remember(g *liveGroup) error {
 	if err != nil {
 		return err
 	}
-	ls.shown = pageIDs(p.page)
+	ls.shown = p.ids
 	return nil
 }
 
@@ -463,7 +481,7 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 	if err != nil {
 		return err
 	}
-	ls.cursor, ls.shown = g.version, pageIDs(p.page)
+	ls.cursor, ls.shown = g.version, p.ids
 	sw.buf.Write(data)
 	return nil
 }
@@ -472,7 +490,7 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 // changes, the rows that moved (all of them when full) and, when mine, the viewer's items and
 // budget; nil when nothing the viewer sees changed.
 func (ls *liveStream) render(g *liveGroup, p *livePage, events []store.MarketEvent, full, mine bool) ([]byte, error) {
-	ids := pageIDs(p.page)
+	ids := p.ids
 	changes := make([]components.LiveChange, 0, len(events))
 	for _, e := range events {
 		changes = append(changes, components.LiveChange{

@@ -231,6 +231,34 @@ func TestStreamLimitPerUser(t *testing.T) {
 	}
 }
 
+// A search replaces its page's stream: the new one opens before the old one closes. A user
+// with four tabs open then has five streams for a moment, and no other tab loses its stream.
+func TestStreamLimitSparesOtherTabs(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.signUp("ann")
+	var tabs []*liveStream
+	for range 4 {
+		tabs = append(tabs, ann.stream("/market/events", nil))
+	}
+	waitUntil(t, "four streams", 2*time.Second, func() bool { return app.handler.OpenStreams() == 4 })
+	ann.stream("/market/events?q=lamp", nil) // the last tab's search
+	tabs[3].cancel()
+	waitUntil(t, "the old stream to close", 2*time.Second, func() bool { return app.handler.OpenStreams() == 4 })
+	time.Sleep(1500 * time.Millisecond) // past the grace
+	for i, tab := range tabs[:3] {
+		select {
+		case ev := <-tab.events:
+			if ev.name == "close" {
+				t.Fatalf("tab %d lost its stream to another tab's search", i)
+			}
+		default:
+		}
+	}
+	if n := app.handler.OpenStreams(); n != 4 {
+		t.Fatalf("%d streams open, want 4", n)
+	}
+}
+
 // waitUntil polls cond for up to wait.
 func waitUntil(t *testing.T, what string, wait time.Duration, cond func() bool) {
 	t.Helper()
