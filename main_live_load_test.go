@@ -147,7 +147,7 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 	trader := loadLogin(t, base(0), fmt.Sprintf("user%05d", liveUsers+1), "password")
 	v0 := liveVersion(t, base(0), trader)
 
-	settle := func() { time.Sleep(time.Second) } // the runtime's background work, a GC
+	settle := func() { time.Sleep(5 * time.Second) } // past releaseWhenQuiet's two periods
 	settle()
 	rss0, heap0, g0 := sum(t, instances, "process_resident_memory_bytes"),
 		sum(t, instances, "go_memstats_heap_inuse_bytes"), sum(t, instances, "go_goroutines")

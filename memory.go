@@ -26,22 +26,25 @@ func tuneGC() {
 // releaseWhenQuiet gives memory back to the system once the server goes quiet after a burst
 // (thousands of connections at once, say). What a burst allocated stays in the heap until the
 // next collection, and a quiet server may not collect for two minutes (the runtime's forced
-// collection): so, every period, when no collection ran since the last look and the heap holds
-// more than slack bytes above what was live after the last one, it collects and returns the
-// free pages at once. A busy server collects on its own and is left alone.
+// collection): so, after a period in which no collection ran and less than slack bytes were
+// allocated, if the heap holds more than slack bytes above what was live after the last
+// collection, it collects and returns the free pages at once. A server at work, even at a
+// modest pace, is left to the collector.
 func releaseWhenQuiet(ctx context.Context, period time.Duration, slack uint64) {
 	samples := []metrics.Sample{
 		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"}, // allocated since the start
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"}, // live, and garbage not yet collected
 		{Name: "/memory/classes/heap/free:bytes"},    // free, and not yet returned
 	}
-	read := func() (cycles, held uint64) {
+	type reading struct{ cycles, allocs, held uint64 }
+	read := func() reading {
 		metrics.Read(samples)
-		live, objects, free := samples[1].Value.Uint64(), samples[2].Value.Uint64(), samples[3].Value.Uint64()
-		return samples[0].Value.Uint64(), objects + free - min(live, objects+free)
+		live, objects, free := samples[2].Value.Uint64(), samples[3].Value.Uint64(), samples[4].Value.Uint64()
+		return reading{samples[0].Value.Uint64(), samples[1].Value.Uint64(), objects + free - min(live, objects+free)}
 	}
-	last, _ := read()
+	last := read()
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
@@ -50,11 +53,11 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, slack uint64) {
 			return
 		case <-tick.C:
 		}
-		cycles, held := read()
-		if cycles == last && held > slack {
+		now := read()
+		if now.cycles == last.cycles && now.allocs-last.allocs < slack && now.held > slack {
 			debug.FreeOSMemory()
-			cycles, _ = read()
+			now = read()
 		}
-		last = cycles
+		last = now
 	}
 }

@@ -83,6 +83,9 @@ func (g *liveGroup) page(h *Handler, q store.MarketQuery) (*livePage, error) {
 // rows shown: render's result is theirs too.
 func (p *livePage) sharedEvent(cursor int64, shown []int64, render func() ([]byte, error)) ([]byte, error) {
 	key := make([]byte, 0, 8*(len(shown)+1))
+	if shown == nil { // rows unknown: every change counts as shown
+		key = append(key, '?')
+	}
 	key = strconv.AppendInt(key, cursor, 10)
 	for _, id := range shown {
 		key = append(key, ',')
@@ -142,45 +145,64 @@ func (h *Handler) StopStreams() {
 	h.live.stop.Do(func() { close(h.live.quit) })
 }
 
-// subscribe adds a stream; a user over the limit loses their oldest stream, after evictGrace.
-// The first one starts the broker, from a version read here, before the stream reads its own:
-// a change committed between the two reads reaches the stream in the broker's first group.
+// subscribe adds a stream. A user over the limit loses their oldest stream: at once beyond
+// one over, else after evictGrace (a search opens its page's new stream before the old one is
+// seen to close, and that one should go, not another tab's).
 func (b *broker) subscribe(ctx context.Context, user int64, q store.MarketQuery, limit int) (*stream, error) {
+	if err := b.start(ctx); err != nil {
+		return nil, err
+	}
 	s := &stream{user: user, query: q, wake: make(chan struct{}, 1), evicted: make(chan struct{})}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.started {
-		changed := b.h.store.Changed() // before the read: a commit after it rings this bell
-		last, err := b.h.store.Version(ctx)
-		if err != nil {
-			return nil, err
-		}
-		b.started = true
-		go b.loop(changed, last)
-	}
 	b.streams[user] = append(b.streams[user], s)
+	b.trim(user, limit+1)
 	if len(b.streams[user]) > limit {
-		time.AfterFunc(evictGrace, func() { b.evict(user, limit) })
+		time.AfterFunc(evictGrace, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.trim(user, limit)
+		})
 	}
 	return s, nil
 }
 
-// evictGrace is how long a user may have one stream over the limit: a search opens the page's
-// new stream before its old one is seen to close, and that one should go, not another tab's.
+// evictGrace is how long a user may have one stream over the limit.
 const evictGrace = time.Second
 
-// evict closes the user's oldest streams over the limit.
-func (b *broker) evict(user int64, limit int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// trim closes the user's oldest streams beyond keep; b.mu is held.
+func (b *broker) trim(user int64, keep int) {
 	list := b.streams[user]
-	for len(list) > limit {
+	for len(list) > keep {
 		close(list[0].evicted)
 		list = list[1:]
 	}
 	if len(list) > 0 {
 		b.streams[user] = list
 	}
+}
+
+// start starts the broker, once, from a version read before any stream reads its own: a
+// change committed between the two reads reaches the stream in the broker's first group.
+func (b *broker) start(ctx context.Context) error {
+	b.mu.Lock()
+	started := b.started
+	b.mu.Unlock()
+	if started {
+		return nil
+	}
+	changed := b.h.store.Changed() // before the read: a commit after it rings this bell
+	last, err := b.h.store.Version(ctx)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started { // else another stream started it, from a version read earlier still
+		b.started = true
+		go b.loop(changed, last)
+	}
+	return nil
 }
 
 func (b *broker) unsubscribe(s *stream) {

@@ -39,8 +39,8 @@ type Config struct {
 	Now func() time.Time
 	// StreamPing is how often an idle live stream gets a ": ping" comment (default 15 s).
 	StreamPing time.Duration
-	// StreamsPerUser is how many live streams one user may have open (default 4); a new one
-	// closes the oldest.
+	// StreamsPerUser is how many live streams one user may have open (default 4); one more
+	// closes the oldest a second later, unless one closes meanwhile.
 	StreamsPerUser int
 }
 

@@ -93,7 +93,9 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		rt := route(r)
 		m.requests.WithLabelValues(rt, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+		if rt != "GET /market/events" { // a stream's time is its life, not an answer's latency
+			m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+		}
 	})
 }
 
