@@ -219,7 +219,7 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 		versions[i] = liveVersion(t, base(i), trader)
 		time.Sleep(liveTradeStep)
 	}
-	time.Sleep(2 * time.Second)
+	settle() // the last events delivered, and what they allocated collected
 	rss2 := sum(t, instances, "process_resident_memory_bytes")
 
 	var delays []time.Duration
