@@ -29,8 +29,9 @@ const maxReplay = 1000
 // streamWriteTimeout bounds each write to a stream: a client that stops reading is dropped.
 const streamWriteTimeout = 10 * time.Second
 
-// liveGroup is what one wake-up of the broker found: the version now, the events since the
-// previous wake-up, and the pages of the market at that version, computed once per query.
+// liveGroup is what one wake-up of the broker found, read in one snapshot: the version now,
+// the events since the previous wake-up, and the page of the market at that version of each
+// query the streams follow, rendered once per query.
 type liveGroup struct {
 	version int64
 	events  []store.MarketEvent
@@ -38,6 +39,24 @@ type liveGroup struct {
 
 	mu    sync.Mutex
 	pages map[store.MarketQuery]*livePage
+}
+
+// newGroup is the group of c, with the pages c read.
+func (h *Handler) newGroup(c store.Changes) *liveGroup {
+	g := &liveGroup{
+		version: c.Version, events: c.Events,
+		refresh: !c.Complete || len(c.Events) >= maxReplay,
+		pages:   make(map[store.MarketQuery]*livePage, len(c.Pages)),
+	}
+	for q, page := range c.Pages {
+		p := &livePage{shared: map[string]*sharedEvent{}}
+		p.once.Do(func() {
+			p.page, p.ids = page, pageIDs(page)
+			p.rows, p.err = h.keepMarket(context.Background(), c.Version, q, page)
+		})
+		g.pages[q] = p
+	}
+	return g
 }
 
 // livePage is one page of the market at a group's version, and the events rendered for the
@@ -59,8 +78,9 @@ type sharedEvent struct {
 	err  error
 }
 
-// page is the viewer's page of the market at the group's version, read once for all the
-// streams that show it.
+// page is the viewer's page of the market at the group's version, read with the group, or
+// else (a stream that came after the group was read) read once for all the streams that show
+// it, then perhaps a little newer than the group.
 func (g *liveGroup) page(h *Handler, q store.MarketQuery) (*livePage, error) {
 	q = q.Normalize()
 	g.mu.Lock()
@@ -100,10 +120,6 @@ func (p *livePage) sharedEvent(cursor int64, shown []int64, render func() ([]byt
 	p.mu.Unlock()
 	e.once.Do(func() { e.data, e.err = render() })
 	return e.data, e.err
-}
-
-func newGroup(version int64, events []store.MarketEvent, refresh bool) *liveGroup {
-	return &liveGroup{version: version, events: events, refresh: refresh, pages: map[store.MarketQuery]*livePage{}}
 }
 
 // stream is one open GET /market/events.
@@ -216,6 +232,23 @@ func (b *broker) unsubscribe(s *stream) {
 	}
 }
 
+// queries are the queries the open streams follow, each once.
+func (b *broker) queries() []store.MarketQuery {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	seen := map[store.MarketQuery]bool{}
+	var qs []store.MarketQuery
+	for _, list := range b.streams {
+		for _, s := range list {
+			if !seen[s.query] {
+				seen[s.query] = true
+				qs = append(qs, s.query)
+			}
+		}
+	}
+	return qs
+}
+
 // OpenStreams is the number of live streams open in this process.
 func (h *Handler) OpenStreams() int { return h.live.count() }
 
@@ -244,25 +277,18 @@ func (b *broker) loop(changed <-chan struct{}, last int64) {
 		// The next doorbell before the reads: a trade committed while this group is read and
 		// handed out rings it, and is not left waiting for the trade after it.
 		changed = st.Changed()
-		v, err := st.Version(ctx)
-		if err == nil && v == last {
-			continue
-		}
-		var events []store.MarketEvent
-		complete := false
-		if err == nil {
-			events, complete, err = st.EventsSince(ctx, last, maxReplay)
-		}
+		c, err := st.ChangesSince(ctx, last, maxReplay, b.queries())
 		if err != nil {
 			// Nothing is lost: the next try reads everything after last.
 			b.h.logger.Error("live events", "err", err)
 			changed = after(time.Second)
 			continue
 		}
-		// Events committed after v was read wait for the next wake-up, whose version covers them.
-		events = slices.DeleteFunc(events, func(e store.MarketEvent) bool { return e.Version > v })
-		g := newGroup(v, events, !complete || len(events) >= maxReplay)
-		last = v
+		if c.Version == last {
+			continue
+		}
+		g := b.h.newGroup(c)
+		last = c.Version
 		b.mu.Lock()
 		for _, list := range b.streams {
 			for _, s := range list {
@@ -334,11 +360,18 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.live.unsubscribe(s)
-	version, err := h.store.Version(ctx) // after subscribing: no group between is lost
+	// After subscribing, so that no group between is lost: the version, what was missed since
+	// the page's version, and the page now, in one snapshot.
+	limit := 0
+	if hasSince {
+		limit = maxReplay
+	}
+	c, err := h.store.ChangesSince(ctx, since, limit, []store.MarketQuery{q})
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	g := h.newGroup(c)
 
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -348,20 +381,13 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 
 	sw := &streamWriter{w: w, rc: rc}
 	sw.buf.WriteString("retry: 1000\n\n") // reconnect after a second, not three
-	ls := &liveStream{h: h, s: s, cursor: version}
-	if hasSince && since < version {
-		events, complete, err := h.store.EventsSince(ctx, since, maxReplay)
-		if err != nil {
-			h.logger.Error("live replay", "err", err)
-			return
-		}
-		events = slices.DeleteFunc(events, func(e store.MarketEvent) bool { return e.Version > version })
-		g := newGroup(version, events, !complete || len(events) >= maxReplay)
+	ls := &liveStream{h: h, s: s, cursor: c.Version}
+	if hasSince && since < c.Version {
 		ls.cursor = since
 		if err := ls.send(sw, g, true); err != nil {
 			return
 		}
-	} else if err := ls.remember(newGroup(version, nil, false)); err != nil {
+	} else if err := ls.remember(g); err != nil {
 		return
 	}
 	if sw.flush() != nil {

@@ -438,3 +438,54 @@ func TestStreamKeepsUpWithBursts(t *testing.T) {
 		t.Logf("burst %d: the stream reached version %s", burst, want)
 	}
 }
+
+// Each event's rows are the rows of its own version: an event removes a row exactly when it
+// says the item was bought, and brings one back exactly when it says it was sold, however
+// fast the trades come. (The broker read its version, then each page apart: a trade committed
+// between moved a row in the event before its own, with no word of it.)
+func TestStreamEventsMatchTheirRows(t *testing.T) {
+	app := newTestApp(t)
+	cat := app.signUp("cat")
+	ctx := context.Background()
+	var traders []int64
+	for _, name := range []string{"ann", "bob"} {
+		app.signUp(name)
+		u, err := app.store.Authenticate(ctx, name, "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		traders = append(traders, u.ID)
+	}
+	items := []int64{app.item("Mouse").ID, app.item("Kettle").ID}
+	ls := cat.stream("/market/events?since="+strconv.FormatInt(app.version(), 10), nil)
+	for range 25 {
+		for i, user := range traders {
+			if _, err := app.store.Buy(ctx, user, items[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, user := range traders {
+			if _, err := app.store.Sell(ctx, user, items[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := strconv.FormatInt(app.version(), 10)
+	for ev := (sseEvent{}); ev.id != want; {
+		ev = ls.next(t, 2*time.Second)
+		for _, id := range items {
+			row := "item-" + strconv.FormatInt(id, 10)
+			bought := strings.Contains(ev.data, `data-row="`+row+`" data-change="bought"`)
+			sold := strings.Contains(ev.data, `data-row="`+row+`" data-change="sold"`)
+			removed := strings.Contains(ev.data, `<tr id="`+row+`" hx-swap-oob="delete">`)
+			added := strings.Contains(ev.data, `"><tr id="`+row+`"`) // into its place, out of band
+			if bought != sold && (removed != bought || added != sold) {
+				t.Fatalf("event %s: %s bought %v, sold %v, but its row removed %v, added %v:\n%s",
+					ev.id, row, bought, sold, removed, added, ev.data)
+			}
+			if bought == sold && (removed || added) {
+				t.Fatalf("event %s: %s's row moves with no word of a trade:\n%s", ev.id, row, ev.data)
+			}
+		}
+	}
+}

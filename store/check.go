@@ -46,9 +46,9 @@ func queryLines(ctx context.Context, tx *sql.Tx, query string) ([]string, error)
 // one snapshot, so it can run beside a live server. It returns one line per problem found; none
 // means all is well.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.snapshot(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("check: begin: %w", err)
+		return nil, fmt.Errorf("check: %w", err)
 	}
 	defer tx.Rollback()
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"time"
@@ -32,12 +31,12 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 	if n > 0 {
 		return st, fmt.Errorf("copy: the target database is not empty (%d rows in users, items and trades)", n)
 	}
-	src, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot of the source
+	src, err := s.snapshot(ctx) // one state of the source, its version included
 	if err != nil {
 		return st, err
 	}
 	defer src.Rollback()
-	version, err := s.Version(ctx)
+	version, err := readVersion(ctx, src)
 	if err != nil {
 		return st, err
 	}

@@ -77,11 +77,16 @@ func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind 
 // when events after since have been pruned: the caller cannot replay them and must refresh
 // whatever it built from the market.
 func (s *Store) EventsSince(ctx context.Context, since int64, limit int) (events []MarketEvent, complete bool, err error) {
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.snapshot(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("begin: %w", err)
+		return nil, false, err
 	}
 	defer tx.Rollback()
+	return eventsSince(ctx, tx, since, limit)
+}
+
+// eventsSince is EventsSince inside tx.
+func eventsSince(ctx context.Context, tx *sql.Tx, since int64, limit int) (events []MarketEvent, complete bool, err error) {
 	var horizon int64
 	if err := tx.QueryRowContext(ctx, `SELECT pruned_through FROM market_events_horizon`).Scan(&horizon); err != nil {
 		return nil, false, fmt.Errorf("events horizon: %w", err)
@@ -105,6 +110,46 @@ func (s *Store) EventsSince(ctx context.Context, since int64, limit int) (events
 		events = append(events, e)
 	}
 	return events, true, rows.Err()
+}
+
+// Changes is what a live stream needs to follow the market, as of one version: the version,
+// the events after a version (Complete is false when some were pruned), and a page of the
+// market for each query asked.
+type Changes struct {
+	Version  int64
+	Events   []MarketEvent
+	Complete bool
+	Pages    map[MarketQuery]MarketPage // by normalized query
+}
+
+// ChangesSince reads, in one snapshot, the market version, up to limit events after version
+// since (none when limit is 0) and the page of each query: the pages are exactly as of the
+// version, and the events end at it.
+func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
+	tx, err := s.snapshot(ctx)
+	if err != nil {
+		return Changes{}, err
+	}
+	defer tx.Rollback()
+	c := Changes{Complete: true, Pages: make(map[MarketQuery]MarketPage, len(queries))}
+	if c.Version, err = readVersion(ctx, tx); err != nil {
+		return Changes{}, err
+	}
+	if limit > 0 {
+		if c.Events, c.Complete, err = eventsSince(ctx, tx, since, limit); err != nil {
+			return Changes{}, err
+		}
+	}
+	for _, q := range queries {
+		q = q.Normalize()
+		if _, ok := c.Pages[q]; ok {
+			continue
+		}
+		if c.Pages[q], err = s.market(ctx, tx, q); err != nil {
+			return Changes{}, err
+		}
+	}
+	return c, nil
 }
 
 // Changed returns a channel that is closed when the market version may have moved: after a

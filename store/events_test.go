@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 func openEventsStore(t *testing.T) (*store.Store, int64, []store.Item) {
@@ -123,5 +124,79 @@ func TestChangedRings(t *testing.T) {
 	case <-ch:
 	case <-time.After(3 * store.ChangePoll):
 		t.Fatal("Changed not closed after another process traded")
+	}
+}
+
+// ChangesSince reads one state of the database: while a trader buys and sells an item as fast
+// as it can, each read's page shows the item exactly as the read's last event about it left
+// it, and its count agrees with its rows.
+func TestChangesSinceIsOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t)
+	if _, err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, "ann", "ann@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := store.MarketQuery{}
+	p, err := st.Market(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := p.Items[0].ID
+	base, _ := st.Version(ctx)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := st.Buy(ctx, u.ID, item); err != nil {
+				done <- err
+				return
+			}
+			if _, err := st.Sell(ctx, u.ID, item); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for range 200 {
+		c, err := st.ChangesSince(ctx, base, store.EventsKept, []store.MarketQuery{all, {Sort: store.SortName}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, ok := c.Pages[all.Normalize()]
+		if !ok || len(c.Pages) != 1 {
+			t.Fatalf("pages %v: want one, for the query asked twice", c.Pages)
+		}
+		onSale := false
+		for _, it := range page.Items {
+			onSale = onSale || it.ID == item
+		}
+		if page.Total != len(page.Items) {
+			t.Fatalf("version %d: count %d, %d rows", c.Version, page.Total, len(page.Items))
+		}
+		if n := len(c.Events); n > 0 {
+			last := c.Events[n-1]
+			if last.Version != c.Version {
+				t.Fatalf("the last event is at version %d, the read at %d", last.Version, c.Version)
+			}
+			if onSale != (last.Kind == "sell") {
+				t.Fatalf("version %d: the last event says %s, but the item on sale is %v", c.Version, last.Kind, onSale)
+			}
+		}
 	}
 }

@@ -90,11 +90,32 @@ type MarketPage struct {
 // process or another (triggers keep it), and never repeats, even across Reset. Whatever is
 // built from items and budgets can be cached under it and stays exactly as fresh as the data.
 func (s *Store) Version(ctx context.Context) (int64, error) {
+	return readVersion(ctx, s.read)
+}
+
+// querier is a database or a transaction: what a read needs.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func readVersion(ctx context.Context, q querier) (int64, error) {
 	var v int64
-	if err := s.read.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("market version: %w", err)
 	}
 	return v, nil
+}
+
+// snapshot begins a read-only transaction that sees one state of the database from its first
+// read to its end (as SQLite's read transactions always do; PostgreSQL's need REPEATABLE READ,
+// where each statement would otherwise see the commits made since the one before).
+func (s *Store) snapshot(ctx context.Context) (*sql.Tx, error) {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return tx, nil
 }
 
 // Market returns one page of the items on sale, with the count, read in one snapshot. A first
@@ -102,6 +123,16 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 // catalogue; a page in the second half is read from the far end of its order, so that the last
 // page of 100,000 items costs no more than the first.
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
+	tx, err := s.snapshot(ctx)
+	if err != nil {
+		return MarketPage{}, err
+	}
+	defer tx.Rollback()
+	return s.market(ctx, tx, q)
+}
+
+// market is Market inside tx.
+func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPage, error) {
 	q = q.Normalize()
 	where, args := `owner_id IS NULL`, []any{}
 	if q.Q != "" {
@@ -113,12 +144,6 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}
-	// One read transaction, so that the count and the rows agree.
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return MarketPage{}, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
 	list := func(sort string, limit, offset int) ([]Item, error) {
 		items, err := marketRows(ctx, tx, `SELECT id, name, price, barcode, description FROM items WHERE `+where+
 			` ORDER BY `+orderBy[sort]+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
@@ -128,6 +153,7 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 		return items, nil
 	}
 
+	var err error
 	p := MarketPage{Query: q, Page: q.Page, Pages: 1}
 	if p.Page == 1 {
 		if p.Items, err = list(q.Sort, PerPage, 0); err != nil {

@@ -145,9 +145,9 @@ const LedgerPerPage = 25
 
 // Ledger returns a page (from 1, clamped to the last) of the user's trades, newest first.
 func (s *Store) Ledger(ctx context.Context, userID int64, page int) (LedgerPage, error) {
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.snapshot(ctx)
 	if err != nil {
-		return LedgerPage{}, fmt.Errorf("begin: %w", err)
+		return LedgerPage{}, err
 	}
 	defer tx.Rollback()
 	var p LedgerPage
