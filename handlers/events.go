@@ -50,13 +50,19 @@ func (h *Handler) newGroup(c store.Changes) *liveGroup {
 	}
 	for q, page := range c.Pages {
 		p := &livePage{shared: map[string]*sharedEvent{}}
-		p.once.Do(func() {
-			p.page, p.ids = page, pageIDs(page)
-			p.rows, p.err = h.keepMarket(context.Background(), c.Version, q, page)
-		})
+		p.once.Do(func() { p.page, p.ids = page, pageIDs(page) })
 		g.pages[q] = p
 	}
 	return g
+}
+
+// allRows is the page's rows, rendered once.
+func (p *livePage) allRows() (templ.Component, error) {
+	p.rowsOnce.Do(func() {
+		m, err := renderMarket(context.Background(), p.page)
+		p.rows, p.rowsErr = templ.Raw(m.rows), err
+	})
+	return p.rows, p.rowsErr
 }
 
 // livePage is one page of the market at a group's version, and the events rendered for the
@@ -65,8 +71,11 @@ type livePage struct {
 	once sync.Once
 	page store.MarketPage
 	ids  []int64 // of the page's rows, in order; shared, never changed
-	rows templ.Component
 	err  error
+
+	rowsOnce sync.Once // the rows are rendered when an event needs them all
+	rows     templ.Component
+	rowsErr  error
 
 	mu     sync.Mutex
 	shared map[string]*sharedEvent // by the version and rows the viewer's page was at
@@ -93,8 +102,10 @@ func (g *liveGroup) page(h *Handler, q store.MarketQuery) (*livePage, error) {
 	p.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		p.page, p.rows, p.err = h.market(context.WithValue(ctx, versionKey, g.version), q)
+		var rows templ.Component
+		p.page, rows, p.err = h.market(context.WithValue(ctx, versionKey, g.version), q)
 		p.ids = pageIDs(p.page)
+		p.rowsOnce.Do(func() { p.rows = rows })
 	})
 	return p, p.err
 }
@@ -572,14 +583,17 @@ func (ls *liveStream) render(g *liveGroup, p *livePage, events []store.MarketEve
 	}
 	// The rows in full for a replay, else what changed: the page's rows keep their order, so
 	// each new row goes before the next row that stays.
-	rows := p.rows
-	var diff *components.LiveDiff
-	if !full {
-		rows = nil
-		if pageChanged {
-			if diff = rowDiff(ls.shown, p.page.Items); diff == nil {
-				rows = p.rows // no row stays: all of them
-			}
+	var (
+		rows templ.Component
+		diff *components.LiveDiff
+	)
+	if !full && pageChanged {
+		diff = rowDiff(ls.shown, p.page.Items)
+	}
+	if full || (pageChanged && diff == nil) { // a replay, or no row stays: all of them
+		var err error
+		if rows, err = p.allRows(); err != nil {
+			return nil, err
 		}
 	}
 	var b strings.Builder

@@ -86,17 +86,6 @@ func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.Market
 	return m.page, templ.Raw(m.rows), nil
 }
 
-// keepMarket renders the rows of page q, read at exactly version, and keeps them for the
-// requests that come at that version.
-func (h *Handler) keepMarket(ctx context.Context, version int64, q store.MarketQuery, page store.MarketPage) (templ.Component, error) {
-	m, err := renderMarket(ctx, page)
-	if err != nil {
-		return nil, err
-	}
-	h.marketCache.put(version, q.Normalize(), m)
-	return templ.Raw(m.rows), nil
-}
-
 func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
 	var b strings.Builder
 	if err := components.ItemRows(page.Items).Render(ctx, &b); err != nil {
