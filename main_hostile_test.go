@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -114,18 +113,14 @@ func cpuTime(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-var vmRSS = regexp.MustCompile(`VmRSS:\s+(\d+) kB`)
-
 // rssMiB is this process's resident memory.
 func rssMiB(t *testing.T) float64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	mib, err := procMiB("self", "VmRSS")
 	if err != nil {
-		t.Skip("no /proc/self/status:", err)
+		t.Skip(err)
 	}
-	m := vmRSS.FindSubmatch(b)
-	kb, _ := strconv.Atoi(string(m[1]))
-	return float64(kb) / 1024
+	return mib
 }
 
 // settleGoroutines waits until the goroutine count is back to at most want, and returns it.

@@ -131,19 +131,7 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 	}
 	base := func(i int) string { return instances[i%n].proc.base }
 
-	// Logins 16 at a time: an attempt counts against the address until its password is
-	// checked, and all of them come from one.
-	users := make([]loadUser, liveUsers)
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, 16)
-	for i := range users {
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			users[i] = loadLogin(t, base(i), fmt.Sprintf("user%05d", i+1), "password")
-		})
-	}
-	wg.Wait()
+	users := loadLogins(t, liveUsers, base)
 	trader := loadLogin(t, base(0), fmt.Sprintf("user%05d", liveUsers+1), "password")
 	v0 := liveVersion(t, base(0), trader)
 

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,16 +67,7 @@ func TestLoadEngines(t *testing.T) {
 			base = proxy.URL
 			defer proxy.Close()
 		}
-		users := make([]loadUser, loadConns)
-		var wg sync.WaitGroup
-		for i := range users {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				users[i] = loadLogin(t, base, fmt.Sprintf("user%05d", i+1), "password")
-			}()
-		}
-		wg.Wait()
+		users := loadLogins(t, loadConns, func(int) string { return base })
 		page := func(w, n int) *http.Request { return users[w].get(base, "/market", false) }
 		var trades atomic.Int64
 		trade := func(w, n int) *http.Request { return users[w].trade(base, w%26+1, n%2 == 1) }

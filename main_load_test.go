@@ -38,18 +38,24 @@ type loadProc struct {
 	base string
 }
 
-// peakRSS is the process's high-water mark of resident memory, in MiB.
+// peakRSS is the process's high-water mark of resident memory, in MiB (0 if unknown).
 func (p *loadProc) peakRSS() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	mib, _ := procMiB(strconv.Itoa(p.cmd.Process.Pid), "VmHWM")
+	return mib
+}
+
+// procMiB reads a memory field of /proc/PID/status (pid may be "self"), in MiB.
+func procMiB(pid, field string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(b)
 	if m == nil {
-		return 0
+		return 0, fmt.Errorf("no %s in /proc/%s/status", field, pid)
 	}
 	kb, _ := strconv.Atoi(string(m[1]))
-	return float64(kb) / 1024
+	return float64(kb) / 1024, nil
 }
 
 func (p *loadProc) stop() {
@@ -113,6 +119,25 @@ func loadStart(t testing.TB, cmd *exec.Cmd, base string) *loadProc {
 	}
 	t.Fatalf("%s did not start", cmd.Path)
 	return nil
+}
+
+// loadLogins logs the seeded users user00001 to user0000n in, 16 at a time (an attempt counts
+// against the client's address until its password is checked, and all come from one), user i
+// through base(i).
+func loadLogins(t testing.TB, n int, base func(i int) string) []loadUser {
+	t.Helper()
+	users := make([]loadUser, n)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 16)
+	for i := range users {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			users[i] = loadLogin(t, base(i), fmt.Sprintf("user%05d", i+1), "password")
+		})
+	}
+	wg.Wait()
+	return users
 }
 
 // loadUser is a logged-in browser: its cookies and CSRF token.
@@ -322,17 +347,7 @@ func loadServerEnv(t *testing.T, env []string, seedArgs ...string) (*loadProc, s
 	cmd := exec.Command(bin, "-db", db, "-addr", addr)
 	cmd.Env = append(os.Environ(), env...)
 	app := loadStart(t, cmd, base)
-	users := make([]loadUser, loadConns)
-	var wg sync.WaitGroup
-	for i := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			users[i] = loadLogin(t, base, fmt.Sprintf("user%05d", i+1), "password")
-		}()
-	}
-	wg.Wait()
-	return app, base, users, seeded
+	return app, base, loadLogins(t, loadConns, func(int) string { return base }), seeded
 }
 
 func TestLoad(t *testing.T) {

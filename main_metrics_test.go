@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,16 +10,6 @@ import (
 
 	"market/store/storetest"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func fetch(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -36,7 +25,7 @@ func fetch(t *testing.T, url string) (int, string) {
 // /metrics is served on the metrics address, in Prometheus's format, counting the public
 // requests by route and status; the public address has no /metrics.
 func TestMetricsOnTheirOwnAddress(t *testing.T) {
-	public, private := freeAddr(t), freeAddr(t)
+	public, private := loadFreeAddr(t), loadFreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

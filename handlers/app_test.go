@@ -74,6 +74,7 @@ func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	h := handlers.New(logger, st, sessions, as, cfg)
 	ts := httptest.NewServer(h.Routes())
 	t.Cleanup(ts.Close)
+	t.Cleanup(h.StopStreams) // first: the streams end, and the broker with them
 	return &testApp{t: t, server: ts, store: st, clock: clock, handler: h}
 }
 

@@ -49,6 +49,7 @@ func newInstances(t *testing.T, n int) (*testApp, []*store.Store) {
 			handlers.Config{Now: clock.Now})
 		ts := httptest.NewServer(h.Routes())
 		t.Cleanup(ts.Close)
+		t.Cleanup(h.StopStreams) // first: the streams end, and the broker with them
 		u, _ := url.Parse(ts.URL)
 		stores, backends = append(stores, st), append(backends, u)
 	}
