@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,8 +25,9 @@ type engine interface {
 	migrations() fs.FS
 	// lockSchema holds the schema for one migration run (PostgreSQL: against other instances).
 	lockSchema(ctx context.Context) (schemaLock, error)
-	// dropAll drops every table of the market (and what hangs on them), leaving no version.
-	dropAll(ctx context.Context) error
+	// dropAll drops the market's tables and functions (and what hangs on them), and the
+	// schema version with them.
+	dropAll(ctx context.Context, schema schemaObjects) error
 	// isUnique reports whether err is a unique violation on table.column.
 	isUnique(err error, column string) bool
 	// recordEvent writes a trade's market event inside its transaction (see events.go).
@@ -102,4 +105,48 @@ func subFS(fsys fs.FS, dir string) fs.FS {
 		panic(err) // dir is a constant embedded with fsys
 	}
 	return sub
+}
+
+// schemaObjects are the tables and functions the migrations create, in the order they are
+// created: what Reset drops, so that a table a new migration adds is dropped too, and a table
+// of another program that shares the database is not.
+type schemaObjects struct {
+	tables, functions []string
+}
+
+var (
+	sqlComment     = regexp.MustCompile(`--[^\n]*`)
+	createTable    = regexp.MustCompile(`(?i)\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+	createFunction = regexp.MustCompile(`(?i)\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(\w+)`)
+)
+
+// migrationObjects reads the engine's migrations for the objects they create.
+func migrationObjects(fsys fs.FS) (schemaObjects, error) {
+	var o schemaObjects
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return o, err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return o, err
+		}
+		text := sqlComment.ReplaceAllString(string(body), "")
+		for _, m := range createTable.FindAllStringSubmatch(text, -1) {
+			o.tables = appendNew(o.tables, m[1])
+		}
+		for _, m := range createFunction.FindAllStringSubmatch(text, -1) {
+			o.functions = appendNew(o.functions, m[1])
+		}
+	}
+	return o, nil
+}
+
+func appendNew(list []string, name string) []string {
+	if slices.Contains(list, name) {
+		return list
+	}
+	return append(list, name)
 }

@@ -156,24 +156,14 @@ func (l pgSchema) release() {
 	l.conn.Release()
 }
 
-// dropAll drops every table of the current schema and the trigger functions the migrations
-// made (not those of extensions), in one transaction.
-func (e *postgresEngine) dropAll(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, e.pgx, func(tx pgx.Tx) error {
-		var stmt string
-		err := tx.QueryRow(ctx, `SELECT
-			coalesce((SELECT 'DROP TABLE IF EXISTS ' || string_agg(format('%I', c.relname), ', ') || ' CASCADE;'
-			          FROM pg_class c WHERE c.relnamespace = current_schema()::text::regnamespace AND c.relkind IN ('r', 'p')
-			            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')), '') ||
-			coalesce((SELECT string_agg(format('DROP FUNCTION IF EXISTS %s;', p.oid::regprocedure), ' ')
-			          FROM pg_proc p WHERE p.pronamespace = current_schema()::text::regnamespace AND p.prorettype = 'trigger'::regtype
-			            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')), '')`).Scan(&stmt)
-		if err != nil || stmt == "" {
-			return err
-		}
-		_, err = tx.Exec(ctx, stmt)
-		return err
-	})
+// dropAll drops the tables, with schema_version, and the functions, in one statement.
+func (e *postgresEngine) dropAll(ctx context.Context, schema schemaObjects) error {
+	stmt := `DROP TABLE IF EXISTS ` + strings.Join(append(schema.tables, "schema_version"), ", ") + ` CASCADE`
+	for _, f := range schema.functions {
+		stmt += `; DROP FUNCTION IF EXISTS ` + f
+	}
+	_, err := e.pgx.Exec(ctx, stmt)
+	return err
 }
 
 // isUnique reports whether err is a unique violation of the index on table.column.

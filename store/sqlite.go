@@ -125,20 +125,17 @@ func (l sqliteSchema) apply(ctx context.Context, body string, version int) error
 
 func (sqliteSchema) release() {}
 
-// dropAll drops every table the schema has (their indexes and triggers go with them).
-func (e *sqliteEngine) dropAll(ctx context.Context) error {
+// dropAll drops the tables (their indexes and triggers go with them) and sets the version
+// back to 0. SQLite has no functions in its schema.
+func (e *sqliteEngine) dropAll(ctx context.Context, schema schemaObjects) error {
 	conn, err := e.db.Conn(ctx) // one connection, so that the pragmas hold for the drops
 	if err != nil {
 		return err
 	}
 	defer conn.Close() // now: the writer has one connection, and migrate needs it
-	tables, err := queryStrings(ctx, conn, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
-	if err != nil {
-		return err
-	}
 	stmts := []string{`PRAGMA foreign_keys = OFF`}
-	for _, t := range tables {
-		stmts = append(stmts, `DROP TABLE IF EXISTS "`+strings.ReplaceAll(t, `"`, `""`)+`"`)
+	for _, t := range schema.tables {
+		stmts = append(stmts, `DROP TABLE IF EXISTS `+t)
 	}
 	stmts = append(stmts, `PRAGMA user_version = 0`, `PRAGMA foreign_keys = ON`)
 	for _, q := range stmts {

@@ -148,7 +148,11 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // the events of the old market are gone: a live stream from before the reset gets a refresh.
 func (s *Store) Reset(ctx context.Context) error {
 	version, _ := s.Version(ctx) // 0 if the database is too old to have one
-	if err := s.eng.dropAll(ctx); err != nil {
+	schema, err := migrationObjects(s.eng.migrations())
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	if err := s.eng.dropAll(ctx, schema); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	if err := migrate(ctx, s.eng); err != nil {
