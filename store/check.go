@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 )
 
 // checks are the money queries of Check, the same on both engines: each row is one problem,
@@ -54,7 +55,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	defer tx.Rollback()
 
 	var problems []string
-	for _, query := range append(s.eng.dialect().integrity, checks...) {
+	for _, query := range slices.Concat(s.eng.dialect().integrity, checks) {
 		lines, err := queryStrings(ctx, tx, query)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)

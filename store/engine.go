@@ -16,8 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// engine is everything that differs between SQLite (sqlite.go) and PostgreSQL (postgres.go,
-// pg*.go). Open chooses one; the use cases call it and never ask which it is.
+// engine is everything that differs between SQLite (sqlite.go, sqlite_events.go) and PostgreSQL
+// (postgres.go, postgres_listen.go, postgres_sql.go). Open chooses one; the use cases call it
+// and never ask which it is.
 type engine interface {
 	// dialect is how the engine spells what the shared SQL cannot.
 	dialect() dialect

@@ -82,13 +82,13 @@ func openSQLite(_ context.Context, path string, st *stats) (connection, error) {
 	return connection{db: db, read: read, writer: newWriter(db, st), path: path, eng: e}, nil
 }
 
-func (e *sqliteEngine) dialect() dialect {
-	return dialect{
-		like:          "LIKE", // SQLite's ignores letter case
-		schemaVersion: `PRAGMA user_version`,
-		integrity:     []string{`SELECT 'integrity: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'`},
-	}
+var sqliteDialect = dialect{
+	like:          "LIKE", // SQLite's ignores letter case
+	schemaVersion: `PRAGMA user_version`,
+	integrity:     []string{`SELECT 'integrity: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'`},
 }
+
+func (e *sqliteEngine) dialect() dialect { return sqliteDialect }
 
 func (e *sqliteEngine) migrations() fs.FS { return subFS(migrations, "migrations") }
 

@@ -1,14 +1,19 @@
-// Package store keeps the market's data in SQLite, or in PostgreSQL when several instances share
-// one market: users, the catalogue, the ledger of trades and the sessions. Every use case that
-// writes is one method, atomic, and every rule about money is enforced inside it.
+// Package store keeps the market's data (users, the catalogue, the ledger of trades, the live
+// events and the sessions) in SQLite, or in PostgreSQL when several instances share one market.
+// Every use case that writes is one method, atomic, and every rule about money is inside it.
 //
-// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go) are written once,
-// in SQL with ? placeholders, and never ask which engine runs them. What differs is the engine
-// (engine.go), chosen once by Open: SQLite in sqlite.go and sqlite_events.go (one writer
-// connection whose group commits are writer.go, PRAGMA user_version, a polled doorbell for
-// Changed); PostgreSQL in postgres.go and postgres_*.go (? rebound to $n, retried transactions,
-// an advisory lock around migrations, LISTEN/NOTIFY for Changed, limits and sessions in
-// tables). Each engine has its own numbered migrations: migrations/ and migrations/postgres/.
+// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go) are
+// written once, in SQL with ? placeholders, and never ask which engine runs them. Open picks the
+// engine once; engine.go holds its interface and what both share (the one migrate loop, the
+// objects Reset drops):
+//   - SQLite (sqlite.go, sqlite_events.go, writer.go): one writer connection whose group commits
+//     run every write, beside read-only connections; PRAGMA user_version; Changed rung by this
+//     process's trades and by a poll; login limits counted by the handlers, in memory.
+//   - PostgreSQL (postgres.go, postgres_listen.go, postgres_sql.go): ? rebound to $n; each write
+//     a transaction, retried on a serialization failure or deadlock; schema_version under an
+//     advisory lock; Changed by LISTEN/NOTIFY; limits and sessions in tables, for every instance.
+//
+// Each engine has its own numbered migrations: migrations/ and migrations/postgres/.
 package store
 
 import (
