@@ -120,7 +120,7 @@ func (e *postgresEngine) lockSchema(ctx context.Context) (schemaLock, error) {
 		conn.Release()
 		return nil, fmt.Errorf("migration lock: %w", err)
 	}
-	l := pgSchema{ctx: ctx, conn: conn}
+	l := pgSchema{conn}
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`); err != nil {
 		l.release()
 		return nil, fmt.Errorf("schema version table: %w", err)
@@ -128,10 +128,7 @@ func (e *postgresEngine) lockSchema(ctx context.Context) (schemaLock, error) {
 	return l, nil
 }
 
-type pgSchema struct {
-	ctx  context.Context // the migration's, for the unlock
-	conn *pgxpool.Conn
-}
+type pgSchema struct{ conn *pgxpool.Conn }
 
 func (l pgSchema) version(ctx context.Context) (int, error) {
 	var v int
@@ -153,7 +150,8 @@ func (l pgSchema) apply(ctx context.Context, body string, version int) error {
 }
 
 func (l pgSchema) release() {
-	l.conn.Exec(context.WithoutCancel(l.ctx), `SELECT pg_advisory_unlock(7460137)`)
+	// Even when the migration was cancelled: the connection goes back to the pool.
+	l.conn.Exec(context.Background(), `SELECT pg_advisory_unlock(7460137)`)
 	l.conn.Release()
 }
 
