@@ -216,9 +216,10 @@ func TestStreamLimitPerUser(t *testing.T) {
 	app := newTestApp(t)
 	ann := app.signUp("ann")
 	var streams []*liveStream
-	for range 5 {
+	for i := range 5 {
 		streams = append(streams, ann.stream("/market/events", nil))
-		time.Sleep(50 * time.Millisecond) // in order
+		// In order: each stream is subscribed before the next opens.
+		waitUntil(t, "the stream", time.Second, func() bool { return app.handler.OpenStreams() == i+1 })
 	}
 	opened := time.Now()
 	streams = append(streams, ann.stream("/market/events", nil))
@@ -254,16 +255,29 @@ func TestStreamLimitSparesOtherTabs(t *testing.T) {
 	ann.stream("/market/events?q=lamp", nil) // the last tab's search
 	tabs[3].cancel()
 	waitUntil(t, "the old stream to close", 2*time.Second, func() bool { return app.handler.OpenStreams() == 4 })
-	time.Sleep(1500 * time.Millisecond) // past the grace
-	for i, tab := range tabs[:3] {
-		for len(tab.events) > 0 {
-			if ev := <-tab.events; ev.name == "close" {
-				t.Fatalf("tab %d lost its stream to another tab's search", i)
-			}
+	// Watch the other tabs until past the grace: none of them may be told to close.
+	for past := time.After(1500 * time.Millisecond); past != nil; {
+		select {
+		case ev := <-tabs[0].events:
+			noClose(t, 0, ev)
+		case ev := <-tabs[1].events:
+			noClose(t, 1, ev)
+		case ev := <-tabs[2].events:
+			noClose(t, 2, ev)
+		case <-past:
+			past = nil
 		}
 	}
 	if n := app.handler.OpenStreams(); n != 4 {
 		t.Fatalf("%d streams open, want 4", n)
+	}
+}
+
+// noClose fails the test when a tab's stream was told to close, or ended.
+func noClose(t *testing.T, tab int, ev sseEvent) {
+	t.Helper()
+	if ev == (sseEvent{}) || ev.name == "close" {
+		t.Fatalf("tab %d lost its stream to another tab's search", tab)
 	}
 }
 
@@ -287,8 +301,7 @@ func TestStreamHangUpFreesEverything(t *testing.T) {
 	warm.cancel()
 	waitUntil(t, "no stream", time.Second, open(0))
 	app.server.CloseClientConnections()
-	time.Sleep(100 * time.Millisecond)
-	base := runtime.NumGoroutine()
+	base := settledGoroutines(t)
 	bob := app.signUp("bob")
 	var streams []*liveStream
 	for _, c := range []*client{ann, bob} {
@@ -305,6 +318,23 @@ func TestStreamHangUpFreesEverything(t *testing.T) {
 	}
 	waitUntil(t, "streams closed", time.Second, open(0))
 	waitUntil(t, "goroutines freed", 2*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// settledGoroutines is the number of goroutines once it holds still (the same in five
+// readings in a row), as the connections just closed wind down.
+func settledGoroutines(t *testing.T) int {
+	t.Helper()
+	n, same := runtime.NumGoroutine(), 0
+	waitUntil(t, "the goroutines to settle", 2*time.Second, func() bool {
+		now := runtime.NumGoroutine()
+		if now == n {
+			same++
+		} else {
+			n, same = now, 0
+		}
+		return same >= 5
+	})
+	return n
 }
 
 // A stream outlives the server's read and write timeouts, pings while idle, and graceful
