@@ -12,6 +12,7 @@ import (
 
 	"market/assets"
 	"market/components"
+	"market/handlers/live"
 	"market/store"
 )
 
@@ -62,7 +63,7 @@ type Handler struct {
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
 	userCache   *versionCache[int64, store.User]               // each user's name and budget
 
-	live *broker // the live streams (events.go)
+	live *live.Broker // the live streams (handlers/live; events.go connects them)
 }
 
 // New builds the handler with its dependencies.
