@@ -46,13 +46,13 @@ type Config struct {
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
 type Handler struct {
-	logger    *slog.Logger
-	store     *store.Store
-	sessions  *scs.SessionManager
-	csrfGuard *nosurf.CSRFHandler // set by csrf: it issues a new token at login and logout
-	assets    *assets.Server
-	cfg       Config
-	urls      components.Assets
+	logger     *slog.Logger
+	store      *store.Store
+	sessions   *scs.SessionManager
+	csrfTokens *nosurf.CSRFHandler // issues a new CSRF token at login and logout (newCSRF)
+	assets     *assets.Server
+	cfg        Config
+	urls       components.Assets
 
 	loginByUser *limiter // failed logins per username and address
 	loginByAddr *limiter // failed logins per address
@@ -110,6 +110,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		h.loginByAddr.share(st, "login_addr", logger)
 		h.signups.share(st, "signup", logger)
 	}
+	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
 	h.live = newBroker(h)
 	return h
 }
