@@ -141,5 +141,5 @@ func (h *Handler) Routes() http.Handler {
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
 	top.Handle("/", app)
-	return h.recoverPanic(h.logRequest(h.secureHeaders(h.limitBody(top))))
+	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/justinas/nosurf"
 
 	"market/components"
+	"market/handlers/metrics"
 	"market/store"
 )
 
@@ -277,6 +278,19 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
 			next = r.URL.RequestURI()
 		}
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
+	})
+}
+
+// reportRoute tells the metrics, when they count r, which of mux's routes r is for. It runs
+// before any middleware can answer, so that a request refused early (by the CSRF check, say)
+// still counts under its route.
+func reportRoute(mux *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if metrics.Counting(r) {
+			_, pattern := mux.Handler(r)
+			metrics.SetRoute(r, pattern)
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
