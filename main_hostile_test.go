@@ -208,12 +208,13 @@ func TestClientsThatHangUp(t *testing.T) {
 	// What the storm allocated is given back once the server is quiet (releaseWhenQuiet), without
 	// the test's help: the resident memory returns to within 20 MiB of where it started.
 	rss := rssMiB(t)
-	for deadline := time.Now().Add(10 * time.Second); rss > baseRSS+20 && time.Now().Before(deadline); {
+	// It waits for 2 s without a collection, which a busy machine can put off for a while.
+	for deadline := time.Now().Add(20 * time.Second); rss > baseRSS+20 && time.Now().Before(deadline); {
 		time.Sleep(250 * time.Millisecond)
 		rss = rssMiB(t)
 	}
 	if rss > baseRSS+20 {
-		t.Errorf("RSS %.1f MiB ten seconds after the storm, %.1f MiB before: want within 20 MiB", rss, baseRSS)
+		t.Errorf("RSS %.1f MiB twenty seconds after the storm, %.1f MiB before: want within 20 MiB", rss, baseRSS)
 	}
 	if got := get(t, srv.base, "/market", cookie); got != http.StatusOK {
 		t.Errorf("GET /market after the storm: %d", got)
