@@ -47,13 +47,13 @@ type Config struct {
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
 type Handler struct {
-	logger    *slog.Logger
-	store     *store.Store
-	sessions  *scs.SessionManager
-	csrfGuard *nosurf.CSRFHandler // set by csrf: it issues a new token at login and logout
-	assets    *assets.Server
-	cfg       Config
-	urls      components.Assets
+	logger     *slog.Logger
+	store      *store.Store
+	sessions   *scs.SessionManager
+	csrfTokens *nosurf.CSRFHandler // issues a new CSRF token at login and logout (newCSRF)
+	assets     *assets.Server
+	cfg        Config
+	urls       components.Assets
 
 	loginByUser *limiter // failed logins per username and address
 	loginByAddr *limiter // failed logins per address
@@ -111,6 +111,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		h.loginByAddr.share(st, "login_addr", logger)
 		h.signups.share(st, "signup", logger)
 	}
+	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
 	h.live = newBroker(h)
 	return h
 }
@@ -141,5 +142,5 @@ func (h *Handler) Routes() http.Handler {
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
 	top.Handle("/", app)
-	return h.recoverPanic(h.logRequest(h.secureHeaders(h.limitBody(top))))
+	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }
