@@ -44,20 +44,13 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusUnauthorized, "Please log in to follow the market.")
 		return
 	}
-	err := h.live.Serve(w, r, user.ID, streamQuery(r.URL.Query()))
+	err := h.live.Serve(w, r, user.ID, marketQuery(r.URL.Query()).Normalize())
 	switch {
 	case errors.Is(err, live.ErrStopped):
 		h.clientError(w, r, http.StatusServiceUnavailable, "The server is restarting. Reload the page in a moment.")
 	case err != nil:
 		h.serverError(w, r, err)
 	}
-}
-
-// streamQuery is the page of the market a stream follows, as its URL says (see liveURL).
-func streamQuery(v url.Values) store.MarketQuery {
-	q := store.MarketQuery{Q: v.Get("q"), Sort: v.Get("sort")}
-	q.Page, _ = strconv.Atoi(v.Get("page"))
-	return q.Normalize()
 }
 
 // liveURL is the address of a page's stream: its version and query.
