@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +34,9 @@ func TestConcurrentTradingOverHTTP(t *testing.T) {
 	const (
 		users    = 10
 		browsers = 50
-		duration = 3 * time.Second
+		duration = 3 * time.Second // at least; longer until enough trades succeeded
+		enough   = 100             // successful trades for the load to mean something
+		limit    = 60 * time.Second
 	)
 	app := newTestApp(t)
 	var items []store.Item
@@ -79,13 +82,19 @@ func TestConcurrentTradingOverHTTP(t *testing.T) {
 	}
 
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		outcomes []outcome
-		searches int
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		outcomes  []outcome
+		searches  int
+		succeeded atomic.Int64
 	)
-	deadline := time.Now().Add(duration)
+	// The browsers trade for duration, and on until enough trades succeeded: a slow machine
+	// (the race detector, other load) gets the same amount of work done, not the same seconds.
 	start := time.Now()
+	going := func() bool {
+		elapsed := time.Since(start)
+		return elapsed < duration || succeeded.Load() < enough && elapsed < limit
+	}
 	for b := range browsers {
 		wg.Add(1)
 		go func() {
@@ -96,7 +105,7 @@ func TestConcurrentTradingOverHTTP(t *testing.T) {
 				mine []outcome
 				held []store.Item
 			)
-			for time.Now().Before(deadline) {
+			for going() {
 				if rng.IntN(10) == 0 { // now and then a search, as people type
 					res, err := accounts[u].hc.Get(app.server.URL + "/market?q=e&sort=-price")
 					if err == nil {
@@ -129,6 +138,9 @@ func TestConcurrentTradingOverHTTP(t *testing.T) {
 				o.status, o.body, o.err = post(accounts[u], url.Values{field: {id(o.item)}})
 				if o.buying && strings.Contains(o.body, "Purchased ") {
 					held = append(held, o.item)
+				}
+				if strings.Contains(o.body, "Purchased ") || strings.Contains(o.body, " back to the market!") {
+					succeeded.Add(1)
 				}
 				mine = append(mine, o)
 			}
