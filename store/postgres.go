@@ -206,7 +206,7 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 func (s *Store) resetPostgres(ctx context.Context) error {
 	version, _ := s.Version(ctx)
 	if _, err := s.pg.pool.Exec(ctx, `DROP TABLE IF EXISTS trades, items, users, sessions, catalogue, market_events, market_events_horizon,
-		limit_events, schema_version CASCADE; DROP FUNCTION IF EXISTS market_changed()`); err != nil {
+		limit_events, admin_log, schema_version CASCADE; DROP FUNCTION IF EXISTS market_changed()`); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	if err := s.migratePostgres(ctx); err != nil {

@@ -238,7 +238,7 @@ func (s *Store) Reset(ctx context.Context) error {
 	defer conn.Close()
 	stmts := []string{
 		`PRAGMA foreign_keys = OFF`,
-		`DROP TABLE IF EXISTS market_events`, `DROP TABLE IF EXISTS market_events_horizon`,
+		`DROP TABLE IF EXISTS market_events`, `DROP TABLE IF EXISTS market_events_horizon`, `DROP TABLE IF EXISTS admin_log`,
 		`DROP TABLE IF EXISTS trades`, `DROP TABLE IF EXISTS catalogue`, `DROP TABLE IF EXISTS items`,
 		`DROP TABLE IF EXISTS users`, `DROP TABLE IF EXISTS sessions`,
 		`PRAGMA user_version = 0`, `PRAGMA foreign_keys = ON`,
