@@ -1,7 +1,7 @@
 // Command market serves the marketplace, and administers its database:
 //
 //	market [-addr host:port] [-db path] [-secure]      serve (the default)
-//	market [-db path] users | seed | reset --yes | check
+//	market [-db path] users | seed | reset --yes | check | role USERNAME admin|user | backup OUT
 package main
 
 import (
@@ -61,7 +61,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs := flag.NewFlagSet("market", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check | copy -to postgres://... [-sessions]]")
+		fmt.Fprintln(stderr, "usage: market [flags] [users | seed [-items N] [-users N -password P] | reset --yes | check | copy -to postgres://... [-sessions] | role USERNAME admin|user | backup OUT]")
 		fs.PrintDefaults()
 	}
 	var c config
@@ -226,9 +226,9 @@ func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tBUDGET")
+		fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tBUDGET\tROLE")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", u.ID, u.Username, u.Email, u.Budget)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", u.ID, u.Username, u.Email, u.Budget, u.Role)
 		}
 		return tw.Flush()
 	case "seed":
@@ -290,8 +290,13 @@ func admin(ctx context.Context, st *store.Store, args []string, stdout io.Writer
 			t.Budgets, t.Owned, t.Granted)
 		return nil
 	}
-	if cmd == "copy" {
+	switch cmd {
+	case "copy":
 		return adminCopy(ctx, st, fs, rest, stdout)
+	case "role":
+		return adminRole(ctx, st, rest, stdout)
+	case "backup":
+		return adminBackup(ctx, st, rest, stdout)
 	}
-	return fmt.Errorf("unknown command %q: want users, seed, reset, check or copy", cmd)
+	return fmt.Errorf("unknown command %q: want users, seed, reset, check, copy, role or backup", cmd)
 }
