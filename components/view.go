@@ -26,12 +26,15 @@ type Chrome struct {
 	Assets    Assets
 	// Username is empty for anonymous visitors.
 	Username string
-	Budget   int64
+	// Admin: the user runs the market (the navigation bar links to /admin).
+	Admin  bool
+	Budget int64
 	// Flash holds results for #flash, Alerts refusals and errors for #flash-alert.
 	Flash, Alerts []string
 	// Shortcuts reports whether single-key shortcuts are on.
 	Shortcuts bool
-	// Nav is the current section, for aria-current: "home", "market", "trades", "login", "register".
+	// Nav is the current section, for aria-current: "home", "market", "trades", "account",
+	// "admin", "login", "register".
 	Nav string
 	// Invalid marks a page whose form came back with errors: its title starts with "Error: ".
 	Invalid bool

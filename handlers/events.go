@@ -550,8 +550,12 @@ func (ls *liveStream) send(sw *streamWriter, g *liveGroup, full bool) error {
 // budget; nil when nothing the viewer sees changed.
 func (ls *liveStream) render(g *liveGroup, p *livePage, events []store.MarketEvent, full, mine bool) ([]byte, error) {
 	ids := p.ids
+	edited := editedShown(events, ls.shown) // admin changes: see admin_live.go
 	changes := make([]components.LiveChange, 0, len(events))
 	for _, e := range events {
+		if !isTrade(e) {
+			continue
+		}
 		changes = append(changes, components.LiveChange{
 			Row: "item-" + strconv.FormatInt(e.ItemID, 10), Bought: e.Kind == "buy", Name: e.ItemName,
 			Mine: e.UserID == ls.s.user,
@@ -559,7 +563,7 @@ func (ls *liveStream) render(g *liveGroup, p *livePage, events []store.MarketEve
 			Shown: ls.shown == nil || slices.Contains(ls.shown, e.ItemID) || slices.Contains(ids, e.ItemID),
 		})
 	}
-	pageChanged := full || !slices.Equal(ids, ls.shown)
+	pageChanged := full || edited || !slices.Equal(ids, ls.shown)
 	if !pageChanged && !mine && len(changes) == 0 {
 		return nil, nil
 	}
@@ -587,10 +591,10 @@ func (ls *liveStream) render(g *liveGroup, p *livePage, events []store.MarketEve
 		rows templ.Component
 		diff *components.LiveDiff
 	)
-	if !full && pageChanged {
+	if !full && !edited && pageChanged {
 		diff = rowDiff(ls.shown, p.page.Items)
 	}
-	if full || (pageChanged && diff == nil) { // a replay, or no row stays: all of them
+	if full || edited || (pageChanged && diff == nil) { // a replay, or no row stays: all of them
 		var err error
 		if rows, err = p.allRows(); err != nil {
 			return nil, err
