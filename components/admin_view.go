@@ -44,16 +44,16 @@ func ItemValues(it store.Item) map[string]string {
 	}
 }
 
-func adminItemID(id int64) string     { return "admin-item-" + strconv.FormatInt(id, 10) }
-func adminUserID(id int64) string     { return "user-" + strconv.FormatInt(id, 10) }
-func adminItemURL(id int64) string    { return "/admin/items/" + strconv.FormatInt(id, 10) }
-func retireURL(id int64) string       { return adminItemURL(id) + "/retire" }
-func grantURL(id int64) string        { return "/admin/users/" + strconv.FormatInt(id, 10) + "/grant" }
-func grantInputID(id int64) string    { return "amount-" + strconv.FormatInt(id, 10) }
-func logTime(t time.Time) string      { return t.Format("2 Jan 2006 15:04:05") }
-func isoTime(t time.Time) string      { return t.Format(time.RFC3339) }
-func hourLabel(t time.Time) string    { return t.Format("15:04") }
-func countText(n int) string          { return strconv.Itoa(n) }
+func adminItemID(id int64) string  { return "admin-item-" + strconv.FormatInt(id, 10) }
+func adminUserID(id int64) string  { return "user-" + strconv.FormatInt(id, 10) }
+func adminItemURL(id int64) string { return "/admin/items/" + strconv.FormatInt(id, 10) }
+func retireURL(id int64) string    { return adminItemURL(id) + "/retire" }
+func grantURL(id int64) string     { return "/admin/users/" + strconv.FormatInt(id, 10) + "/grant" }
+func grantInputID(id int64) string { return "amount-" + strconv.FormatInt(id, 10) }
+func logTime(t time.Time) string   { return t.Format("2 Jan 2006 15:04:05") }
+func isoTime(t time.Time) string   { return t.Format(time.RFC3339) }
+func hourLabel(t time.Time) string { return t.Format("15:04") }
+func countText(n int) string       { return strconv.Itoa(n) }
 func adminPagerURL(q store.MarketQuery, page, upage int) string {
 	v := url.Values{}
 	if q.Q != "" {

@@ -251,7 +251,7 @@ func TestAdminRetireItem(t *testing.T) {
 	}
 	// Gone: from the market, its searches, its page and its count.
 	page := buyer.get("/market").doc(t)
-	if page.Find("#item-" + strconv.FormatInt(kettle.ID, 10)).Length() != 0 || text(page.Find("#result-count")) == before {
+	if page.Find("#item-"+strconv.FormatInt(kettle.ID, 10)).Length() != 0 || text(page.Find("#result-count")) == before {
 		t.Errorf("a retired item on the market, or the count unchanged: %q", text(page.Find("#result-count")))
 	}
 	if n := buyer.get("/market?q=kettle", map[string]string{"HX-Request": "true"}).doc(t).Find("tr").Length(); n != 0 {
