@@ -587,4 +587,23 @@
     if (active && active !== document.body && active.isConnected && !active.closest('dialog:not([open])')) return;
     ($(f.id) || f.next.find((b) => b.isConnected) || $('q'))?.focus();
   }
+
+  // A form htmx replaces with its answer (hx-target="this": an operator's or the account's form)
+  // takes the focus its submit button had: to the error summary when there is one, else to its
+  // first field, ready for the next entry. Never <body>.
+  let replacingForm = null;
+  document.addEventListener('htmx:beforeRequest', (e) => {
+    const form = e.detail.elt;
+    if (form instanceof HTMLFormElement && form.id && form.getAttribute('hx-target') === 'this') replacingForm = form.id;
+  });
+  const refocusForm = () => {
+    const id = replacingForm;
+    const active = document.activeElement;
+    if (!id || (active && active !== document.body && active.isConnected)) return;
+    replacingForm = null;
+    const form = $(id);
+    (form?.querySelector('.error-summary') || form?.querySelector('input:not([type="hidden"]), textarea'))?.focus();
+  };
+  document.addEventListener('htmx:afterSettle', refocusForm);
+  document.addEventListener('htmx:afterSwap', refocusForm);
 })();
