@@ -6,8 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const shortcutsOn = () =>
     document.querySelector('meta[name="keyboard-shortcuts-preference"]')?.content !== 'no_character_key';
-  // The rows j and k walk: the market's items (then the user's), or another page's rows (.js-row).
-  const items = () => [...document.querySelectorAll('.js-item, .js-row')];
+  const items = () => [...document.querySelectorAll('.js-item')]; // market rows, then owned rows
   const editable = (t) =>
     t instanceof Element && t.closest('input,textarea,select,[contenteditable]:not([contenteditable="false"])');
   const money = (n) => (n < 0 ? '-$' : '$') + Math.abs(n).toLocaleString('en-US');
@@ -405,25 +404,15 @@
   // A row whose trade this tab has sent stays until the trade's own answer moves it: the stream
   // can be faster than the answer, and htmx drops the answer of a button no longer on the page.
   const inFlight = (row) => !!trades.get(row?.querySelector?.('.js-item'))?.sent;
-  const rowSignature = (row) => {
-    const b = row.querySelector('.js-item');
-    return b ? [b.dataset.name, b.dataset.price, b.dataset.description, row.querySelector('.barcode')?.textContent].join('\n') : '';
-  };
-  const rowChanged = (old, row) => rowSignature(old) !== rowSignature(row);
   function patchRows(target, rows, ordered) {
     const keep = new Set(rows.map((r) => r.id));
     for (const r of [...target.rows]) if (!keep.has(r.id) && !inFlight(r)) r.remove();
     let ref = target.firstElementChild;
     for (const r of rows) {
-      let old = document.getElementById(r.id);
+      const old = document.getElementById(r.id);
       if (old && old.parentElement === target) {
-        // A row an admin edited (name, price...) is replaced; focus on it comes back by its id.
-        if (!inFlight(old) && rowChanged(old, r)) {
-          old.replaceWith(r);
-          htmx.process(r);
-          if (ref === old) ref = r;
-          old = r;
-        }
+        // A row an admin edited (its name, price...) takes the new content; focus returns by id.
+        if (!inFlight(old) && old.innerHTML !== r.innerHTML) htmx.process((old.innerHTML = r.innerHTML, old));
         if (!ordered) continue;
         if (old === ref) ref = ref.nextElementSibling;
         else target.insertBefore(old, ref);
@@ -538,72 +527,4 @@
     msg.textContent = 'This page no longer updates by itself: another tab does. Reload it to see the market as it is.';
     $('flash').replaceChildren(msg);
   });
-
-  // Operators' actions (retire an item, grant money) ask first, in #action-confirm, filled from
-  // the button's data-confirm (a "%s" in it is the value of the input data-confirm-input names),
-  // data-confirm-desc and data-confirm-ok. Without this script the forms post at once.
-  let pendingAction = null;
-  document.addEventListener('htmx:confirm', (e) => {
-    const button = e.detail.elt;
-    const dialog = $('action-confirm');
-    if (!(button instanceof HTMLElement) || !button.classList.contains('js-confirm') || !dialog) return;
-    const input = button.dataset.confirmInput ? $(button.dataset.confirmInput) : null;
-    if (input && !input.value.trim()) return; // nothing to confirm: the server says what is missing
-    e.preventDefault();
-    $('action-title').textContent = (button.dataset.confirm || 'Confirm?').replace('%s', input ? input.value.trim() : '');
-    $('action-desc').textContent = button.dataset.confirmDesc || '';
-    $('action-ok').textContent = button.dataset.confirmOk || 'Confirm';
-    pendingAction = { button, issueRequest: e.detail.issueRequest };
-    dialog.returnValue = '';
-    showModal(dialog);
-    $('action-ok').focus();
-  });
-  document.addEventListener('submit', (e) => {
-    const dialog = e.target instanceof Element && e.target.closest('dialog#action-confirm');
-    if (!dialog || e.submitter?.value !== 'confirm') return;
-    e.preventDefault();
-    const p = pendingAction;
-    pendingAction = null;
-    if (!dialog.open || !p) return;
-    dialog.close('confirm');
-    const row = p.button.closest('tr');
-    const next = [];
-    for (const step of ['nextElementSibling', 'previousElementSibling']) {
-      for (let r = row?.[step]; r; r = r[step]) next.push(...r.querySelectorAll('.js-row, .js-item'));
-    }
-    const focus = { id: p.button.id, next };
-    // Heard on the button itself: htmx tells no ancestor once its row has left the page.
-    p.button.addEventListener('htmx:afterRequest', () => actionDone(focus), { once: true });
-    for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
-    p.issueRequest(true);
-  });
-  document.addEventListener('cancel', (e) => {
-    if (e.target instanceof HTMLDialogElement && e.target.id === 'action-confirm') pendingAction = null;
-  }, true);
-  // After the answer: focus stays on the action's button (a new row keeps its id), or, when its
-  // row left, goes to the nearest row still there, else the search box; never <body>.
-  function actionDone(f) {
-    const active = document.activeElement;
-    if (active && active !== document.body && active.isConnected && !active.closest('dialog:not([open])')) return;
-    ($(f.id) || f.next.find((b) => b.isConnected) || $('q'))?.focus();
-  }
-
-  // A form htmx replaces with its answer (hx-target="this": an operator's or the account's form)
-  // takes the focus its submit button had: to the error summary when there is one, else to its
-  // first field, ready for the next entry. Never <body>.
-  let replacingForm = null;
-  document.addEventListener('htmx:beforeRequest', (e) => {
-    const form = e.detail.elt;
-    if (form instanceof HTMLFormElement && form.id && form.getAttribute('hx-target') === 'this') replacingForm = form.id;
-  });
-  const refocusForm = () => {
-    const id = replacingForm;
-    const active = document.activeElement;
-    if (!id || (active && active !== document.body && active.isConnected)) return;
-    replacingForm = null;
-    const form = $(id);
-    (form?.querySelector('.error-summary') || form?.querySelector('input:not([type="hidden"]), textarea'))?.focus();
-  };
-  document.addEventListener('htmx:afterSettle', refocusForm);
-  document.addEventListener('htmx:afterSwap', refocusForm);
 })();

@@ -17,6 +17,8 @@ import (
 // Assets are the content-hashed URLs of the static files every page loads.
 type Assets struct {
 	CSS, JS, HTMX, SSE string
+	// AdminCSS and AdminJS are loaded by the operator's and account pages only.
+	AdminCSS, AdminJS string
 }
 
 // Chrome is what every full page needs besides its own content: the frame around it.
