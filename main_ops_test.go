@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"market/store"
 	"market/store/storetest"
 )
 
@@ -39,5 +45,65 @@ func TestAdminRoleAndBackup(t *testing.T) {
 	}
 	if res, err := adminRun(t, out, "users"); err != nil || !strings.Contains(res, "user00001") {
 		t.Errorf("the copy: %q %v", res, err)
+	}
+}
+
+// `market backup` while the market trades: the copy passes check and holds every trade
+// confirmed before the backup began.
+func TestBackupWhileTrading(t *testing.T) {
+	storetest.SQLiteOnly(t)
+	ctx := context.Background()
+	db := storetest.URL(t)
+	st := storetest.OpenAt(t, db) // the running market
+	if _, err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, "trader", "trader@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.Market(ctx, store.MarketQuery{Q: "Mouse"})
+	if err != nil || len(p.Items) != 1 {
+		t.Fatalf("mouse: %v", err)
+	}
+	var (
+		confirmed atomic.Int64
+		stop      = make(chan struct{})
+		wg        sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := st.Buy(ctx, u.ID, p.Items[0].ID); err == nil {
+				confirmed.Add(1)
+			}
+			if _, err := st.Sell(ctx, u.ID, p.Items[0].ID); err == nil {
+				confirmed.Add(1)
+			}
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); confirmed.Load() < 100; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the trader did not get going")
+		}
+	}
+	before := confirmed.Load()
+	out := filepath.Join(t.TempDir(), "backup.db")
+	if res, err := adminRun(t, db, "backup", out); err != nil || !strings.Contains(res, "checked: ok") {
+		t.Fatalf("backup: %q %v", res, err)
+	}
+	t.Logf("%d trades confirmed before the backup, %d by its end", before, confirmed.Load())
+	cp := storetest.OpenAt(t, out)
+	var n int64
+	if err := cp.DB().QueryRow(`SELECT count(*) FROM trades WHERE user_id = ? AND kind <> 'grant'`, u.ID).Scan(&n); err != nil || n < before {
+		t.Errorf("the copy holds %d trades (%v), want at least the %d confirmed before the backup", n, err, before)
+	}
+	if _, err := adminRun(t, db, "backup", out); err == nil {
+		t.Error("a backup over an existing file was not refused")
 	}
 }

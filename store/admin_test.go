@@ -218,7 +218,6 @@ func TestBackupWhileTrading(t *testing.T) {
 			st.Sell(ctx, u.ID, it.ID)
 		}
 	})
-	time.Sleep(0) // the trader starts; the backup does not wait for it
 	before := len(ledger(t, st, u.ID))
 	out := filepath.Join(t.TempDir(), "copy.db")
 	problems, err := st.Backup(ctx, out)
