@@ -197,14 +197,7 @@ func browserAdminReflow(t *testing.T, b *browserTab, item string) {
 	}
 	for _, path := range []string{"/admin", "/admin/log", "/account", "/admin/items/" + item} {
 		b.navigate(path)
-		got := evalJS[reflowResult](b, `(() => {
-		  const w = document.documentElement.clientWidth;
-		  const wide = [...document.body.querySelectorAll('*')].filter((e) => {
-		    const r = e.getBoundingClientRect();
-		    return r.width > 0 && (r.right > w + 1 || r.left < -1) && !e.closest('.skip-link, dialog:not([open])');
-		  }).slice(0, 8).map((e) => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right));
-		  return {document: document.documentElement.scrollWidth, body: document.body.scrollWidth, viewport: w, wide};
-		})()`)
+		got := evalJS[reflowResult](b, reflowProbe)
 		if got.Document > got.Viewport || got.Body > got.Viewport || len(got.Wide) > 0 {
 			t.Errorf("320 px %s overflows (document %d, body %d, viewport %d): %v", path, got.Document, got.Body, got.Viewport, got.Wide)
 		}
