@@ -53,7 +53,6 @@ func grantInputID(id int64) string { return "amount-" + strconv.FormatInt(id, 10
 func logTime(t time.Time) string   { return t.Format("2 Jan 2006 15:04:05") }
 func isoTime(t time.Time) string   { return t.Format(time.RFC3339) }
 func hourLabel(t time.Time) string { return t.Format("15:04") }
-func countText(n int) string       { return strconv.Itoa(n) }
 func adminPagerURL(q store.MarketQuery, page, upage int) string {
 	v := url.Values{}
 	if q.Q != "" {
@@ -92,9 +91,9 @@ type bar struct {
 	Trades     int
 }
 
-// chart geometry: 24 bars in a 480 by 160 box, with room for labels below.
+// chart geometry: 24 bars on a 480-wide baseline at 150, with room for labels below.
 const (
-	chartW, chartH, chartBase = 480, 180, 150
+	chartW, chartBase = 480, 150
 )
 
 // bars lays out the hourly trades as bars scaled to the busiest hour.
