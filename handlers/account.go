@@ -66,10 +66,17 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, http.StatusOK, f)
 		return
 	}
-	// A wrong current password counts as a failed login of this user from this address.
+	// A wrong current password counts as a failed login of this user from this address, and of
+	// the address: each attempt counts until the password proves right, as at login.
 	ip, now := h.clientIP(r), h.cfg.Now()
 	userKey := strings.ToLower(user.Username) + "\x00" + ip
-	if wait := h.loginByUser.take(userKey, now); wait > 0 {
+	wait := h.loginByUser.take(userKey, now)
+	if wait == 0 {
+		if wait = h.loginByAddr.take(ip, now); wait > 0 {
+			h.loginByUser.undo(userKey, now)
+		}
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		f.check(false, "current_password", "Too many failed login attempts. Try again in "+minutes(wait)+".")
 		h.renderAccount(w, r, http.StatusTooManyRequests, f)
@@ -83,6 +90,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.loginByUser.undo(userKey, now)
+	h.loginByAddr.undo(ip, now)
 	if err == nil {
 		err = h.keepSession(ctx, gen)
 	}

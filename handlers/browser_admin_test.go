@@ -125,6 +125,17 @@ func TestBrowserAdmin(t *testing.T) {
 	  document.querySelector('[data-testid="money-table"]').textContent.includes('$45')`)
 	op.navigate("/admin/log")
 	op.audit("/admin/log")
+
+	// The edit page, and its form coming back in place with an error by the field.
+	op.navigate("/admin/items/" + browserItemID(app, "Kettle"))
+	op.audit("the edit page")
+	op.run("clear the price", chromedp.SetValue(chromedp.ID("price"), "0"))
+	op.run("save", chromedp.Click(chromedp.CSS(`#edit-item button[type="submit"]`)))
+	op.settled("the error", `document.getElementById('price-error')?.textContent.includes('Use a price from $1 to $1,000,000.')`)
+	if f := op.focused(); f == "BODY" {
+		t.Error("focus fell to <body> after the form came back")
+	}
+	op.audit("the edit page with an error")
 	browserAccount(t, buyer)
 	browserAdminScreenshots(t, op)
 	browserAdminReflow(t, op, id)
