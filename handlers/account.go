@@ -25,14 +25,28 @@ func (h *Handler) sessionEnded(ctx context.Context, u store.User) bool {
 	return h.sessions.GetInt64(ctx, keyGen) != u.SessionGen
 }
 
-// keepSession moves this session on to the user's new generation, on a fresh token: the
-// sessions of the old generation end, this one stays.
-func (h *Handler) keepSession(ctx context.Context, gen int64) error {
-	if err := h.sessions.RenewToken(ctx); err != nil {
-		return err
+// streamEnded reports whether a live stream's session has ended since the stream began: gone
+// (a logout), or of an older generation than the user's (a password change, or "sign out
+// everywhere else", in another session). It reads the session as stored now, not as the stream's
+// request loaded it; a stream asks at each ping.
+func (h *Handler) streamEnded(ctx context.Context, userID int64) bool {
+	b, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
+	if err != nil || !found {
+		return err == nil
 	}
+	_, values, err := h.sessions.Codec.Decode(b)
+	if err != nil {
+		return false
+	}
+	gen, _ := values[keyGen].(int64)
+	u, err := h.store.User(ctx, userID)
+	return err == nil && gen != u.SessionGen
+}
+
+// keepSession moves this session on to the user's new generation: the sessions of the old
+// generation end, this one stays, on its token (so that its other tabs' live streams go on).
+func (h *Handler) keepSession(ctx context.Context, gen int64) {
 	h.sessions.Put(ctx, keyGen, gen)
-	return nil
 }
 
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -91,13 +105,11 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	h.loginByUser.undo(userKey, now)
 	h.loginByAddr.undo(ip, now)
-	if err == nil {
-		err = h.keepSession(ctx, gen)
-	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	h.keepSession(ctx, gen)
 	h.logger.Info("password changed", "user_id", user.ID)
 	h.accountDone(w, r, "Your password has been changed.")
 }
@@ -105,13 +117,11 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
 	gen, err := h.store.EndSessions(r.Context(), user.ID)
-	if err == nil {
-		err = h.keepSession(r.Context(), gen)
-	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	h.keepSession(r.Context(), gen)
 	h.logger.Info("other sessions ended", "user_id", user.ID)
 	h.accountDone(w, r, "Signed out of every other session.")
 }

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
+
+	"market/handlers"
 )
 
 func passwordForm(current, password, confirm string) url.Values {
@@ -117,5 +120,36 @@ func TestAccountEndsOtherSessions(t *testing.T) {
 		if res := app.client().get(path); res.StatusCode != http.StatusFound {
 			t.Errorf("anonymous %s: %d", path, res.StatusCode)
 		}
+	}
+}
+
+// A live stream of a session that a password change ended closes at its next ping.
+func TestAccountEndsOtherStreams(t *testing.T) {
+	app := newTestApp(t, handlers.Config{StreamPing: 50 * time.Millisecond})
+	c := app.signUp("alice")
+	other := app.client()
+	if res, msg := other.login("alice", "correct horse"); res.StatusCode != http.StatusFound {
+		t.Fatalf("second login: %s", msg)
+	}
+	ls := other.stream("/market/events", nil)
+	mine := c.stream("/market/events", nil)
+	if res := c.post("/account/password", passwordForm("correct horse", "new password", "new password")); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change: %d", res.StatusCode)
+	}
+	if ev := ls.next(t, time.Second); ev.name != "close" || ev.data != "signed out" {
+		t.Errorf("the ended session's stream: %+v, want close: signed out", ev)
+	}
+	// This session's stream stays open: it has only pings.
+	deadline := time.After(300 * time.Millisecond)
+	for {
+		select {
+		case ev := <-mine.events:
+			if !ev.comment {
+				t.Fatalf("this session's stream got %+v", ev)
+			}
+			continue
+		case <-deadline:
+		}
+		break
 	}
 }

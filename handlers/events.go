@@ -421,7 +421,7 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-ping.C:
 			// A session ended meanwhile (logout, in another tab) ends the stream for good.
-			if _, found, err := h.sessions.Store.Find(h.sessions.Token(ctx)); err == nil && !found {
+			if h.streamEnded(ctx, user.ID) { // see account.go
 				sw.buf.WriteString("event: close\ndata: signed out\n\n")
 				sw.flush()
 				return
