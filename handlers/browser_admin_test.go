@@ -35,7 +35,19 @@ func TestBrowserAdmin(t *testing.T) {
 	op.audit("/admin")
 	buyer.markPage()
 
-	// Add an item with the form (htmx, in place); the buyer's page shows it within a second.
+	browserAdminAdd(t, op, buyer)
+	browserAdminKeys(t, op)
+	browserAdminRetire(t, op, buyer)
+	browserAdminGrant(t, op)
+	browserAdminEdit(t, op)
+	browserAccount(t, buyer)
+	browserAdminScreenshots(t, op)
+	browserAdminReflow(t, op, browserItemID(app, "Kettle"))
+}
+
+// browserAdminAdd adds an item with the form (htmx, in place); the buyer's page shows it within
+// a second.
+func browserAdminAdd(t *testing.T, op, buyer *browserTab) {
 	op.run("fill the add form",
 		chromedp.SendKeys(chromedp.ID("name"), "Abacus"),
 		chromedp.SendKeys(chromedp.ID("price"), "9"),
@@ -59,7 +71,10 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	op.audit("/admin after adding")
 
-	// Search with "/", walk the rows with j and k.
+}
+
+// browserAdminKeys searches with "/" and walks the rows with j and k.
+func browserAdminKeys(t *testing.T, op *browserTab) {
 	evalJS[bool](op, `(document.activeElement.blur(), true)`)
 	op.key("/")
 	if f := op.focused(); f != "q" {
@@ -82,8 +97,12 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Errorf("k: focus in %q, want back in %q", got, first)
 	}
 
-	// Retire asks first: Escape cancels and focus returns; Enter, Enter retires.
-	id := browserItemID(app, "Abacus")
+}
+
+// browserAdminRetire retires the new item: the dialog asks first, Escape cancels and focus
+// returns; Enter, Enter retires, and the item leaves the buyer's page.
+func browserAdminRetire(t *testing.T, op, buyer *browserTab) {
+	id := browserItemID(op.app, "Abacus")
 	evalJS[bool](op, `(document.getElementById('retire-`+id+`').focus(), true)`)
 	op.key(kb.Enter)
 	op.actionDialog("Retire Abacus?", "Retire")
@@ -102,9 +121,13 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	buyer.waitFor("the retired item to leave the buyer's page", `![...document.querySelectorAll('#item-rows .js-item')].some((b) => b.dataset.name === 'Abacus')`)
 
-	// Grant from the keyboard: type the amount, Tab to Grant, Enter, Enter.
+}
+
+// browserAdminGrant grants from the keyboard (the amount, Tab to Grant, Enter, Enter); then the
+// glance follows a trade through the live stream.
+func browserAdminGrant(t *testing.T, op *browserTab) {
 	op.navigate("/admin")
-	ann := userIDString(t, app, "ann")
+	ann := userIDString(t, op.app, "ann")
 	evalJS[bool](op, `(document.getElementById('amount-`+ann+`').focus(), true)`)
 	op.key("50")
 	op.key(kb.Tab)
@@ -120,14 +143,17 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Errorf("focus on %s after the grant, want the grant button", f)
 	}
 	// The glance follows the market's live stream: a trade elsewhere shows in its figures.
-	app.signUp("carl").buy(app.item("Mouse").ID)
+	op.app.signUp("carl").buy(op.app.item("Mouse").ID)
 	op.waitFor("the glance to count the trade", `document.querySelector('#glance figcaption').textContent.includes(': 1 in all') &&
 	  document.querySelector('[data-testid="money-table"]').textContent.includes('$45')`)
 	op.navigate("/admin/log")
 	op.audit("/admin/log")
 
-	// The edit page, and its form coming back in place with an error by the field.
-	op.navigate("/admin/items/" + browserItemID(app, "Kettle"))
+}
+
+// browserAdminEdit checks the edit page, and its form coming back in place with an error.
+func browserAdminEdit(t *testing.T, op *browserTab) {
+	op.navigate("/admin/items/" + browserItemID(op.app, "Kettle"))
 	op.audit("the edit page")
 	op.run("clear the price", chromedp.SetValue(chromedp.ID("price"), "0"))
 	op.run("save", chromedp.Click(chromedp.CSS(`#edit-item button[type="submit"]`)))
@@ -136,9 +162,6 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Error("focus fell to <body> after the form came back")
 	}
 	op.audit("the edit page with an error")
-	browserAccount(t, buyer)
-	browserAdminScreenshots(t, op)
-	browserAdminReflow(t, op, id)
 }
 
 func userIDString(t *testing.T, app *testApp, name string) string {
