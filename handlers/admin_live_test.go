@@ -58,3 +58,16 @@ func TestAdminChangesReachStreams(t *testing.T) {
 		t.Errorf("retire: the count does not follow:\n%s", data)
 	}
 }
+
+// A grant reaches the granted user's open pages: their budget, within a second.
+func TestGrantReachesStreams(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.signUpAdmin("boss")
+	ann := app.signUp("ann")
+	ls := ann.stream("/market/events?since="+strconv.FormatInt(app.version(), 10), nil)
+	admin.htmx("/admin/users/"+strconv.FormatInt(userID(t, app, "ann"), 10)+"/grant", url.Values{"amount": {"250"}})
+	ev := ls.next(t, time.Second)
+	if !strings.Contains(ev.data, `<span id="budget" hx-swap-oob="true">$1,250</span>`) || strings.Contains(ev.data, "data-change") {
+		t.Errorf("the grant's event: want the new budget and no trade announced:\n%s", ev.data)
+	}
+}

@@ -71,6 +71,10 @@ func (s *Store) Grant(ctx context.Context, adminID, userID, amount int64) (User,
 		if _, err := tx.ExecContext(ctx, `INSERT INTO trades (user_id, kind, amount) VALUES (?, 'grant', ?)`, userID, amount); err != nil {
 			return fmt.Errorf("record grant: %w", err)
 		}
+		// An event of no item, so that the user's open pages show the new budget.
+		if err := s.recordEvent(ctx, tx, 0, "grant", userID); err != nil {
+			return err
+		}
 		return logAdmin(ctx, tx, adminID, "grant", "user "+u.Username,
 			fmt.Sprintf("budget %d", u.Budget-amount), fmt.Sprintf("budget %d", u.Budget))
 	})

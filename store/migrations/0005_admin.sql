@@ -19,11 +19,12 @@ CREATE TABLE admin_log (
 	created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
--- Market events also tell of items added, edited and retired.
+-- Market events also tell of items added, edited and retired, and of grants (item 0; user_id is
+-- the user granted, whose pages show the new budget).
 CREATE TABLE market_events_new (
 	version INTEGER PRIMARY KEY,
 	item_id INTEGER NOT NULL,
-	kind    TEXT    NOT NULL CHECK (kind IN ('buy', 'sell', 'add', 'edit', 'retire')),
+	kind    TEXT    NOT NULL CHECK (kind IN ('buy', 'sell', 'add', 'edit', 'retire', 'grant')),
 	user_id INTEGER NOT NULL
 );
 INSERT INTO market_events_new (version, item_id, kind, user_id) SELECT version, item_id, kind, user_id FROM market_events;

@@ -1,6 +1,7 @@
 -- Operating the market (issue 17), as in the SQLite migration 0005: roles, session
 -- generations, retired items, the admin log, and market events of items added, edited and
--- retired. A change of a role or a generation moves the market version, like a budget's.
+-- retired, and of grants. A change of a role or a generation moves the market version, like a
+-- budget's.
 ALTER TABLE users ADD COLUMN role text NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin'));
 ALTER TABLE users ADD COLUMN session_gen bigint NOT NULL DEFAULT 0;
 ALTER TABLE items ADD COLUMN retired_at text;
@@ -18,4 +19,4 @@ CREATE TABLE admin_log (
 );
 
 ALTER TABLE market_events DROP CONSTRAINT market_events_kind_check;
-ALTER TABLE market_events ADD CONSTRAINT market_events_kind_check CHECK (kind IN ('buy', 'sell', 'add', 'edit', 'retire'));
+ALTER TABLE market_events ADD CONSTRAINT market_events_kind_check CHECK (kind IN ('buy', 'sell', 'add', 'edit', 'retire', 'grant'));
