@@ -15,11 +15,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -101,115 +98,6 @@ func get(t *testing.T, base, path, cookie string) int {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	return res.StatusCode
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// rssMiB is this process's resident memory.
-func rssMiB(t *testing.T) float64 {
-	t.Helper()
-	mib, err := procMiB("self", "VmRSS")
-	if err != nil {
-		t.Skip(err)
-	}
-	return mib
-}
-
-// settleGoroutines waits until the goroutine count is back to at most want, and returns it.
-func settleGoroutines(want int, within time.Duration) int {
-	n := runtime.NumGoroutine()
-	for deadline := time.Now().Add(within); n > want && time.Now().Before(deadline); n = runtime.NumGoroutine() {
-		time.Sleep(50 * time.Millisecond)
-	}
-	return n
-}
-
-// resetStorm opens n connections that each send a logged-in GET /market and reset at once
-// (SO_LINGER 0), some before the answer starts, some while it is being written.
-func resetStorm(t *testing.T, addr, cookie string, n int) {
-	t.Helper()
-	request := "GET /market HTTP/1.1\r\nHost: " + addr + "\r\nCookie: " + cookie + "\r\nAccept-Encoding: gzip\r\n\r\n"
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 200)
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				return // the backlog is full for a moment: that client simply never got in
-			}
-			c.Write([]byte(request))
-			if i%2 == 1 { // let the handler get going, then hang up under it
-				time.Sleep(time.Duration(i%7) * 100 * time.Microsecond)
-			}
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		})
-	}
-	wg.Wait()
-}
-
-// Clients that reset mid-request leave nothing behind: no goroutine, no busy CPU, no memory,
-// no error in the log (a cancelled request is not a server error), and the next user is served.
-func TestClientsThatHangUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: 3,000 connections")
-	}
-	srv := serveInProcess(t, nil)
-	cookie := cookieHeader(t, srv.base, "hangup")
-	if got := get(t, srv.base, "/market", cookie); got != http.StatusOK {
-		t.Fatalf("GET /market before: %d", got)
-	}
-	http.DefaultClient.CloseIdleConnections()
-	baseGoroutines := settleGoroutines(0, 500*time.Millisecond)
-	runtime.GC()
-	baseRSS := rssMiB(t)
-
-	resetStorm(t, srv.addr, cookie, 3000)
-
-	if n := settleGoroutines(baseGoroutines, 10*time.Second); n > baseGoroutines {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines: %d before the storm, %d ten seconds after it\n%s",
-			baseGoroutines, n, buf[:runtime.Stack(buf, true)])
-	}
-	before := cpuTime(t)
-	time.Sleep(3 * time.Second)
-	if busy := float64(cpuTime(t)-before) / float64(3*time.Second); busy > 0.05 {
-		t.Errorf("the server used %.0f %% of a core in 3 s of quiet after the storm, want under 5 %%", busy*100)
-	}
-	// What the storm allocated is given back once the server is quiet (releaseWhenQuiet), without
-	// the test's help: the resident memory returns to within 20 MiB of where it started.
-	rss := rssMiB(t)
-	for deadline := time.Now().Add(10 * time.Second); rss > baseRSS+20 && time.Now().Before(deadline); {
-		time.Sleep(250 * time.Millisecond)
-		rss = rssMiB(t)
-	}
-	if rss > baseRSS+20 {
-		t.Errorf("RSS %.1f MiB ten seconds after the storm, %.1f MiB before: want within 20 MiB", rss, baseRSS)
-	}
-	if got := get(t, srv.base, "/market", cookie); got != http.StatusOK {
-		t.Errorf("GET /market after the storm: %d", got)
-	}
-
-	log, _ := os.ReadFile(srv.log)
-	if bytes := strings.Count(string(log), "level=ERROR"); bytes > 0 {
-		t.Errorf("%d errors logged for clients that hung up, want none:\n%.2000s", bytes, log)
-	}
-	cancelled := strings.Count(string(log), `msg="request cancelled"`)
-	if cancelled > 3000 {
-		t.Errorf("%d 'request cancelled' lines for 3,000 reset requests, want at most one each", cancelled)
-	}
-	t.Logf("goroutines %d → %d; RSS %.1f → %.1f MiB; %d cancelled requests logged",
-		baseGoroutines, runtime.NumGoroutine(), baseRSS, rss, cancelled)
 }
 
 // readStatus reads the status line of an answer on c, or the error that ended the connection.

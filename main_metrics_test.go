@@ -23,7 +23,7 @@ func fetch(t *testing.T, url string) (int, string) {
 }
 
 // /metrics is served on the metrics address, in Prometheus's format, counting the public
-// requests by route and status; the public address has no /metrics.
+// requests by route, method and status; the public address has no /metrics.
 func TestMetricsOnTheirOwnAddress(t *testing.T) {
 	public, private := loadFreeAddr(t), loadFreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -55,8 +55,8 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 		t.Fatalf("metrics: status %d", code)
 	}
 	for _, want := range []string{
-		`market_http_requests_total{route="GET /healthz",status="200"} 3`,
-		`market_http_requests_total{route="GET other",status="404"} 1`,
+		`market_http_requests_total{method="GET",route="GET /healthz",status="200"} 3`,
+		`market_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
 		`market_http_request_duration_seconds_bucket{route="GET /healthz",le="+Inf"} 3`,
 		`market_trades_total 0`,
 		`market_trade_refusals_total{reason="unavailable"} 0`,

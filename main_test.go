@@ -394,10 +394,20 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// Expect: 100-continue makes the server say when a handler starts reading the body: then the
+	// request is in flight for certain.
 	fmt.Fprintf(conn, "POST /register HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nCookie: %s\r\n"+
-		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
-		u.Host, srv.url, strings.Join(cookies, "; "), len(body), body[:len(body)/2])
-	time.Sleep(200 * time.Millisecond)
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+		u.Host, srv.url, strings.Join(cookies, "; "), len(body))
+	answer := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := answer.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("want 100 Continue, got %q %v", line, err)
+	}
+	if line, err := answer.ReadString('\n'); err != nil || line != "\r\n" {
+		t.Fatalf("want the end of 100 Continue, got %q %v", line, err)
+	}
+	io.WriteString(conn, body[:len(body)/2])
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -409,22 +419,29 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Shutdown closes the listener first: once a new connection is refused, it is waiting for
+	// the request in flight, and the server must still be running.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", u.Host, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("a new connection was accepted after SIGTERM")
+		}
+	}
 	select {
 	case <-srv.done:
 		t.Fatalf("the server exited with a request in flight: %v", srv.err)
 	default:
-	}
-	if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
-		c.Close()
-		t.Error("a new connection was accepted after SIGTERM")
 	}
 
 	if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
 		t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	res, err := http.ReadResponse(answer, nil)
 	if err != nil {
 		t.Fatalf("the request in flight got no answer: %v", err)
 	}

@@ -107,10 +107,27 @@ type LiveChange struct {
 	Shown  bool // the row is, or was, on the viewer's page of the market
 }
 
+// LiveView is the data of one event of the live stream, as one viewer sees it.
+type LiveView struct {
+	Changes []LiveChange
+	// Refresh: events were lost (pruned, or too many), so the page takes all its rows again.
+	Refresh bool
+	// Page is the viewer's page of the market after the event; its count and pager go out
+	// with Rows or Diff.
+	Page *store.MarketPage
+	// Rows are all the rows of Page, or nil; Diff is what changed of the rows shown, or nil.
+	Rows templ.Component
+	Diff *LiveDiff
+	// Owned and Budget are the viewer's items and budget, sent (Budget non-nil) when the
+	// viewer took part in the event's trades, for their other tabs.
+	Owned  []store.Item
+	Budget *int64
+}
+
 // LiveUpdate is the data of one event of the live stream: a marker per change (naming its row
 // item-{id}), then, out of band, the rows of the viewer's page of the market with its count and
 // pager, and, when the viewer traded, their items and budget.
-func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows templ.Component, diff *LiveDiff, owned []store.Item, budget *int64) templ.Component {
+func LiveUpdate(v LiveView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -131,13 +148,13 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if refresh {
+		if v.Refresh {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<li data-refresh=\"true\"></li>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		for _, c := range changes {
+		for _, c := range v.Changes {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<li data-row=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -145,7 +162,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 			var templ_7745c5c3_Var5 string
 			templ_7745c5c3_Var5, templ_7745c5c3_Err = templruntime.NewAttributeExpression(c.Row).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 51, Col: 20}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 68, Col: 20}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var5)
 			if templ_7745c5c3_Err != nil {
@@ -173,7 +190,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templruntime.NewAttributeExpression(c.Name).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 57, Col: 22}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 74, Col: 22}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var6)
 			if templ_7745c5c3_Err != nil {
@@ -186,7 +203,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templruntime.NewAttributeExpression(boolString(c.Mine)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 58, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 75, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var7)
 			if templ_7745c5c3_Err != nil {
@@ -199,7 +216,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 			var templ_7745c5c3_Var8 string
 			templ_7745c5c3_Var8, templ_7745c5c3_Err = templruntime.NewAttributeExpression(boolString(c.Shown)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 59, Col: 36}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 76, Col: 36}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var8)
 			if templ_7745c5c3_Err != nil {
@@ -214,12 +231,12 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if rows != nil {
+		if v.Rows != nil {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<template><tbody hx-swap-oob=\"innerHTML:#item-rows\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = rows.Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = v.Rows.Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -228,8 +245,8 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 				return templ_7745c5c3_Err
 			}
 		}
-		if diff != nil {
-			for _, id := range diff.Removed {
+		if v.Diff != nil {
+			for _, id := range v.Diff.Removed {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<template><tr id=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -237,7 +254,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 				var templ_7745c5c3_Var9 string
 				templ_7745c5c3_Var9, templ_7745c5c3_Err = templruntime.NewAttributeExpression(itemID(id)).Resolve(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 68, Col: 32}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 85, Col: 32}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var9)
 				if templ_7745c5c3_Err != nil {
@@ -248,7 +265,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 					return templ_7745c5c3_Err
 				}
 			}
-			for _, in := range diff.Added {
+			for _, in := range v.Diff.Added {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "<template><tbody hx-swap-oob=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -256,7 +273,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 				var templ_7745c5c3_Var10 string
 				templ_7745c5c3_Var10, templ_7745c5c3_Err = templruntime.NewAttributeExpression(in.swap()).Resolve(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 71, Col: 43}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/live.templ`, Line: 88, Col: 43}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var10)
 				if templ_7745c5c3_Err != nil {
@@ -276,16 +293,16 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 				}
 			}
 		}
-		if rows != nil || diff != nil {
+		if v.Rows != nil || v.Diff != nil {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "<template>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = ResultCount(*page, true).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = ResultCount(*v.Page, true).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Pager(*page, true).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Pager(*v.Page, true).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -294,12 +311,12 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 				return templ_7745c5c3_Err
 			}
 		}
-		if budget != nil {
+		if v.Budget != nil {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<template><tbody hx-swap-oob=\"innerHTML:#owned-rows\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			for _, it := range owned {
+			for _, it := range v.Owned {
 				templ_7745c5c3_Err = OwnedRow(it).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -309,7 +326,7 @@ func LiveUpdate(changes []LiveChange, refresh bool, page *store.MarketPage, rows
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Budget(*budget, true).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Budget(*v.Budget, true).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -154,7 +154,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, user stor
 	if err := h.sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session token: %w", err)
 	}
-	h.csrfGuard.RegenerateToken(w, r)
+	h.csrfTokens.RegenerateToken(w, r)
 	h.sessions.Put(ctx, keyUserID, user.ID)
 	h.sessions.Put(ctx, keySeen, h.cfg.Now().Unix())
 	h.sessions.Put(ctx, keyGen, user.SessionGen)
@@ -171,13 +171,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.FormValue("next"))
 	username, password := f.values["username"], f.values["password"]
 	ip, now := h.clientIP(r), h.cfg.Now()
-	userKey := strings.ToLower(username) + "\x00" + ip
+	byUser := strings.ToLower(username) + "\x00" + ip // a username from an address block
 	// Every attempt counts as a failure until the password is checked, and is forgiven if it
 	// was right: counting only after bcrypt would let parallel guesses all pass the check.
-	wait := h.loginByUser.take(userKey, now)
+	wait := h.loginByUser.take(byUser, now)
 	if wait == 0 {
 		if wait = h.loginByAddr.take(ip, now); wait > 0 {
-			h.loginByUser.undo(userKey, now)
+			h.loginByUser.undo(byUser, now)
 		}
 	} else {
 		wait = max(wait, h.loginByAddr.retryAfter(ip, now))
@@ -195,12 +195,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.loginByUser.undo(userKey, now)
+		h.loginByUser.undo(byUser, now)
 		h.loginByAddr.undo(ip, now)
 		h.serverError(w, r, err)
 		return
 	}
-	h.loginByUser.reset(userKey)
+	h.loginByUser.reset(byUser)
 	h.loginByAddr.undo(ip, now)
 	if err := h.startSession(w, r, user); err != nil {
 		h.serverError(w, r, err)
@@ -241,7 +241,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.csrfGuard.RegenerateToken(w, r) // pages still open in other tabs can post nothing now
+	h.csrfTokens.RegenerateToken(w, r) // pages still open in other tabs can post nothing now
 	h.flash(ctx, "You have been logged out.")
 	http.Redirect(w, r, "/", http.StatusFound)
 }

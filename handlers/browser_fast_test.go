@@ -200,9 +200,10 @@ func browserBackForwardCache(t *testing.T, browser context.Context) {
 	b.settled("the purchase", `document.getElementById('flash').textContent.trim().startsWith('Purchased')`)
 	budget := b.text("budget")
 	b.run("back", chromedp.Evaluate[chromedp.Void](`history.back()`))
-	// A Poll started in a page frozen in the cache would hang: give the restore and the reload time.
-	time.Sleep(time.Second)
-	b.waitFor("the earlier page, loaded again", `location.search === '?sort=name' && document.readyState === 'complete' && !!document.getElementById('budget')`)
+	// The page comes back from the cache with the mark set before it was left, and reloads
+	// itself: the mark is gone once it has.
+	waitOutsidePage(b, "the earlier page, loaded again",
+		`!window.__left && location.search === '?sort=name' && document.readyState === 'complete' && !!document.getElementById('budget')`)
 	if got, shown := b.text("budget"), b.js(`!!document.querySelector('#item-rows #`+first+`')`); got != budget || shown != "false" {
 		t.Errorf("after Back the page shows budget %s and the bought item on sale: %s; want %s and false", got, shown, budget)
 	}
@@ -342,5 +343,23 @@ func browserFormErrors(t *testing.T, browser context.Context) {
 	b.waitFor("the refusal", `document.getElementById('flash-alert').textContent.trim() !== ''`)
 	if f, title := b.focused(), b.js(`document.title`); f != "flash-alert" || title != "Error: Log in · Market" {
 		t.Errorf("after a failed login focus is on %s and the title is %q, want flash-alert and Error: Log in · Market", f, title)
+	}
+}
+
+// waitOutsidePage waits for predicate with one short evaluation at a time, from the test: a
+// poll inside the page (waitFor) would hang if it began in a page being frozen into the
+// back/forward cache, while an evaluation that hangs here is abandoned and tried again.
+func waitOutsidePage(b *browserTab, what, predicate string) {
+	b.t.Helper()
+	for deadline := time.Now().Add(browserWait); ; time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(b.ctx, 500*time.Millisecond)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+predicate+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) || b.ctx.Err() != nil {
+			b.t.Fatalf("waiting for %s (%s): %v\n%s", what, predicate, err, b.state())
+		}
 	}
 }

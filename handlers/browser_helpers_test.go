@@ -459,8 +459,8 @@ func axeHash(b []byte) string {
 // axeTags are the rule sets every page must pass with no violation.
 var axeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"}
 
-// axeIncompleteFails are "needs review" results that A11Y.md counts as failures: axe cannot
-// decide them, but each one is a real defect in this app.
+// axeIncompleteFails are "needs review" results counted here as failures: axe cannot decide
+// them, but each one is a real defect in this app.
 var axeIncompleteFails = []string{"scrollable-region-focusable", "duplicate-id-aria", "aria-hidden-focus"}
 
 // axe runs axe-core on the page as it is now (open dialogs included) and fails the test for
@@ -496,7 +496,7 @@ func (b *browserTab) axe(state string) {
 	}
 }
 
-// browserDOMChecks are A11Y.md's cheap structural checks, true when they all pass; each failure is a
+// browserDOMChecks are the page's cheap structural accessibility checks, true when they all pass; each failure is a
 // line of the returned text.
 const browserDOMChecks = `(() => {
   const bad = [];

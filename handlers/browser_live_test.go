@@ -79,10 +79,11 @@ func TestBrowserLive(t *testing.T) {
 		t.Errorf("focus on %s once the tent was gone, want the Cancel button", f)
 	}
 	ann.audit("the confirmation of an item someone else bought")
+	evalJS[bool](ann, watchRequestsAndClose)
 	evalJS[bool](ann, `(document.getElementById('confirm-ok').click(), true)`)
 	ann.key(kb.Enter) // on Cancel
-	ann.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
-	time.Sleep(100 * time.Millisecond)
+	ann.waitFor("the dialog to close, and any request it sent to end", `!document.getElementById('confirm').open &&
+	  window.__watch.closed && window.__watch.sent === window.__watch.ended`)
 	if n := ann.tradeRequests(); n != trades {
 		t.Errorf("%d trade requests after confirming a gone item, want %d", n, trades)
 	}
@@ -96,6 +97,7 @@ func TestBrowserLive(t *testing.T) {
 
 	// A search opens a stream for its own results: a purchase and a sale of a matching item
 	// take it out of the results and put it back, in its place.
+	evalJS[bool](ann, `(window.__sseOpens = 0, document.addEventListener('htmx:sseOpen', () => window.__sseOpens++), true)`)
 	ann.key("/")
 	ann.key("desk")
 	ann.settled("the search results", `document.getElementById('result-count').textContent.includes('match')`)
@@ -104,7 +106,7 @@ func TestBrowserLive(t *testing.T) {
 		t.Fatalf("search for desk shows %v, want the desk lamp and the standing desk", desks)
 	}
 	waitUntil(t, "the old stream to close", 2*time.Second, func() bool { return app.handler.OpenStreams() == 2 })
-	time.Sleep(200 * time.Millisecond) // the new stream connects
+	ann.waitFor("the search's stream to connect", `window.__sseOpens > 0`)
 	lamp := app.item("Desk Lamp").ID
 	carl.buy(lamp)
 	ann.waitFor("the desk lamp to leave the results", `!document.getElementById('`+desks[0]+`')`)
@@ -115,3 +117,19 @@ func TestBrowserLive(t *testing.T) {
 	}
 	ann.samePage("after the search")
 }
+
+// watchRequestsAndClose counts the page's requests as they are sent and as they end, wherever
+// they come from (htmx tells no one of a request from a button no longer in the page), and
+// marks the confirmation dialog's close handled once app.js has put focus back (its close
+// handler looks again in a task after the event; this one's task comes after that).
+const watchRequestsAndClose = `(() => {
+  const w = (window.__watch = { sent: 0, ended: 0, closed: false });
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    w.sent++;
+    this.addEventListener('loadend', () => w.ended++);
+    return send.apply(this, args);
+  };
+  document.getElementById('confirm').addEventListener('close', () => setTimeout(() => (w.closed = true)), { once: true });
+  return true;
+})()`

@@ -24,7 +24,7 @@ func (a *testApp) forT(t *testing.T) *testApp {
 	return &cp
 }
 
-// validSignup is DESIGN.md's rule for a sign-up, written independently of the handler.
+// validSignup is the documented rule for a sign-up, written independently of the handler.
 func validSignup(username, email, password, confirm string) bool {
 	username, email = strings.TrimSpace(username), strings.TrimSpace(email)
 	if len(username) < 2 || len(username) > 30 {
@@ -63,7 +63,7 @@ func assertMoney(t *testing.T, st *store.Store) store.Totals {
 }
 
 // FuzzRegister sends arbitrary sign-up forms. No input gets a 5xx; an account is made only
-// from a form DESIGN.md's rules accept, and then it can log in; anything else changes nothing.
+// from a form the sign-up rules accept, and then it can log in; anything else changes nothing.
 func FuzzRegister(f *testing.F) {
 	f.Add("alice", "alice@example.com", "correct horse", "correct horse")
 	f.Add("  bob  ", "  bob@example.com ", "12345678", "12345678")

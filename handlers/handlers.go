@@ -12,6 +12,7 @@ import (
 
 	"market/assets"
 	"market/components"
+	"market/handlers/live"
 	"market/store"
 )
 
@@ -46,13 +47,13 @@ type Config struct {
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
 type Handler struct {
-	logger    *slog.Logger
-	store     *store.Store
-	sessions  *scs.SessionManager
-	csrfGuard *nosurf.CSRFHandler // set by csrf: it issues a new token at login and logout
-	assets    *assets.Server
-	cfg       Config
-	urls      components.Assets
+	logger     *slog.Logger
+	store      *store.Store
+	sessions   *scs.SessionManager
+	csrfTokens *nosurf.CSRFHandler // issues a new CSRF token at login and logout (newCSRF)
+	assets     *assets.Server
+	cfg        Config
+	urls       components.Assets
 
 	loginByUser *limiter // failed logins per username and address
 	loginByAddr *limiter // failed logins per address
@@ -62,7 +63,7 @@ type Handler struct {
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
 	userCache   *versionCache[int64, store.User]               // each user's name and budget
 
-	live *broker // the live streams (events.go)
+	live *live.Broker // the live streams (handlers/live; events.go connects them)
 }
 
 // New builds the handler with its dependencies.
@@ -111,6 +112,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		h.loginByAddr.share(st, "login_addr", logger)
 		h.signups.share(st, "signup", logger)
 	}
+	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
 	h.live = newBroker(h)
 	return h
 }
@@ -152,5 +154,5 @@ func (h *Handler) Routes() http.Handler {
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
 	top.Handle("/", app)
-	return h.recoverPanic(h.logRequest(h.secureHeaders(h.limitBody(top))))
+	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }

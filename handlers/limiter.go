@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// limiter counts events per key in a sliding window: at most limit events in window.
+// limiter counts events per key in a sliding window: at most limit events in window. A key is
+// whatever a limit is per: an address block (addrBlock), or a username and an address block.
 type limiter struct {
 	limit  int
 	window time.Duration

@@ -14,12 +14,16 @@ import (
 	"market/store"
 )
 
+// marketQuery is the search, sort and page a market URL's query asks for. Bad values are left
+// for the store to turn into its defaults: a request never fails on them.
+func marketQuery(query url.Values) store.MarketQuery {
+	page, _ := strconv.Atoi(query.Get("page"))
+	return store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort"), Page: page}
+}
+
 func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
-	query := r.URL.Query()
-	q := store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort")}
-	q.Page, _ = strconv.Atoi(query.Get("page"))
-	page, rows, err := h.market(r.Context(), q)
+	page, rows, err := h.market(r.Context(), marketQuery(r.URL.Query()))
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -49,26 +53,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
 	ctx := r.Context()
-	buyID, sellID := r.PostFormValue("purchase_item"), r.PostFormValue("sold_item")
-	buying := buyID != ""
-	raw := buyID
-	if !buying {
-		raw = sellID
-	}
-	var (
-		t      store.Trade
-		err    = store.ErrNotFound
-		budget = user.Budget // as the request found it, when it names no item
-	)
-	if id, ok := parseID(raw); ok && (buyID == "" || sellID == "") {
-		if buying {
-			t, err = h.store.Buy(ctx, user.ID, id)
-		} else {
-			t, err = h.store.Sell(ctx, user.ID, id)
-		}
-		budget = t.Budget // as the trade, done or refused, left it
-	}
-
+	t, buying, budget, err := h.tradeForm(r, user)
 	var (
 		flash, alert string
 		removed      int64           // the row that leaves its list
@@ -118,6 +103,27 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget, onScreen))
 }
 
+// tradeForm runs the purchase or sale the form asks for. budget is the user's budget as the
+// trade, done or refused, left it, or as the request found it when the form names no item.
+func (h *Handler) tradeForm(r *http.Request, user store.User) (t store.Trade, buying bool, budget int64, err error) {
+	buyID, sellID := r.PostFormValue("purchase_item"), r.PostFormValue("sold_item")
+	buying = buyID != ""
+	raw := buyID
+	if !buying {
+		raw = sellID
+	}
+	id, ok := parseID(raw)
+	switch {
+	case !ok || (buyID != "" && sellID != ""):
+		return t, buying, user.Budget, store.ErrNotFound
+	case buying:
+		t, err = h.store.Buy(r.Context(), user.ID, id)
+	default:
+		t, err = h.store.Sell(r.Context(), user.ID, id)
+	}
+	return t, buying, t.Budget, err
+}
+
 // pageOnScreen is the market page the htmx request came from (HX-Current-URL: its search,
 // sort and page) as the database holds it now, after the trade: its count and pager follow the
 // rows the trade moved. Nil when the request did not come from the market.
@@ -131,10 +137,7 @@ func (h *Handler) pageOnScreen(r *http.Request) (*store.MarketPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	query := cur.Query()
-	q := store.MarketQuery{Q: query.Get("q"), Sort: query.Get("sort")}
-	q.Page, _ = strconv.Atoi(query.Get("page"))
-	page, _, err := h.market(context.WithValue(ctx, versionKey, version), q)
+	page, _, err := h.market(context.WithValue(ctx, versionKey, version), marketQuery(cur.Query()))
 	if err != nil {
 		return nil, err
 	}

@@ -36,23 +36,17 @@ type AdminItem struct {
 	Owner string
 }
 
-// lockRow is what a read of a row the transaction is about to change adds on PostgreSQL, so
-// that a concurrent change of the same row waits for this transaction (SQLite's writer is one
-// at a time anyway): a purchase pays the price it read, and an edit or a retirement that comes
-// while it runs sees the item owned.
-func (s *Store) lockRow() string {
-	if s.pg != nil {
-		return ` FOR UPDATE`
-	}
-	return ""
-}
+// lockRow is what a read of a row the transaction is about to change ends with (see dialect):
+// a purchase pays the price it read, and an edit or a retirement that comes while it runs sees
+// the item owned.
+func (s *Store) lockRow() string { return s.eng.dialect().lockRow }
 
 // adminWrite runs fn as one write; once it committed, the live streams are woken.
 func (s *Store) adminWrite(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := s.writer.run(ctx, fn); err != nil {
 		return err
 	}
-	s.changes.signal()
+	s.eng.committed()
 	return nil
 }
 
@@ -91,11 +85,11 @@ func clashes(ctx context.Context, tx *sql.Tx, id int64, in ItemInput) error {
 }
 
 // uniqueItemError maps a unique constraint failure on items to its typed error.
-func uniqueItemError(err error) error {
+func (s *Store) uniqueItemError(err error) error {
 	switch {
-	case isUnique(err, "items.name"):
+	case s.eng.isUnique(err, "items.name"):
 		return ErrDuplicateName
-	case isUnique(err, "items.barcode"):
+	case s.eng.isUnique(err, "items.barcode"):
 		return ErrDuplicateBarcode
 	}
 	return err
@@ -113,7 +107,7 @@ func (s *Store) AddItem(ctx context.Context, adminID int64, in ItemInput) (Item,
 			`INSERT INTO items (name, price, barcode, description) VALUES (?, ?, ?, ?) RETURNING id`,
 			in.Name, in.Price, in.Barcode, in.Description).Scan(&it.ID)
 		if err != nil {
-			return fmt.Errorf("add item: %w", uniqueItemError(err))
+			return fmt.Errorf("add item: %w", s.uniqueItemError(err))
 		}
 		it = Item{ID: it.ID, Name: in.Name, Price: in.Price, Barcode: in.Barcode, Description: in.Description}
 		if err := s.recordEvent(ctx, tx, it.ID, "add", adminID); err != nil {
@@ -133,8 +127,8 @@ func (s *Store) adminItem(ctx context.Context, q querier, id int64, lock bool) (
 	)
 	query := `SELECT i.id, i.name, i.price, i.barcode, i.description, i.owner_id, u.username
 		FROM items i LEFT JOIN users u ON u.id = i.owner_id WHERE i.id = ? AND i.retired_at IS NULL`
-	if lock && s.pg != nil {
-		query += ` FOR UPDATE OF i`
+	if lock && s.lockRow() != "" {
+		query += s.lockRow() + ` OF i`
 	}
 	err := q.QueryRowContext(ctx, query, id).Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &owner, &name)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -173,7 +167,7 @@ func (s *Store) EditItem(ctx context.Context, adminID, id int64, in ItemInput) (
 		before := it.Item
 		if _, err := tx.ExecContext(ctx, `UPDATE items SET name = ?, price = ?, barcode = ?, description = ? WHERE id = ?`,
 			in.Name, in.Price, in.Barcode, in.Description, id); err != nil {
-			return fmt.Errorf("edit item: %w", uniqueItemError(err))
+			return fmt.Errorf("edit item: %w", s.uniqueItemError(err))
 		}
 		it.Name, it.Price, it.Barcode, it.Description = in.Name, in.Price, in.Barcode, in.Description
 		if it.Item == before {

@@ -37,10 +37,7 @@ func (s *Store) AdminItems(ctx context.Context, q MarketQuery) (AdminItemsPage, 
 	where, args := `retired_at IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
-		like := "LIKE"
-		if s.pg != nil {
-			like = "ILIKE"
-		}
+		like := s.eng.dialect().like
 		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}

@@ -17,7 +17,7 @@ var ErrBackupPostgres = errors.New("backup: on PostgreSQL use pg_dump (pg_dump -
 // it began, none after), and writers carry on beside it in WAL mode. It then opens the copy
 // and checks it, returning the check's problems (none: the copy is good).
 func (s *Store) Backup(ctx context.Context, out string) ([]string, error) {
-	if s.pg != nil {
+	if _, ok := s.eng.(*sqliteEngine); !ok {
 		return nil, ErrBackupPostgres
 	}
 	if _, err := os.Stat(out); err == nil {

@@ -4,27 +4,28 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 )
 
-// checks are the queries of Check: each row is one problem, said in words.
+// checks are the money queries of Check, the same on both engines: each row is one problem,
+// said in words. The engine adds its own integrity checks (dialect.integrity).
 var checks = []string{
-	`SELECT 'integrity: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'`,
-	`SELECT printf('user %s: budget %d but ledger sums to %d', u.username, u.budget, coalesce(sum(t.amount), 0))
+	`SELECT format('user %s: budget %s but ledger sums to %s', u.username, u.budget, coalesce(sum(t.amount), 0))
 	 FROM users u LEFT JOIN trades t ON t.user_id = u.id
 	 GROUP BY u.id HAVING u.budget <> coalesce(sum(t.amount), 0)`,
-	`SELECT printf('user %s: negative budget %d', username, budget) FROM users WHERE budget < 0`,
+	`SELECT format('user %s: negative budget %s', username, budget) FROM users WHERE budget < 0`,
 	`WITH owners AS (
 	   SELECT i.name, i.owner_id, (SELECT CASE t.kind WHEN 'buy' THEN t.user_id END FROM trades t
 	                               WHERE t.item_id = i.id ORDER BY t.id DESC LIMIT 1) AS traded
 	   FROM items i)
-	 SELECT printf('item %s: owner %s but its last trade says %s', name,
-	               coalesce(owner_id, 'market'), coalesce(traded, 'market'))
-	 FROM owners WHERE owner_id IS NOT traded`,
+	 SELECT format('item %s: owner %s but its last trade says %s', name,
+	               coalesce(CAST(owner_id AS text), 'market'), coalesce(CAST(traded AS text), 'market'))
+	 FROM owners WHERE owner_id IS DISTINCT FROM traded`,
 }
 
-// queryLines runs a query whose rows are one string each.
-func queryLines(ctx context.Context, tx *sql.Tx, query string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query)
+// queryStrings runs a query whose rows are one string each.
+func queryStrings(ctx context.Context, q querier, query string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -40,9 +41,10 @@ func queryLines(ctx context.Context, tx *sql.Tx, query string) ([]string, error)
 	return out, rows.Err()
 }
 
-// Check verifies the database and the money invariants: SQLite's integrity check, every budget
-// equal to the sum of its user's ledger, no budget below zero, every item's owner matching its
-// last trade, and all budgets plus the prices of all owned items equal to all grants. It reads
+// Check verifies the database and the money invariants: the engine's integrity checks (SQLite's
+// integrity_check; PostgreSQL keeps its own), every budget equal to the sum of its user's
+// ledger, no budget below zero, every item's owner matching its last trade, and all budgets
+// plus the prices of all owned items equal to all grants. It reads
 // one snapshot, so it can run beside a live server. It returns one line per problem found; none
 // means all is well.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
@@ -53,12 +55,8 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	defer tx.Rollback()
 
 	var problems []string
-	queries := checks
-	if s.pg != nil {
-		queries = pgChecks
-	}
-	for _, query := range queries {
-		lines, err := queryLines(ctx, tx, query)
+	for _, query := range slices.Concat(s.eng.dialect().integrity, checks) {
+		lines, err := queryStrings(ctx, tx, query)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}

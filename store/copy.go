@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"time"
@@ -20,16 +21,12 @@ type CopyStats struct {
 // go on from beyond them. Run Check on dst afterwards.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStats, error) {
 	var st CopyStats
-	if s.pg != nil || dst.pg == nil {
+	to := dst.Pool() // CopyFrom is pgx's
+	if s.Pool() != nil || to == nil {
 		return st, fmt.Errorf("copy: from SQLite to PostgreSQL only")
 	}
-	var n int
-	if err := dst.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM items) +
-		(SELECT count(*) FROM trades)`).Scan(&n); err != nil {
-		return st, fmt.Errorf("copy: target: %w", err)
-	}
-	if n > 0 {
-		return st, fmt.Errorf("copy: the target database is not empty (%d rows in users, items and trades)", n)
+	if err := dst.mustBeEmpty(ctx); err != nil {
+		return st, err
 	}
 	src, err := s.snapshot(ctx) // one state of the source, its version included
 	if err != nil {
@@ -40,42 +37,45 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 	if err != nil {
 		return st, err
 	}
+	err = pgx.BeginFunc(ctx, to, func(tx pgx.Tx) error {
+		for _, t := range copyTables(&st, sessions) {
+			if err := t.copy(ctx, src, tx); err != nil {
+				return err
+			}
+		}
+		return goOnFrom(ctx, tx, version)
+	})
+	if err != nil {
+		return CopyStats{}, fmt.Errorf("copy: %w", err)
+	}
+	return st, nil
+}
 
-	// rows reads a whole query of the source as CopyFrom rows; conv adjusts one row.
-	rows := func(query string, conv func([]any) error) ([][]any, error) {
-		r, err := src.QueryContext(ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		cols, _ := r.Columns()
-		var out [][]any
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				return nil, err
-			}
-			if conv != nil {
-				if err := conv(vals); err != nil {
-					return nil, err
-				}
-			}
-			out = append(out, vals)
-		}
-		return out, r.Err()
+// mustBeEmpty refuses a target that holds users, items or trades.
+func (s *Store) mustBeEmpty(ctx context.Context) error {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM items) +
+		(SELECT count(*) FROM trades)`).Scan(&n); err != nil {
+		return fmt.Errorf("copy: target: %w", err)
 	}
-	type table struct {
-		name  string
-		cols  []string
-		query string
-		conv  func([]any) error
-		count *int
+	if n > 0 {
+		return fmt.Errorf("copy: the target database is not empty (%d rows in users, items and trades)", n)
 	}
-	tables := []table{
+	return nil
+}
+
+// copyTable is one table to copy: the source query gives its columns in order, conv (if any)
+// adjusts each row, and count receives how many rows were copied.
+type copyTable struct {
+	name  string
+	cols  []string
+	query string
+	conv  func([]any) error
+	count *int
+}
+
+func copyTables(st *CopyStats, sessions bool) []copyTable {
+	tables := []copyTable{
 		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen"},
 			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
 		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id", "retired_at"},
@@ -84,44 +84,77 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 			`SELECT id, user_id, item_id, kind, amount, created_at FROM trades ORDER BY id`, nil, &st.Trades},
 	}
 	if sessions {
-		tables = append(tables, table{"sessions", []string{"token", "data", "expiry"},
-			`SELECT token, data, expiry FROM sessions WHERE expiry > julianday('now')`,
-			func(v []any) error { // SQLite keeps a Julian day; PostgreSQL a timestamp
-				jd, ok := v[2].(float64)
-				if !ok {
-					return fmt.Errorf("session expiry %v is not a Julian day", v[2])
-				}
-				sec, frac := math.Modf((jd - 2440587.5) * 86400)
-				v[2] = time.Unix(int64(sec), int64(frac*1e9)).UTC()
-				return nil
-			}, &st.Sessions})
+		tables = append(tables, copyTable{"sessions", []string{"token", "data", "expiry"},
+			`SELECT token, data, expiry FROM sessions WHERE expiry > julianday('now')`, julianExpiry, &st.Sessions})
 	}
-	err = pgx.BeginFunc(ctx, dst.pg.pool, func(tx pgx.Tx) error {
-		for _, t := range tables {
-			data, err := rows(t.query, t.conv)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", t.name, err)
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromRows(data)); err != nil {
-				return fmt.Errorf("write %s: %w", t.name, err)
-			}
-			*t.count = len(data)
-		}
-		for _, t := range []string{"users", "items", "trades"} {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'),
-				(SELECT coalesce(max(id), 0) + 1 FROM %[1]s), false)`, t)); err != nil {
-				return fmt.Errorf("sequence of %s: %w", t, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE catalogue SET version = greatest(version, $1) + 1`, version); err != nil {
-			return err
-		}
-		// The market events are not copied: a live stream from before the copy gets a refresh.
-		_, err := tx.Exec(ctx, `UPDATE market_events_horizon SET pruned_through = greatest(pruned_through, $1)`, version)
-		return err
-	})
+	return tables
+}
+
+// julianExpiry turns a session's expiry from SQLite's Julian day into PostgreSQL's timestamp.
+func julianExpiry(v []any) error {
+	jd, ok := v[2].(float64)
+	if !ok {
+		return fmt.Errorf("session expiry %v is not a Julian day", v[2])
+	}
+	sec, frac := math.Modf((jd - 2440587.5) * 86400)
+	v[2] = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	return nil
+}
+
+// copy reads the whole table from src and writes it into tx.
+func (t copyTable) copy(ctx context.Context, src *sql.Tx, tx pgx.Tx) error {
+	data, err := readRows(ctx, src, t.query, t.conv)
 	if err != nil {
-		return CopyStats{}, fmt.Errorf("copy: %w", err)
+		return fmt.Errorf("read %s: %w", t.name, err)
 	}
-	return st, nil
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromRows(data)); err != nil {
+		return fmt.Errorf("write %s: %w", t.name, err)
+	}
+	*t.count = len(data)
+	return nil
+}
+
+// readRows reads a whole query as CopyFrom rows; conv adjusts one row.
+func readRows(ctx context.Context, src *sql.Tx, query string, conv func([]any) error) ([][]any, error) {
+	r, err := src.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cols, _ := r.Columns()
+	var out [][]any
+	for r.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := r.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		if conv != nil {
+			if err := conv(vals); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, vals)
+	}
+	return out, r.Err()
+}
+
+// goOnFrom moves the target's id sequences beyond the copied ids and its market version beyond
+// the source's.
+func goOnFrom(ctx context.Context, tx pgx.Tx, version int64) error {
+	for _, t := range []string{"users", "items", "trades"} {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'),
+			(SELECT coalesce(max(id), 0) + 1 FROM %[1]s), false)`, t)); err != nil {
+			return fmt.Errorf("sequence of %s: %w", t, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE catalogue SET version = greatest(version, $1) + 1`, version); err != nil {
+		return err
+	}
+	// The market events are not copied: a live stream from before the copy gets a refresh.
+	_, err := tx.Exec(ctx, `UPDATE market_events_horizon SET pruned_through = greatest(pruned_through, $1)`, version)
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -24,51 +23,13 @@ const EventsKept = 10000
 // pruneEvery is how often (in versions) the old events are pruned.
 const pruneEvery = 500
 
-// recordEvent writes the event of a trade in the trade's transaction, after its changes (so
-// that catalogue.version, moved by the triggers, is the version after the trade). Every
-// pruneEvery-th event also prunes the events beyond EventsKept.
-//
-// On PostgreSQL the version moves only at commit (a deferred trigger), so the event is written
-// without one; the same commit trigger stamps it with the new version and prunes (see
-// migrations/postgres/0002_events.sql). The version row's lock serializes those commits.
+// recordEvent writes the event of a trade in the trade's transaction, after its changes: the
+// engine stamps it with the market version after the trade (at once on SQLite; at commit on
+// PostgreSQL, whose version moves only then), and prunes the events beyond EventsKept every
+// pruneEvery versions.
 func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {
-	if s.pg != nil {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO market_events (version, item_id, kind, user_id) VALUES (NULL, ?, ?, ?)`,
-			itemID, kind, userID); err != nil {
-			return fmt.Errorf("record event: %w", err)
-		}
-		return nil
-	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO market_events (version, item_id, kind, user_id) SELECT version, ?, ?, ? FROM catalogue`,
-		itemID, kind, userID)
-	if err != nil {
+	if err := s.eng.recordEvent(ctx, tx, itemID, kind, userID); err != nil {
 		return fmt.Errorf("record event: %w", err)
-	}
-	// Prune when this event's version crosses a multiple of pruneEvery.
-	v, _ := res.LastInsertId()
-	var prev sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT max(version) FROM market_events WHERE version < ?`, v).Scan(&prev); err != nil {
-		return fmt.Errorf("record event: %w", err)
-	}
-	if prev.Int64/pruneEvery == v/pruneEvery {
-		return nil
-	}
-	var cutoff sql.NullInt64 // the oldest version kept
-	if err := tx.QueryRowContext(ctx,
-		`SELECT version FROM market_events ORDER BY version DESC LIMIT 1 OFFSET ?`, EventsKept-1).Scan(&cutoff); err != nil {
-		if err == sql.ErrNoRows {
-			return nil
-		}
-		return fmt.Errorf("prune events: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE market_events_horizon SET pruned_through =
-		max(pruned_through, coalesce((SELECT max(version) FROM market_events WHERE version < ?), 0))`, cutoff.Int64); err != nil {
-		return fmt.Errorf("prune events: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM market_events WHERE version < ?`, cutoff.Int64); err != nil {
-		return fmt.Errorf("prune events: %w", err)
 	}
 	return nil
 }
@@ -152,88 +113,17 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, querie
 	return c, nil
 }
 
-// Changed returns a channel that is closed when the market version may have moved: after a
-// trade of this process commits, or when a slow poll (every ChangePoll) sees the version moved
-// by another process (an admin command). Fetch it again after each wake-up.
-//
-// On PostgreSQL the channel is closed by the LISTEN/NOTIFY listener (postgres.go), so a change
-// made by any instance wakes every instance; a wake-up may also mean that changes may have been
-// missed (the listener reconnected), never that nothing changed when something did.
-func (s *Store) Changed() <-chan struct{} {
-	if s.pg != nil {
-		return s.pg.changedChan()
-	}
-	return s.changes.channel(s)
-}
+// Changed returns a channel that is closed when the market version may have moved. Fetch it
+// again after each wake-up. On SQLite it closes after a trade of this process commits, or when
+// a slow poll (every ChangePoll) sees the version moved by another process (an admin command).
+// On PostgreSQL the LISTEN/NOTIFY listener closes it, so a change made by any instance wakes
+// every instance; a wake-up may also mean that changes may have been missed (the listener
+// reconnected), never that nothing changed when something did.
+func (s *Store) Changed() <-chan struct{} { return s.eng.changed() }
+
+// Listening reports whether changes made by other instances are heard as they commit (always
+// on SQLite, whose Changed watches the file itself).
+func (s *Store) Listening() bool { return s.eng.listening() }
 
 // ChangePoll is how often the version is read to see changes made by other processes.
 const ChangePoll = 500 * time.Millisecond
-
-// changes is the doorbell behind Changed: a channel closed and replaced on each change.
-type changes struct {
-	mu      sync.Mutex
-	ch      chan struct{}
-	polling bool
-	closed  bool // after Close: no poll starts again
-	quit    chan struct{}
-	done    chan struct{}
-}
-
-func (c *changes) channel(s *Store) <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ch == nil {
-		c.ch = make(chan struct{})
-	}
-	if !c.polling && !c.closed {
-		c.polling = true
-		c.quit, c.done = make(chan struct{}), make(chan struct{})
-		go c.poll(s, c.quit, c.done)
-	}
-	return c.ch
-}
-
-func (c *changes) signal() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ch != nil {
-		close(c.ch)
-		c.ch = nil // the next Changed makes a new one
-	}
-}
-
-// poll reads the version every ChangePoll and rings when it moved.
-func (c *changes) poll(s *Store, quit, done chan struct{}) {
-	defer close(done)
-	t := time.NewTicker(ChangePoll)
-	defer t.Stop()
-	last, _ := s.Version(context.Background())
-	for {
-		select {
-		case <-quit:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), ChangePoll)
-		v, err := s.Version(ctx)
-		cancel()
-		if err == nil && v != last {
-			last = v
-			c.signal()
-		}
-	}
-}
-
-// stop ends the poll, if it runs; Close calls it.
-func (c *changes) stop() {
-	c.mu.Lock()
-	quit, done := c.quit, c.done
-	c.quit = nil
-	c.polling = false
-	c.closed = true
-	c.mu.Unlock()
-	if quit != nil {
-		close(quit)
-		<-done
-	}
-}

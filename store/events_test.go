@@ -147,32 +147,7 @@ func TestChangesSinceIsOneSnapshot(t *testing.T) {
 	}
 	item := p.Items[0].ID
 	base, _ := st.Version(ctx)
-	stop := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				done <- nil
-				return
-			default:
-			}
-			if _, err := st.Buy(ctx, u.ID, item); err != nil {
-				done <- err
-				return
-			}
-			if _, err := st.Sell(ctx, u.ID, item); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}()
+	defer tradeInLoop(t, st, u.ID, item)()
 	for range 200 {
 		c, err := st.ChangesSince(ctx, base, store.EventsKept, []store.MarketQuery{all, {Sort: store.SortName}})
 		if err != nil {
@@ -197,6 +172,38 @@ func TestChangesSinceIsOneSnapshot(t *testing.T) {
 			if onSale != (last.Kind == "sell") {
 				t.Fatalf("version %d: the last event says %s, but the item on sale is %v", c.Version, last.Kind, onSale)
 			}
+		}
+	}
+}
+
+// tradeInLoop has userID buy and sell itemID over and over until the returned stop is called;
+// stop fails the test if a trade failed.
+func tradeInLoop(t *testing.T, st *store.Store, userID, itemID int64) (stop func()) {
+	ctx := context.Background()
+	quit := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-quit:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := st.Buy(ctx, userID, itemID); err != nil {
+				done <- err
+				return
+			}
+			if _, err := st.Sell(ctx, userID, itemID); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -137,10 +137,7 @@ func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPa
 	where, args := `owner_id IS NULL AND retired_at IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
-		like := "LIKE" // SQLite's ignores letter case
-		if s.pg != nil {
-			like = "ILIKE"
-		}
+		like := s.eng.dialect().like
 		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}

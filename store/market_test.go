@@ -28,13 +28,7 @@ func TestMarketQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := func(a, b store.Item) int {
-		return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
-	}
-	byPrice := func(a, b store.Item) int { return cmp.Or(cmp.Compare(a.Price, b.Price), byName(a, b)) }
-	reverse := func(f func(a, b store.Item) int) func(a, b store.Item) int {
-		return func(a, b store.Item) int { return f(b, a) }
-	}
+	byName, byPrice, reverse := itemsByName, itemsByPrice, reverseOrder
 	tests := []struct {
 		name      string
 		q         store.MarketQuery
@@ -130,36 +124,7 @@ func TestMarketPaging(t *testing.T) {
 	if len(seen) != total {
 		t.Errorf("the pages hold %d distinct items, want %d", len(seen), total)
 	}
-	// Every order, page after page, lists every item once and in order, though pages in the
-	// second half are read from the order's other end.
-	for _, sort := range []string{store.SortName, store.SortNameDesc, store.SortPrice, store.SortPriceDesc} {
-		var all []store.Item
-		for page := 1; page <= 3; page++ {
-			p, err := st.Market(ctx, store.MarketQuery{Sort: sort, Page: page})
-			if err != nil {
-				t.Fatal(err)
-			}
-			all = append(all, p.Items...)
-		}
-		want := slices.Clone(all)
-		slices.SortStableFunc(want, func(a, b store.Item) int {
-			c := cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
-			if sort == store.SortPrice || sort == store.SortPriceDesc {
-				c = cmp.Or(cmp.Compare(a.Price, b.Price), c)
-			}
-			if strings.HasPrefix(sort, "-") {
-				return -c
-			}
-			return c
-		})
-		ids := map[int64]bool{}
-		for _, it := range all {
-			ids[it.ID] = true
-		}
-		if len(ids) != total || len(all) != total || !slices.EqualFunc(all, want, func(a, b store.Item) bool { return a.ID == b.ID }) {
-			t.Errorf("sort %s: the pages hold %d items, out of order or repeated", sort, len(all))
-		}
-	}
+	checkOrderedPages(t, st, total)
 	// A search counts and pages too: "item 0001" matches Item 000100 … Item 000110.
 	p, err := st.Market(ctx, store.MarketQuery{Q: "item 0001"})
 	if err != nil || p.Total != 11 || p.Pages != 1 {
@@ -234,4 +199,49 @@ func TestMarketFollowsTrades(t *testing.T) {
 	if owned, _ := st.OwnedItems(ctx, alice.ID); len(owned) != 0 {
 		t.Errorf("alice still owns %q", names(owned))
 	}
+}
+
+// checkOrderedPages: every order, page after page, lists all total items once and in order,
+// though pages in the second half are read from the order's other end.
+func checkOrderedPages(t *testing.T, st *store.Store, total int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, sort := range []string{store.SortName, store.SortNameDesc, store.SortPrice, store.SortPriceDesc} {
+		var all []store.Item
+		for page := 1; page <= 3; page++ {
+			p, err := st.Market(ctx, store.MarketQuery{Sort: sort, Page: page})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, p.Items...)
+		}
+		want := slices.Clone(all)
+		order := itemsByName
+		if sort == store.SortPrice || sort == store.SortPriceDesc {
+			order = itemsByPrice
+		}
+		if strings.HasPrefix(sort, "-") {
+			order = reverseOrder(order)
+		}
+		slices.SortStableFunc(want, order)
+		ids := map[int64]bool{}
+		for _, it := range all {
+			ids[it.ID] = true
+		}
+		if len(ids) != total || len(all) != total || !slices.EqualFunc(all, want, func(a, b store.Item) bool { return a.ID == b.ID }) {
+			t.Errorf("sort %s: the pages hold %d items, out of order or repeated", sort, len(all))
+		}
+	}
+}
+
+func itemsByName(a, b store.Item) int {
+	return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
+}
+
+func itemsByPrice(a, b store.Item) int {
+	return cmp.Or(cmp.Compare(a.Price, b.Price), itemsByName(a, b))
+}
+
+func reverseOrder(f func(a, b store.Item) int) func(a, b store.Item) int {
+	return func(a, b store.Item) int { return f(b, a) }
 }

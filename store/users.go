@@ -45,7 +45,7 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 			}
 		}
 		switch {
-		case isUnique(err, "users.username"), isUnique(err, "users.email"):
+		case s.eng.isUnique(err, "users.username"), s.eng.isUnique(err, "users.email"):
 			// The constraint said no; now, in the same transaction, name every clash.
 			var name, mail bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = ?),
@@ -53,10 +53,10 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 				return fmt.Errorf("find the taken names: %w", err)
 			}
 			var errs []error
-			if name || !mail && isUnique(err, "users.username") {
+			if name || !mail && s.eng.isUnique(err, "users.username") {
 				errs = append(errs, ErrDuplicateUsername)
 			}
-			if mail || !name && isUnique(err, "users.email") {
+			if mail || !name && s.eng.isUnique(err, "users.email") {
 				errs = append(errs, ErrDuplicateEmail)
 			}
 			return errors.Join(errs...)

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"market/store"
 )
 
-// adminCopy is `market -db market.db copy -to postgres://... [-sessions]`: the whole SQLite
+// copyTo is `market -db market.db copy -to postgres://... [-sessions]`: the whole SQLite
 // market into an empty PostgreSQL database, then check on the target.
-func adminCopy(ctx context.Context, st *store.Store, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+func copyTo(ctx context.Context, st *store.Store, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	to := fs.String("to", "", "postgres:// URL of an empty PostgreSQL database (migrated on the way)")
 	sessions := fs.Bool("sessions", false, "copy the sessions too, so that users stay signed in")
 	if err := fs.Parse(args); err != nil {
@@ -32,5 +32,5 @@ func adminCopy(ctx context.Context, st *store.Store, fs *flag.FlagSet, args []st
 	}
 	fmt.Fprintf(stdout, "copied to %s: %d users, %d items, %d trades, %d sessions\n",
 		dst.Path(), n.Users, n.Items, n.Trades, n.Sessions)
-	return admin(ctx, dst, []string{"check"}, stdout)
+	return check(ctx, dst, stdout)
 }

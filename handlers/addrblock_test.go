@@ -2,7 +2,7 @@ package handlers
 
 import "testing"
 
-func TestLimitKey(t *testing.T) {
+func TestAddrBlock(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"203.0.113.7", "203.0.113.7"},
 		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
@@ -12,8 +12,8 @@ func TestLimitKey(t *testing.T) {
 		{"not-an-ip", "not-an-ip"},
 	}
 	for _, tt := range tests {
-		if got := limitKey(tt.in); got != tt.want {
-			t.Errorf("limitKey(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := addrBlock(tt.in); got != tt.want {
+			t.Errorf("addrBlock(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

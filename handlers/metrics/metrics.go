@@ -1,12 +1,12 @@
-// Package metrics serves the market's Prometheus metrics: requests by route and status,
+// Package metrics serves the market's Prometheus metrics: requests by route, method and status,
 // latency, trades and refusals, the database's connections and commit times. It is served on
 // an address of its own (market -metrics-addr), never on the public one.
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +30,8 @@ func New(st *store.Store, streams func() int) *Metrics {
 	m := &Metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "market_http_requests_total", Help: "HTTP requests answered, by route and status.",
-		}, []string{"route", "status"}),
+			Name: "market_http_requests_total", Help: "HTTP requests answered, by route, method and status.",
+		}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "market_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
@@ -85,40 +85,52 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Instrument counts and times every request next answers.
+// Instrument counts and times every request next answers. Every label comes from a fixed set,
+// so that no client can make up new series: the route is the pattern the handlers matched (as
+// they report it with SetRoute), else "unmatched"; the method is a standard one, else "OTHER".
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		rt := route(r)
-		m.requests.WithLabelValues(rt, strconv.Itoa(sw.status)).Inc()
-		if rt != "GET /market/events" { // a stream's time is its life, not an answer's latency
-			m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+		slot := &routeSlot{pattern: unmatched}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), routeKey{}, slot)))
+		m.requests.WithLabelValues(slot.pattern, method(r.Method), strconv.Itoa(sw.status)).Inc()
+		if slot.pattern != "GET /market/events" { // a stream's time is its life, not an answer's latency
+			m.latency.WithLabelValues(slot.pattern).Observe(time.Since(start).Seconds())
 		}
 	})
 }
 
-// routes are the market's routes by path; any other path is "other", so that clients cannot
-// make up labels.
-var routes = map[string]string{
-	"/": "/", "/home": "/home", "/register": "/register", "/login": "/login", "/logout": "/logout",
-	"/market": "/market", "/market/events": "/market/events", "/trades": "/trades", "/healthz": "/healthz",
+// unmatched is the route of a request that matched no pattern.
+const unmatched = "unmatched"
+
+type routeKey struct{}
+
+type routeSlot struct{ pattern string }
+
+// Counting reports whether Instrument counts r, so that a caller can skip working out its route
+// when nobody would read it.
+func Counting(r *http.Request) bool {
+	_, ok := r.Context().Value(routeKey{}).(*routeSlot)
+	return ok
 }
 
-func route(r *http.Request) string {
-	p := r.URL.Path
-	rt, ok := routes[p]
-	switch {
-	case ok:
-	case strings.HasPrefix(p, "/items/"):
-		rt = "/items/{id}"
-	case strings.HasPrefix(p, "/assets/"):
-		rt = "/assets/"
-	default:
-		rt = "other"
+// SetRoute records the pattern of the route r matched (as http.ServeMux.Handler returns it; ""
+// for none), for Instrument's labels. Without Instrument it does nothing.
+func SetRoute(r *http.Request, pattern string) {
+	if slot, ok := r.Context().Value(routeKey{}).(*routeSlot); ok && pattern != "" {
+		slot.pattern = pattern
 	}
-	return r.Method + " " + rt
+}
+
+// method is r.Method when it is a standard method, else "OTHER".
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 type statusWriter struct {

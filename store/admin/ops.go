@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // adminRole is `market role USERNAME admin|user`: the way to make the first admin.
-func adminRole(ctx context.Context, st *store.Store, args []string, stdout io.Writer) error {
+func role(ctx context.Context, st *store.Store, args []string, stdout io.Writer) error {
 	if len(args) != 2 {
 		return errors.New("usage: market role USERNAME admin|user")
 	}
@@ -37,7 +37,7 @@ func article(role string) string {
 
 // adminBackup is `market backup OUT`: a consistent copy of a SQLite market, taken while it
 // serves, then checked; it fails unless the copy passes.
-func adminBackup(ctx context.Context, st *store.Store, args []string, stdout io.Writer) error {
+func backup(ctx context.Context, st *store.Store, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("usage: market -db FILE backup OUT")
 	}

@@ -1,0 +1,150 @@
+package live
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"market/components"
+	"market/store"
+	"market/store/storetest"
+)
+
+// testViews renders straight from the store, without the application's caches.
+type testViews struct{ st *store.Store }
+
+func (v testViews) Market(ctx context.Context, _ int64, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
+	p, err := v.st.Market(ctx, q)
+	return p, components.ItemRows(p.Items), err
+}
+
+func (v testViews) Rows(_ context.Context, p store.MarketPage) (templ.Component, error) {
+	return components.ItemRows(p.Items), nil
+}
+
+func (v testViews) Account(ctx context.Context, _, user int64) ([]store.Item, int64, error) {
+	owned, err := v.st.OwnedItems(ctx, user)
+	if err != nil {
+		return nil, 0, err
+	}
+	u, err := v.st.User(ctx, user)
+	return owned, u.Budget, err
+}
+
+// newTestBroker is a broker over a seeded store (SQLite, or PostgreSQL when the tests ask).
+func newTestBroker(t *testing.T, perUser int) (*Broker, *store.Store) {
+	t.Helper()
+	st := storetest.Open(t)
+	if _, err := st.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBroker(st, testViews{st}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config{Ping: time.Minute, PerUser: perUser, SignedIn: func(context.Context) bool { return true }})
+	t.Cleanup(b.Stop)
+	return b, st
+}
+
+func (b *Broker) mustSubscribe(t *testing.T, user int64, q store.MarketQuery) *subscription {
+	t.Helper()
+	s, err := b.subscribe(context.Background(), user, q.Normalize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// nextGroup is the newest group handed to s, waiting up to a few seconds for one.
+func nextGroup(t *testing.T, s *subscription) *group {
+	t.Helper()
+	select {
+	case <-s.wake:
+	case <-time.After(3 * time.Second):
+		t.Fatal("no group for the stream")
+	}
+	gs := s.take()
+	return gs[len(gs)-1]
+}
+
+// A trade wakes the broker, which reads once and hands every stream the same group: the
+// version after the trade, its event, and the page of each query followed, as of that version.
+func TestBrokerHandsEachTradeToEveryStream(t *testing.T) {
+	b, st := newTestBroker(t, 4)
+	ctx := context.Background()
+	ann, err := st.CreateUser(ctx, "ann", "ann@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, lamps := store.MarketQuery{}.Normalize(), store.MarketQuery{Q: "lamp"}.Normalize()
+	sa, sl := b.mustSubscribe(t, ann.ID, all), b.mustSubscribe(t, ann.ID+1, lamps)
+	before, err := st.Market(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mouse := before.Items[slices.IndexFunc(before.Items, func(it store.Item) bool { return it.Name == "Mouse" })]
+	if _, err := st.Buy(ctx, ann.ID, mouse.ID); err != nil {
+		t.Fatal(err)
+	}
+	g, gl := nextGroup(t, sa), nextGroup(t, sl)
+	version, err := st.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g != gl || g.version != version || g.refresh {
+		t.Fatalf("groups %p and %p at version %d (refresh %v), want one group at %d", g, gl, g.version, g.refresh, version)
+	}
+	if n := len(g.events); n != 1 || g.events[0].ItemID != mouse.ID || g.events[0].Kind != "buy" || g.events[0].UserID != ann.ID {
+		t.Fatalf("events %+v, want ann's purchase of item %d", g.events, mouse.ID)
+	}
+	if len(g.pages) != 2 || g.pages[lamps] == nil {
+		t.Fatalf("%d pages read, want both queries'", len(g.pages))
+	}
+	p, err := g.page(b.views, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(p.ids, mouse.ID) || len(p.ids) != len(before.Items)-1 {
+		t.Errorf("the page after the purchase shows %v, want the rows but the mouse", p.ids)
+	}
+}
+
+// One stream over a user's limit closes their oldest after the grace, two over close one at
+// once; the newest stay.
+func TestBrokerCapsStreamsPerUser(t *testing.T) {
+	b, _ := newTestBroker(t, 2)
+	s1, s2 := b.mustSubscribe(t, 7, store.MarketQuery{}), b.mustSubscribe(t, 7, store.MarketQuery{})
+	opened := time.Now()
+	s3 := b.mustSubscribe(t, 7, store.MarketQuery{})
+	other := b.mustSubscribe(t, 8, store.MarketQuery{}) // another user's count is their own
+	s4 := b.mustSubscribe(t, 7, store.MarketQuery{})
+	select {
+	case <-s1.evicted:
+	default:
+		t.Fatal("two streams over the limit: the oldest still open")
+	}
+	select {
+	case <-s2.evicted:
+		if waited := time.Since(opened); waited < evictGrace {
+			t.Errorf("one over the limit closed after %s, within the grace", waited)
+		}
+	case <-time.After(3 * evictGrace):
+		t.Fatal("one over the limit: the oldest still open after the grace")
+	}
+	for _, s := range []*subscription{s3, s4, other} {
+		select {
+		case <-s.evicted:
+			t.Fatal("a stream within the limit was closed")
+		default:
+		}
+	}
+	for _, s := range []*subscription{s1, s2} {
+		b.unsubscribe(s) // as Serve does when its stream ends
+	}
+	if n := b.Count(); n != 3 {
+		t.Errorf("%d streams open, want 3", n)
+	}
+}

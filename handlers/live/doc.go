@@ -1,0 +1,21 @@
+// Package live streams the market to open market pages: GET /market/events, a Server-Sent
+// Events stream of one viewer's page of the market.
+//
+// How a trade reaches a screen:
+//
+//  1. The store records a market event in the trade's own transaction, stamped with the
+//     market version after it; after the commit, Feed.Changed rings (on PostgreSQL through
+//     LISTEN/NOTIFY, so every instance hears every instance's trades).
+//  2. The Broker (broker.go, one per process) wakes and reads Feed.ChangesSince its last
+//     version in one snapshot: the version now, the events, and the page of every query
+//     the open streams follow, all as of that version. That read is a group (page.go).
+//  3. Each stream (stream.go) takes the group and renders its viewer's event: the markers of
+//     the trades, the rows that left or joined its page (diff.go), and after the viewer's own
+//     trades their items and budget. Viewers whose pages were alike share one rendering.
+//  4. The event goes out (sse.go) with id: the version, the cursor a reconnect sends back as
+//     Last-Event-ID or since= to get what it missed.
+//
+// Serve (serve.go) runs one stream; the handlers package authenticates the viewer and parses
+// the page's query before it hands over, and gives the Broker its Feed (the store) and its
+// Renderer (the market's caches).
+package live

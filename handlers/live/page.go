@@ -1,0 +1,118 @@
+package live
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"market/store"
+)
+
+// group is what one wake-up of the broker found, read in one snapshot: the version now, the
+// events since the previous wake-up, and the page of the market at that version of each query
+// the streams follow. Every stream shares it.
+type group struct {
+	version int64
+	events  []store.MarketEvent
+	refresh bool // events were lost (pruned, or too many): every stream refreshes
+
+	mu    sync.Mutex
+	pages map[store.MarketQuery]*page
+}
+
+// newGroup is the group of c, with the pages c read.
+func newGroup(c store.Changes) *group {
+	g := &group{
+		version: c.Version, events: c.Events,
+		refresh: !c.Complete || len(c.Events) >= maxReplay,
+		pages:   make(map[store.MarketQuery]*page, len(c.Pages)),
+	}
+	for q, mp := range c.Pages {
+		p := newPage()
+		p.once.Do(func() { p.page, p.ids = mp, pageIDs(mp) })
+		g.pages[q] = p
+	}
+	return g
+}
+
+// page is one page of the market at a group's version, and the events rendered for the
+// viewers of that page who took no part in the group's trades: they all see the same bytes.
+type page struct {
+	once sync.Once
+	page store.MarketPage
+	ids  []int64 // of the page's rows, in order; shared, never changed
+	err  error
+
+	rowsOnce sync.Once // the rows are rendered when an event needs them all
+	rows     templ.Component
+	rowsErr  error
+
+	mu     sync.Mutex
+	shared map[string]*sharedEvent // by the version and rows the viewer's page was at
+}
+
+func newPage() *page { return &page{shared: map[string]*sharedEvent{}} }
+
+// sharedEvent is an event rendered once for several viewers.
+type sharedEvent struct {
+	once sync.Once
+	data []byte // the whole event, ready to write; nil when it changes nothing the viewer sees
+	err  error
+}
+
+// page is the viewer's page of the market at the group's version, read with the group, or
+// else (a stream that came after the group was read) read once for all the streams that show
+// it, then perhaps a little newer than the group.
+func (g *group) page(views Renderer, q store.MarketQuery) (*page, error) {
+	q = q.Normalize()
+	g.mu.Lock()
+	p := g.pages[q]
+	if p == nil {
+		p = newPage()
+		g.pages[q] = p
+	}
+	g.mu.Unlock()
+	p.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var rows templ.Component
+		p.page, rows, p.err = views.Market(ctx, g.version, q)
+		p.ids = pageIDs(p.page)
+		p.rowsOnce.Do(func() { p.rows = rows })
+	})
+	return p, p.err
+}
+
+// allRows is the page's rows, rendered once.
+func (p *page) allRows(views Renderer) (templ.Component, error) {
+	p.rowsOnce.Do(func() {
+		p.rows, p.rowsErr = views.Rows(context.Background(), p.page)
+	})
+	return p.rows, p.rowsErr
+}
+
+// sharedEvent renders an event once for every viewer whose page was at version cursor with the
+// rows shown: render's result is theirs too.
+func (p *page) sharedEvent(cursor int64, shown []int64, render func() ([]byte, error)) ([]byte, error) {
+	key := make([]byte, 0, 8*(len(shown)+1))
+	if shown == nil { // rows unknown: every change counts as shown
+		key = append(key, '?')
+	}
+	key = strconv.AppendInt(key, cursor, 10)
+	for _, id := range shown {
+		key = append(key, ',')
+		key = strconv.AppendInt(key, id, 10)
+	}
+	p.mu.Lock()
+	e := p.shared[string(key)]
+	if e == nil {
+		e = &sharedEvent{}
+		p.shared[string(key)] = e
+	}
+	p.mu.Unlock()
+	e.once.Do(func() { e.data, e.err = render() })
+	return e.data, e.err
+}

@@ -1,0 +1,73 @@
+package live
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// Each line of an event's data goes on a data: line of its own, whatever its line ends: a bare
+// CR or CRLF inside would otherwise end the field early for the EventSource.
+func TestEventWireFormat(t *testing.T) {
+	got := string(event(42, "market", "<ul>\r\n<li>a</li>\r<li>b</li>\n</ul>"))
+	want := "id: 42\nevent: market\ndata: <ul>\ndata: <li>a</li>\ndata: <li>b</li>\ndata: </ul>\n\n"
+	if got != want {
+		t.Errorf("event:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// A stream opens with its headers and a retry of a second, then writes what was buffered, and
+// ends with a close event that says why.
+func TestWriterBeginPingClose(t *testing.T) {
+	rec := httptest.NewRecorder()
+	sw := newWriter(rec)
+	sw.begin()
+	sw.ping()
+	sw.buf.Write(event(3, "market", "x"))
+	sw.close("signed out")
+	if err := sw.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.flush(); err != nil { // nothing buffered: nothing written
+		t.Fatal(err)
+	}
+	want := "retry: 1000\n\n: ping\n\nid: 3\nevent: market\ndata: x\n\nevent: close\ndata: signed out\n\n"
+	if got := rec.Body.String(); got != want {
+		t.Errorf("body:\n%q\nwant\n%q", got, want)
+	}
+	for header, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"} {
+		if got := rec.Header().Get(header); got != want {
+			t.Errorf("%s: %q, want %q", header, got, want)
+		}
+	}
+	if !rec.Flushed {
+		t.Error("the stream was not flushed")
+	}
+}
+
+// A reconnect resumes after its Last-Event-ID, else after the page's since=; anything else
+// is no version to resume after.
+func TestSince(t *testing.T) {
+	for _, tc := range []struct {
+		name, lastEventID, query string
+		want                     int64
+		ok                       bool
+	}{
+		{name: "Last-Event-ID wins", lastEventID: "12", query: "since=5", want: 12, ok: true},
+		{name: "since= alone", query: "since=5", want: 5, ok: true},
+		{name: "a bad Last-Event-ID falls back to since=", lastEventID: "x", query: "since=5", want: 5, ok: true},
+		{name: "neither", query: "q=lamp"},
+		{name: "zero is no version", query: "since=0"},
+		{name: "negative is no version", lastEventID: "-3", query: "since=5", want: -3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/market/events?"+tc.query, nil)
+			if tc.lastEventID != "" {
+				r.Header.Set("Last-Event-ID", tc.lastEventID)
+			}
+			if got, ok := since(r); got != tc.want || ok != tc.ok {
+				t.Errorf("since = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
