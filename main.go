@@ -1,7 +1,7 @@
 // Command market serves the marketplace, and administers its database:
 //
 //	market [-addr host:port] [-db path] [-secure]      serve (the default)
-//	market [-db path] users | seed | reset --yes | check
+//	market [-db path] users | seed | reset --yes | check | role USERNAME admin|user | backup OUT
 package main
 
 import (

@@ -411,6 +411,8 @@
     for (const r of rows) {
       const old = document.getElementById(r.id);
       if (old && old.parentElement === target) {
+        // A row an admin edited (its name, price...) takes the new content; focus returns by id.
+        if (!inFlight(old) && old.innerHTML !== r.innerHTML) htmx.process((old.innerHTML = r.innerHTML, old));
         if (!ordered) continue;
         if (old === ref) ref = ref.nextElementSibling;
         else target.insertBefore(old, ref);

@@ -17,6 +17,8 @@ import (
 // Assets are the content-hashed URLs of the static files every page loads.
 type Assets struct {
 	CSS, JS, HTMX, SSE string
+	// AdminCSS and AdminJS are loaded by the operator's and account pages only.
+	AdminCSS, AdminJS string
 }
 
 // Chrome is what every full page needs besides its own content: the frame around it.
@@ -26,12 +28,15 @@ type Chrome struct {
 	Assets    Assets
 	// Username is empty for anonymous visitors.
 	Username string
-	Budget   int64
+	// Admin: the user runs the market (the navigation bar links to /admin).
+	Admin  bool
+	Budget int64
 	// Flash holds results for #flash, Alerts refusals and errors for #flash-alert.
 	Flash, Alerts []string
 	// Shortcuts reports whether single-key shortcuts are on.
 	Shortcuts bool
-	// Nav is the current section, for aria-current: "home", "market", "trades", "login", "register".
+	// Nav is the current section, for aria-current: "home", "market", "trades", "account",
+	// "admin", "login", "register".
 	Nav string
 	// Invalid marks a page whose form came back with errors: its title starts with "Error: ".
 	Invalid bool

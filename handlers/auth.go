@@ -157,6 +157,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, user stor
 	h.csrfTokens.RegenerateToken(w, r)
 	h.sessions.Put(ctx, keyUserID, user.ID)
 	h.sessions.Put(ctx, keySeen, h.cfg.Now().Unix())
+	h.sessions.Put(ctx, keyGen, user.SessionGen)
 	return nil
 }
 

@@ -978,14 +978,7 @@ func browserReflow(t *testing.T, browser context.Context) {
 		}
 		for _, path := range []string{"/market", "/items/" + phone, "/trades", "/register"} {
 			b.navigate(path)
-			got := evalJS[reflowResult](b, `(() => {
-			  const w = document.documentElement.clientWidth;
-			  const wide = [...document.body.querySelectorAll('*')].filter((e) => {
-			    const r = e.getBoundingClientRect();
-			    return r.width > 0 && (r.right > w + 1 || r.left < -1) && !e.closest('.visually-hidden, .skip-link, dialog:not([open])');
-			  }).slice(0, 5).map((e) => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className);
-			  return {document: document.documentElement.scrollWidth, body: document.body.scrollWidth, viewport: w, wide};
-			})()`)
+			got := evalJS[reflowResult](b, reflowProbe)
 			if got.Document > got.Viewport || got.Body > got.Viewport || len(got.Wide) > 0 {
 				t.Errorf("%s %s overflows horizontally (document %d, body %d, viewport %d px): %v", vp.name, path, got.Document, got.Body, got.Viewport, got.Wide)
 			}
@@ -1002,6 +995,16 @@ func browserReflow(t *testing.T, browser context.Context) {
 		b.waitFor("the dialog to close", `!document.getElementById('confirm').open`)
 	}
 }
+
+// reflowProbe measures how wide a page is against its viewport, and which elements stick out.
+const reflowProbe = `(() => {
+  const w = document.documentElement.clientWidth;
+  const wide = [...document.body.querySelectorAll('*')].filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && (r.right > w + 1 || r.left < -1) && !e.closest('.visually-hidden, .skip-link, dialog:not([open])');
+  }).slice(0, 5).map((e) => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className);
+  return {document: document.documentElement.scrollWidth, body: document.body.scrollWidth, viewport: w, wide};
+})()`
 
 // reflowResult is how wide a page is against its viewport, and which elements stick out.
 type reflowResult struct {

@@ -23,9 +23,10 @@ func newBroker(h *Handler) *live.Broker {
 	return live.NewBroker(h.store, liveViews{h}, h.logger, live.Config{
 		Ping:    h.cfg.StreamPing,
 		PerUser: h.cfg.StreamsPerUser,
+		// Logged out, or ended by a password change or "sign out everywhere else" (account.go).
 		SignedIn: func(ctx context.Context) bool {
-			_, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
-			return err != nil || found // a failed read is no proof of a logout
+			u, _ := ctx.Value(userKey).(store.User)
+			return !h.streamEnded(ctx, u.ID)
 		},
 	})
 }

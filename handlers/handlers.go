@@ -93,12 +93,13 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		cfg.StreamsPerUser = 4
 	}
 	h := &Handler{
-		logger:      logger,
-		store:       st,
-		sessions:    sessions,
-		assets:      as,
-		cfg:         cfg,
-		urls:        components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE)},
+		logger:   logger,
+		store:    st,
+		sessions: sessions,
+		assets:   as,
+		cfg:      cfg,
+		urls: components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE),
+			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS)},
 		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		loginByAddr: newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
@@ -131,6 +132,17 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /market", h.requireUser(h.trade))
 	mux.Handle("GET /items/{id}", h.requireUser(h.itemPage))
 	mux.Handle("GET /trades", h.requireUser(h.tradesPage))
+	mux.Handle("GET /account", h.requireUser(h.accountPage))
+	mux.Handle("POST /account/password", h.requireUser(h.changePassword))
+	mux.Handle("POST /account/sessions", h.requireUser(h.endSessions))
+	mux.Handle("GET /admin", h.requireAdmin(h.adminPage))
+	mux.Handle("GET /admin/glance", h.requireAdmin(h.adminGlance))
+	mux.Handle("POST /admin/items", h.requireAdmin(h.addItem))
+	mux.Handle("GET /admin/items/{id}", h.requireAdmin(h.editItemForm))
+	mux.Handle("POST /admin/items/{id}", h.requireAdmin(h.editItem))
+	mux.Handle("POST /admin/items/{id}/retire", h.requireAdmin(h.retireItem))
+	mux.Handle("POST /admin/users/{id}/grant", h.requireAdmin(h.grant))
+	mux.Handle("GET /admin/log", h.requireAdmin(h.adminLog))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /assets/", h.asset)

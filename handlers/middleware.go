@@ -231,6 +231,9 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		user, err := h.user(ctx, version, id)
+		if err == nil && h.sessionEnded(ctx, user) { // ended from another session (account.go)
+			err = store.ErrNotFound
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			h.sessions.Remove(ctx, keyUserID)
 			next.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 
 	"market/assets"
 	"market/components"
+	"market/store"
 )
 
 // isFragment: htmx wants part of the page; handlers branch on it once, before building a page's
@@ -99,7 +100,7 @@ func (h *Handler) chrome(r *http.Request, title, nav string) components.Chrome {
 		Shortcuts: shortcutsOn(r),
 	}
 	if u, ok := currentUser(r); ok {
-		c.Username, c.Budget = u.Username, u.Budget
+		c.Username, c.Budget, c.Admin = u.Username, u.Budget, u.Role == store.RoleAdmin
 	}
 	if !hasSession(r) { // an error answered before the session was loaded
 		return c

@@ -76,10 +76,10 @@ type copyTable struct {
 
 func copyTables(st *CopyStats, sessions bool) []copyTable {
 	tables := []copyTable{
-		{"users", []string{"id", "username", "email", "password_hash", "budget"},
-			`SELECT id, username, email, password_hash, budget FROM users ORDER BY id`, nil, &st.Users},
-		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id"},
-			`SELECT id, name, price, barcode, description, owner_id FROM items ORDER BY id`, nil, &st.Items},
+		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen"},
+			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
+		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id", "retired_at"},
+			`SELECT id, name, price, barcode, description, owner_id, retired_at FROM items ORDER BY id`, nil, &st.Items},
 		{"trades", []string{"id", "user_id", "item_id", "kind", "amount", "created_at"},
 			`SELECT id, user_id, item_id, kind, amount, created_at FROM trades ORDER BY id`, nil, &st.Trades},
 	}

@@ -51,6 +51,9 @@ type dialect struct {
 	like          string   // LIKE that ignores letter case
 	schemaVersion string   // reads the number of the last migration applied
 	integrity     []string // Check's queries of the engine's own integrity, each row a problem
+	// lockRow ends a read of a row the transaction is about to change, so that a concurrent
+	// change of the row waits for it (PostgreSQL's FOR UPDATE; SQLite writes one at a time).
+	lockRow string
 }
 
 // schemaLock reads and moves the schema version while migrations run.

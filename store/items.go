@@ -134,7 +134,7 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 // market is Market inside tx.
 func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPage, error) {
 	q = q.Normalize()
-	where, args := `owner_id IS NULL`, []any{}
+	where, args := `owner_id IS NULL AND retired_at IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
 		like := s.eng.dialect().like
@@ -228,14 +228,14 @@ func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
 	return items, rows.Err()
 }
 
-// Item returns one item, or ErrNotFound.
+// Item returns one item, or ErrNotFound (a retired item too).
 func (s *Store) Item(ctx context.Context, id int64) (Item, error) {
 	var (
 		it    Item
 		owner sql.NullInt64
 	)
 	err := s.read.QueryRowContext(ctx,
-		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, id,
+		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ? AND retired_at IS NULL`, id,
 	).Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Item{}, ErrNotFound

@@ -103,7 +103,7 @@ func redact(dsn string) string {
 }
 
 // postgresDialect: PostgreSQL checks its own integrity; Check has only the money to verify.
-var postgresDialect = dialect{like: "ILIKE", schemaVersion: `SELECT version FROM schema_version`}
+var postgresDialect = dialect{like: "ILIKE", schemaVersion: `SELECT version FROM schema_version`, lockRow: ` FOR UPDATE`}
 
 func (e *postgresEngine) dialect() dialect { return postgresDialect }
 

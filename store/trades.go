@@ -33,7 +33,7 @@ func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrInsufficientFunds
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE items SET owner_id = ? WHERE id = ? AND owner_id IS NULL`, buyerID, it.ID)
+		res, err = tx.ExecContext(ctx, `UPDATE items SET owner_id = ? WHERE id = ? AND owner_id IS NULL AND retired_at IS NULL`, buyerID, it.ID)
 		if err != nil {
 			return fmt.Errorf("move item: %w", err)
 		}
@@ -93,7 +93,7 @@ func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(cont
 		}
 		var owner sql.NullInt64
 		err := tx.QueryRowContext(ctx,
-			`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ?`, itemID,
+			`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ? AND retired_at IS NULL`+s.lockRow(), itemID,
 		).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound

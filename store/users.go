@@ -15,6 +15,10 @@ type User struct {
 	Username string
 	Email    string
 	Budget   int64
+	Role     string // RoleUser or RoleAdmin
+	// SessionGen is the account's session generation: a session that started under an older
+	// one has ended (a password change, or "sign out everywhere else").
+	SessionGen int64
 }
 
 // CreateUser adds an account with the starting budget and its opening grant in the ledger.
@@ -68,7 +72,7 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 	if err != nil {
 		return User{}, err
 	}
-	return User{ID: id, Username: username, Email: email, Budget: StartingBudget}, nil
+	return User{ID: id, Username: username, Email: email, Budget: StartingBudget, Role: RoleUser}, nil
 }
 
 // Authenticate returns the user whose username (in any letter case) and password match.
@@ -80,8 +84,8 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 		hash string
 	)
 	err := s.read.QueryRowContext(ctx,
-		`SELECT id, username, email, budget, password_hash FROM users WHERE username = ?`, username,
-	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &hash)
+		`SELECT id, username, email, budget, role, session_gen, password_hash FROM users WHERE username = ?`, username,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return User{}, ErrInvalidCredentials
@@ -99,8 +103,8 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
 	err := s.read.QueryRowContext(ctx,
-		`SELECT id, username, email, budget FROM users WHERE id = ?`, id,
-	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget)
+		`SELECT id, username, email, budget, role, session_gen FROM users WHERE id = ?`, id,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -112,7 +116,7 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 
 // Users lists every account by id.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, username, email, budget FROM users ORDER BY id`)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -120,7 +124,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	var users []User
 	for rows.Next() {
 		var u User
-		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Budget); err != nil {
+		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen); err != nil {
 			return nil, err
 		}
 		users = append(users, u)

@@ -69,7 +69,8 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 // nil when nothing the viewer sees changed.
 func (v *view) render(g *group, p *page, events []store.MarketEvent, full, mine bool) ([]byte, error) {
 	lv := components.LiveView{Changes: v.changes(events, p.ids), Refresh: g.refresh, Page: &p.page}
-	pageChanged := full || !slices.Equal(p.ids, v.shown)
+	edited := editedShown(events, v.shown) // admins' changes: see admin.go
+	pageChanged := full || edited || !slices.Equal(p.ids, v.shown)
 	if !pageChanged && !mine && len(lv.Changes) == 0 {
 		return nil, nil
 	}
@@ -84,10 +85,10 @@ func (v *view) render(g *group, p *page, events []store.MarketEvent, full, mine 
 	}
 	// The rows in full for a replay, else what changed: the page's rows keep their order, so
 	// each new row goes before the next row that stays.
-	if !full && pageChanged {
+	if !full && !edited && pageChanged {
 		lv.Diff = rowDiff(v.shown, p.page.Items)
 	}
-	if full || (pageChanged && lv.Diff == nil) { // a replay, or no row stays: all of them
+	if full || edited || (pageChanged && lv.Diff == nil) { // a replay, or no row stays: all of them
 		var err error
 		if lv.Rows, err = p.allRows(v.b.views); err != nil {
 			return nil, err
@@ -104,6 +105,9 @@ func (v *view) render(g *group, p *page, events []store.MarketEvent, full, mine 
 func (v *view) changes(events []store.MarketEvent, ids []int64) []components.LiveChange {
 	changes := make([]components.LiveChange, 0, len(events))
 	for _, e := range events {
+		if !isTrade(e) {
+			continue
+		}
 		changes = append(changes, components.LiveChange{
 			Row: "item-" + strconv.FormatInt(e.ItemID, 10), Bought: e.Kind == "buy", Name: e.ItemName,
 			Mine: e.UserID == v.s.user,

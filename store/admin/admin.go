@@ -1,4 +1,5 @@
-// Package admin is the market's admin subcommands (users, seed, reset, check, copy): what an
+// Package admin is the market's admin subcommands (users, seed, reset, check, copy, role,
+// backup): what an
 // operator runs against either engine's database, `market -db URL COMMAND`.
 package admin
 
@@ -15,7 +16,7 @@ import (
 )
 
 // Commands names the subcommands, for usage lines.
-const Commands = "users | seed [-items N] [-users N -password P] | reset --yes | check | copy -to postgres://... [-sessions]"
+const Commands = "users | seed [-items N] [-users N -password P] | reset --yes | check | copy -to postgres://... [-sessions] | role USERNAME admin|user | backup OUT"
 
 // Run runs the subcommand args[0] with its flags args[1:] on st, writing its report to stdout.
 func Run(ctx context.Context, st *store.Store, args []string, stdout io.Writer) error {
@@ -32,8 +33,12 @@ func Run(ctx context.Context, st *store.Store, args []string, stdout io.Writer) 
 		return check(ctx, st, stdout)
 	case "copy":
 		return copyTo(ctx, st, fs, rest, stdout)
+	case "role":
+		return role(ctx, st, rest, stdout)
+	case "backup":
+		return backup(ctx, st, rest, stdout)
 	}
-	return fmt.Errorf("unknown command %q: want users, seed, reset, check or copy", cmd)
+	return fmt.Errorf("unknown command %q: want users, seed, reset, check, copy, role or backup", cmd)
 }
 
 func users(ctx context.Context, st *store.Store, stdout io.Writer) error {
@@ -42,9 +47,9 @@ func users(ctx context.Context, st *store.Store, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tBUDGET")
+	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tBUDGET\tROLE")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", u.ID, u.Username, u.Email, u.Budget)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", u.ID, u.Username, u.Email, u.Budget, u.Role)
 	}
 	return tw.Flush()
 }

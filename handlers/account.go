@@ -1,0 +1,143 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/justinas/nosurf"
+
+	"market/components"
+	"market/store"
+)
+
+// keyGen is the session key of the user's session generation at login: a session whose
+// generation is older than the user's has ended (a password change, or "sign out everywhere
+// else", on any instance).
+const keyGen = "gen"
+
+// sessionEnded reports whether the session started under an older generation than the user's.
+func (h *Handler) sessionEnded(ctx context.Context, u store.User) bool {
+	return h.sessions.GetInt64(ctx, keyGen) != u.SessionGen
+}
+
+// streamEnded reports whether a live stream's session has ended since the stream began: gone
+// (a logout), or of an older generation than the user's (a password change, or "sign out
+// everywhere else", in another session). It reads the session as stored now, not as the stream's
+// request loaded it; a stream asks at each ping.
+func (h *Handler) streamEnded(ctx context.Context, userID int64) bool {
+	b, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
+	if err != nil || !found {
+		return err == nil
+	}
+	_, values, err := h.sessions.Codec.Decode(b)
+	if err != nil {
+		return false
+	}
+	gen, _ := values[keyGen].(int64)
+	u, err := h.store.User(ctx, userID)
+	return err == nil && gen != u.SessionGen
+}
+
+// keepSession moves this session on to the user's new generation: the sessions of the old
+// generation end, this one stays, on its token (so that its other tabs' live streams go on).
+func (h *Handler) keepSession(ctx context.Context, gen int64) {
+	h.sessions.Put(ctx, keyGen, gen)
+}
+
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
+	h.renderAccount(w, r, http.StatusOK, form{values: map[string]string{}, errors: map[string]string{}})
+}
+
+func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status int, f form) {
+	user, _ := currentUser(r)
+	for k := range f.values {
+		f.values[k] = "" // passwords are never sent back
+	}
+	if isFragment(r) {
+		h.render(w, r, status, components.PasswordForm(nosurf.Token(r), f.view()))
+		return
+	}
+	h.render(w, r, status, components.AccountPage(h.chrome(r, "Your account", "account"), user.Email, f.view()))
+}
+
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	ctx := r.Context()
+	f := newForm(r, "current_password", "password", "confirm_password")
+	password := f.values["password"]
+	f.check(f.values["current_password"] != "", "current_password", "Enter your current password.")
+	f.check(password != "", "password", "Enter a new password.")
+	f.check(len(password) >= 8, "password", "Use at least 8 characters for your password.")
+	f.check(len(password) <= 72, "password", "Use at most 72 bytes for your password.")
+	f.check(f.values["confirm_password"] != "", "confirm_password", "Confirm your new password.")
+	f.check(f.values["confirm_password"] == password, "confirm_password", "The passwords do not match.")
+	if !f.valid() {
+		h.renderAccount(w, r, http.StatusOK, f)
+		return
+	}
+	// A wrong current password counts as a failed login of this user from this address, and of
+	// the address: each attempt counts until the password proves right, as at login.
+	ip, now := h.clientIP(r), h.cfg.Now()
+	userKey := strings.ToLower(user.Username) + "\x00" + ip
+	wait := h.loginByUser.take(userKey, now)
+	if wait == 0 {
+		if wait = h.loginByAddr.take(ip, now); wait > 0 {
+			h.loginByUser.undo(userKey, now)
+		}
+	}
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		f.check(false, "current_password", "Too many failed login attempts. Try again in "+minutes(wait)+".")
+		h.renderAccount(w, r, http.StatusTooManyRequests, f)
+		return
+	}
+	gen, err := h.store.ChangePassword(ctx, user.ID, f.values["current_password"], password)
+	if errors.Is(err, store.ErrInvalidCredentials) {
+		h.logger.Info("password change refused", "user_id", user.ID, "ip", ip)
+		f.check(false, "current_password", "Current password is incorrect.")
+		h.renderAccount(w, r, http.StatusOK, f)
+		return
+	}
+	h.loginByUser.undo(userKey, now)
+	h.loginByAddr.undo(ip, now)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.keepSession(ctx, gen)
+	h.logger.Info("password changed", "user_id", user.ID)
+	h.accountDone(w, r, "Your password has been changed.")
+}
+
+func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	gen, err := h.store.EndSessions(r.Context(), user.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.keepSession(r.Context(), gen)
+	h.logger.Info("other sessions ended", "user_id", user.ID)
+	h.accountDone(w, r, "Signed out of every other session.")
+}
+
+// accountDone ends a change of the account: htmx gets the message (and an empty password form,
+// when that was the target); a browser goes back to /account, which shows it.
+func (h *Handler) accountDone(w http.ResponseWriter, r *http.Request, msg string) {
+	if !isFragment(r) {
+		h.flash(r.Context(), msg)
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	flash := components.FlashOOB([]string{msg}, nil)
+	if r.Header.Get("HX-Target") == "password-form" {
+		h.render(w, r, http.StatusOK, templ.Join(components.PasswordForm(nosurf.Token(r), components.FormView{}), flash))
+		return
+	}
+	h.render(w, r, http.StatusOK, flash)
+}

@@ -1,0 +1,63 @@
+package handlers_test
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Over HTTP: a retirement racing purchases of the same item has exactly one winner, and grants
+// beside trades keep every budget equal to its ledger; check stays clean.
+func TestAdminRaces(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.signUpAdmin("boss")
+	buyers := []*client{app.signUp("b1"), app.signUp("b2"), app.signUp("b3")}
+	for round := range 6 {
+		name := "Race " + strconv.Itoa(round)
+		admin.htmx("/admin/items", itemForm(name, "10", "3333333333"+strconv.Itoa(10+round), ""))
+		id := strconv.FormatInt(app.item(name).ID, 10)
+		var (
+			wg              sync.WaitGroup
+			bought, retired atomic.Int32
+		)
+		for _, b := range buyers {
+			wg.Go(func() {
+				if strings.Contains(b.htmx("/market", url.Values{"purchase_item": {id}}).body, "Purchased") {
+					bought.Add(1)
+				}
+			})
+		}
+		wg.Go(func() {
+			if strings.Contains(admin.htmx("/admin/items/"+id+"/retire", url.Values{}).body, "Retired") {
+				retired.Add(1)
+			}
+		})
+		wg.Wait()
+		if n := bought.Load() + retired.Load(); n != 1 {
+			t.Errorf("round %d: %d bought, %d retired: want exactly one winner", round, bought.Load(), retired.Load())
+		}
+	}
+	grantee := strconv.FormatInt(userID(t, app, "b1"), 10)
+	mouse := strconv.FormatInt(app.item("Mouse").ID, 10)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 15 {
+			buyers[0].htmx("/market", url.Values{"purchase_item": {mouse}})
+			buyers[0].htmx("/market", url.Values{"sold_item": {mouse}})
+		}
+	})
+	wg.Go(func() {
+		for i := range 15 {
+			admin.htmx("/admin/users/"+grantee+"/grant", url.Values{"amount": {strconv.Itoa(i%3*7 - 5)}})
+		}
+	})
+	wg.Wait()
+	assertCheck(t, app)
+	tot := app.totals()
+	if tot.Budgets+tot.Owned != tot.Granted {
+		t.Errorf("money: %+v", tot)
+	}
+}

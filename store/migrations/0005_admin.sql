@@ -1,0 +1,32 @@
+-- Operating the market (issue 17). Roles: an admin runs the market from /admin. A session
+-- remembers its user's session generation at login; a password change or "sign out everywhere
+-- else" moves the generation on, which ends every other session on every instance. A retired
+-- item stays in the table for the ledger's sake but leaves the market for good. Changes of a
+-- role or a generation move the market version, so that per-version caches of users see them.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin'));
+ALTER TABLE users ADD COLUMN session_gen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE items ADD COLUMN retired_at TEXT;
+CREATE TRIGGER users_account AFTER UPDATE OF role, session_gen ON users BEGIN UPDATE catalogue SET version = version + 1; END;
+
+-- What admins did, newest last: who (NULL: the command line), what, to what, before and after.
+CREATE TABLE admin_log (
+	id         INTEGER PRIMARY KEY,
+	admin_id   INTEGER REFERENCES users (id),
+	action     TEXT    NOT NULL,
+	subject    TEXT    NOT NULL,
+	old_value  TEXT    NOT NULL DEFAULT '',
+	new_value  TEXT    NOT NULL DEFAULT '',
+	created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- Market events also tell of items added, edited and retired, and of grants (item 0; user_id is
+-- the user granted, whose pages show the new budget).
+CREATE TABLE market_events_new (
+	version INTEGER PRIMARY KEY,
+	item_id INTEGER NOT NULL,
+	kind    TEXT    NOT NULL CHECK (kind IN ('buy', 'sell', 'add', 'edit', 'retire', 'grant')),
+	user_id INTEGER NOT NULL
+);
+INSERT INTO market_events_new (version, item_id, kind, user_id) SELECT version, item_id, kind, user_id FROM market_events;
+DROP TABLE market_events;
+ALTER TABLE market_events_new RENAME TO market_events;
