@@ -22,7 +22,7 @@ const keyGen = "gen"
 
 // sessionEnded reports whether the session started under an older generation than the user's.
 func (h *Handler) sessionEnded(ctx context.Context, u store.User) bool {
-	return h.sessions.GetInt64(ctx, keyGen) != u.SessionGen
+	return h.sessions.GetInt64(ctx, keyGen) < u.SessionGen
 }
 
 // streamEnded reports whether a live stream's session has ended since the stream began: gone
@@ -40,13 +40,26 @@ func (h *Handler) streamEnded(ctx context.Context, userID int64) bool {
 	}
 	gen, _ := values[keyGen].(int64)
 	u, err := h.store.User(ctx, userID)
-	return err == nil && gen != u.SessionGen
+	return err == nil && gen < u.SessionGen
 }
 
-// keepSession moves this session on to the user's new generation: the sessions of the old
-// generation end, this one stays, on its token (so that its other tabs' live streams go on).
-func (h *Handler) keepSession(ctx context.Context, gen int64) {
+// keepSession runs change, which moves the user's session generation on (ending the sessions
+// of older ones), and keeps this session, on its token (its other tabs' live streams go on). The
+// session is saved with the next generation before the change, so that no moment finds it older
+// than its user, here or on another instance; when the change fails, or another came first, it
+// takes the generation that stands.
+func (h *Handler) keepSession(ctx context.Context, u store.User, change func() (int64, error)) error {
+	h.sessions.Put(ctx, keyGen, u.SessionGen+1)
+	if _, _, err := h.sessions.Commit(ctx); err != nil {
+		h.sessions.Put(ctx, keyGen, u.SessionGen)
+		return err
+	}
+	gen, err := change()
+	if err != nil {
+		gen = u.SessionGen
+	}
 	h.sessions.Put(ctx, keyGen, gen)
+	return err
 }
 
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +109,9 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, http.StatusTooManyRequests, f)
 		return
 	}
-	gen, err := h.store.ChangePassword(ctx, user.ID, f.values["current_password"], password)
+	err := h.keepSession(ctx, user, func() (int64, error) {
+		return h.store.ChangePassword(ctx, user.ID, f.values["current_password"], password)
+	})
 	if errors.Is(err, store.ErrInvalidCredentials) {
 		h.logger.Info("password change refused", "user_id", user.ID, "ip", ip)
 		f.check(false, "current_password", "Current password is incorrect.")
@@ -109,19 +124,17 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.keepSession(ctx, gen)
 	h.logger.Info("password changed", "user_id", user.ID)
 	h.accountDone(w, r, "Your password has been changed.")
 }
 
 func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
-	gen, err := h.store.EndSessions(r.Context(), user.ID)
+	err := h.keepSession(r.Context(), user, func() (int64, error) { return h.store.EndSessions(r.Context(), user.ID) })
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.keepSession(r.Context(), gen)
 	h.logger.Info("other sessions ended", "user_id", user.ID)
 	h.accountDone(w, r, "Signed out of every other session.")
 }
