@@ -108,6 +108,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.eng.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
 		s.Close()
@@ -163,12 +167,5 @@ func (s *Store) Reset(ctx context.Context) error {
 	if err := migrate(ctx, s.eng); err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx,
-		`UPDATE catalogue SET version = CASE WHEN version > ? THEN version ELSE ? END + 1`, version, version); err != nil {
-		return fmt.Errorf("reset: market version: %w", err)
-	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE market_events_horizon SET pruned_through = (SELECT version FROM catalogue)`); err != nil {
-		return fmt.Errorf("reset: events horizon: %w", err)
-	}
-	return nil
+	return s.eng.reset(ctx, version)
 }
