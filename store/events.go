@@ -81,9 +81,26 @@ type Changes struct {
 
 // ChangesSince reads, in one snapshot, the market version, up to limit events after version
 // since (none when limit is 0) and the page of each query: the events end at the version, and
-// the pages are as of the version, or (on PostgreSQL, when the version is not Exact) newer:
-// the events after it come with the next version.
+// the pages are as of the version. On PostgreSQL a snapshot taken while a transaction older
+// than the newest change still runs is not Exact (under load, most are); it is taken again,
+// a few times, until one is. When none is (a long transaction), the pages may hold changes
+// after the version, which come with the next version's events.
 func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := s.changesSince(ctx, since, limit, queries)
+		// Not exact and no further than since: nothing new is final yet; a long transaction
+		// holds the horizon back, and looking again now would find the same.
+		if err != nil || Exact(c.Version) || attempt == exactTries || c.Version/2 == since/2 {
+			return c, err
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
+	}
+}
+
+// exactTries bounds the snapshots ChangesSince takes in search of an exact one.
+const exactTries = 10
+
+func (s *Store) changesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
 	tx, err := s.snapshot(ctx)
 	if err != nil {
 		return Changes{}, err

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // How the instances hear each other's changes. A trade does not notify inside its
@@ -84,8 +86,12 @@ func (e *postgresEngine) notifier(ctx context.Context) {
 			return
 		case <-e.kick:
 		}
+		// The notification says up to which version it tells, so that the polls know it was
+		// heard (see poll).
 		nctx, cancel := context.WithTimeout(ctx, time.Second)
-		e.pgx.Exec(nctx, `SELECT pg_notify('market', '')`) // lost, the poll covers it
+		if v, _, err := e.position(nctx, e.db); err == nil {
+			e.pgx.Exec(nctx, `SELECT pg_notify('market', $1)`, strconv.FormatInt(v, 10)) // lost, the poll covers it
+		}
 		cancel()
 		select {
 		case <-ctx.Done():
@@ -105,8 +111,9 @@ func (e *postgresEngine) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 			if _, err = conn.Exec(ctx, `LISTEN market`); err == nil {
 				e.wake(true) // what was missed while down: read the version again
 				for err == nil {
-					_, err = conn.WaitForNotification(ctx)
-					if err == nil {
+					var n *pgconn.Notification
+					if n, err = conn.WaitForNotification(ctx); err == nil {
+						e.heard(n.Payload)
 						e.wake(true)
 					}
 				}
@@ -121,12 +128,24 @@ func (e *postgresEngine) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 	}
 }
 
-// poll reads the feed's position every ChangePoll and rings when it moved (a change whose
-// notification was lost, or an administrator's SQL), or when it cannot be read.
+// heard records the version a notification told of.
+func (e *postgresEngine) heard(payload string) {
+	v, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.told = max(e.told, v)
+}
+
+// poll reads the feed's position every ChangePoll and rings when it moved past what the
+// notifications told (a change whose notification was lost, an administrator's SQL, a change
+// that became final when a transaction without one ended), or when it cannot be read.
 func (e *postgresEngine) poll(ctx context.Context) {
 	t := time.NewTicker(ChangePoll)
 	defer t.Stop()
-	var last int64
+	last, _, _ := e.position(ctx, e.db)
 	for {
 		select {
 		case <-ctx.Done():
@@ -136,10 +155,13 @@ func (e *postgresEngine) poll(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, ChangePoll)
 		v, _, err := e.position(pctx, e.db)
 		cancel()
-		if err != nil || v != last {
-			last = v
+		e.mu.Lock()
+		told := e.told
+		e.mu.Unlock()
+		if err != nil || v != last && v > told {
 			e.ring()
 		}
+		last = v
 	}
 }
 
@@ -201,6 +223,7 @@ type pgEngineState struct {
 	changes   chan struct{} // closed when the market may have changed; then replaced
 	listener  bool          // LISTEN is in place: changes are heard
 	soonArmed bool          // a soon ring is on its way
+	told      int64         // the newest version a notification told of
 	kick      chan struct{} // a commit to tell the others of (capacity 1)
 	wg        sync.WaitGroup
 }

@@ -61,10 +61,21 @@ CREATE TRIGGER users_budget_feed AFTER UPDATE OF budget ON users
 		AND coalesce(current_setting('market.trade', true), '') <> 'on')
 	EXECUTE FUNCTION market_feed_change();
 
+-- Whether a row version was made by a transaction that took its id after this one did. A
+-- writer takes its id as it first tries to update a row, before it waits for the row's lock;
+-- if the version it finally updates (following the chain of updates it waited on) is younger
+-- than its id, the feed would tell the two changes in the wrong order, so the trade runs again
+-- (with a new id, now younger). No id yet: the one to come is younger than every version.
+CREATE FUNCTION market_younger(v xid) RETURNS boolean LANGUAGE sql STABLE AS $$
+	SELECT coalesce(((v::text::bigint - pg_current_xact_id_if_assigned()::text::bigint)
+		% 4294967296 + 4294967296) % 4294967296 BETWEEN 1 AND 2147483647, false)
+$$;
+
 -- A purchase (buy) or sale in one statement, one round trip in its own transaction. The
 -- item's row is the transaction's first write, so its transaction id is taken at the item's
--- lock: of two trades of one item, the one that commits first has the smaller id, and the
--- feed, read in (xid, seq) order, tells each item's trades in the order they committed.
+-- lock, and it updates no version younger than that id (market_younger): of two trades of
+-- one item, the one that commits first has the smaller id, and the feed, read in (xid, seq)
+-- order, tells each item's trades in the order they committed.
 -- outcome is 'ok', 'not_found', 'unavailable', 'funds' or 'not_owner'; item and budget are as
 -- the trade left them, or as the refusal found them.
 CREATE FUNCTION market_trade(p_user bigint, p_item bigint, p_buy boolean,
@@ -74,12 +85,13 @@ LANGUAGE plpgsql AS $$
 BEGIN
 	IF p_buy THEN
 		UPDATE items i SET owner_id = p_user
-		WHERE i.id = p_item AND i.owner_id IS NULL
+		WHERE i.id = p_item AND i.owner_id IS NULL AND NOT market_younger(i.xmin)
 			AND i.price <= (SELECT u.budget FROM users u WHERE u.id = p_user)
 		RETURNING i.name, i.price, i.barcode, i.description, i.owner_id
 		INTO name, price, barcode, description, owner_id;
 	ELSE
-		UPDATE items i SET owner_id = NULL WHERE i.id = p_item AND i.owner_id = p_user
+		UPDATE items i SET owner_id = NULL
+		WHERE i.id = p_item AND i.owner_id = p_user AND NOT market_younger(i.xmin)
 		RETURNING i.name, i.price, i.barcode, i.description, i.owner_id
 		INTO name, price, barcode, description, owner_id;
 	END IF;
@@ -104,8 +116,8 @@ BEGIN
 		INTO name, price, barcode, description, owner_id FROM items i WHERE i.id = p_item;
 	outcome := CASE
 		WHEN budget IS NULL OR name IS NULL THEN 'not_found'
-		WHEN NOT p_buy THEN 'not_owner'
-		WHEN owner_id IS NOT NULL THEN 'unavailable'
-		WHEN price > budget THEN 'funds'
-		ELSE 'retry' END; -- the item was freed, or the budget grew, since: try again
+		WHEN NOT p_buy AND owner_id IS DISTINCT FROM p_user THEN 'not_owner'
+		WHEN p_buy AND owner_id IS NOT NULL THEN 'unavailable'
+		WHEN p_buy AND price > budget THEN 'funds'
+		ELSE 'retry' END; -- the item or the budget moved since, or the version was too young
 END $$;
