@@ -129,6 +129,17 @@ func (h *Handler) ownedItems(ctx context.Context, userID int64) ([]store.Item, e
 	})
 }
 
+// versionedUser reads the market version and the signed-in user in one round trip, the
+// request's first read: the user comes with the version at no cost, cached or not, and goes
+// into the cache for the live streams' accounts.
+func (h *Handler) versionedUser(ctx context.Context, id int64) (int64, store.User, error) {
+	version, u, err := h.store.VersionedUser(ctx, id)
+	if err == nil {
+		h.userCache.put(version, id, u)
+	}
+	return version, u, err
+}
+
 // user returns an account, budget included, as of version.
 func (h *Handler) user(ctx context.Context, version, id int64) (store.User, error) {
 	return cached(ctx, h, h.userCache, version, id, func() (store.User, error) {

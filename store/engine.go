@@ -40,6 +40,8 @@ type engine interface {
 	// after it (PostgreSQL, while a transaction older than the newest change still runs):
 	// then nothing read may be cached under it, though every event up to it is final.
 	position(ctx context.Context, q querier) (version int64, exact bool, err error)
+	// versionedUser is position and the user id (ErrNotFound: none), in one statement.
+	versionedUser(ctx context.Context, q querier, id int64) (version int64, u User, err error)
 	// eventsSince is up to limit events after version since, up to q's position; complete is
 	// false when some are gone (pruned, or since is from another history).
 	eventsSince(ctx context.Context, q querier, since int64, limit int) (events []MarketEvent, complete bool, err error)

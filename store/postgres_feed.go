@@ -47,23 +47,47 @@ func pgVersion(epoch, xid int64, exact bool) int64 {
 	return v
 }
 
-// position reads the epoch, the newest change the snapshot sees (or, in an empty feed, the
-// transaction before the horizon) and the snapshot's horizon, in one statement: the whole
-// per-request freshness read, an index-only look at the feed's newest row.
+// pgPosition reads the epoch, the newest change the snapshot sees (or, in an empty feed, the
+// transaction before the horizon) and the snapshot's horizon: the whole per-request freshness
+// read, an index-only look at the feed's newest row.
+const pgPosition = `SELECT c.epoch,
+	greatest((SELECT max(f.xid) FROM market_feed f)::text::bigint, c.horizon::text::bigint - 1),
+	pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+
 func (e *postgresEngine) position(ctx context.Context, q querier) (int64, bool, error) {
 	var epoch, newest, horizon int64
-	err := q.QueryRowContext(ctx, `SELECT c.epoch,
-		greatest((SELECT max(f.xid) FROM market_feed f)::text::bigint, c.horizon::text::bigint - 1),
-		pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-		FROM catalogue c`).Scan(&epoch, &newest, &horizon)
+	err := q.QueryRowContext(ctx, pgPosition+` FROM catalogue c`).Scan(&epoch, &newest, &horizon)
 	if err != nil {
 		return 0, false, fmt.Errorf("market version: %w", err)
 	}
+	v, exact := e.version(epoch, newest, horizon)
+	return v, exact, nil
+}
+
+// version is the version of a snapshot that sees the change newest, below horizon.
+func (e *postgresEngine) version(epoch, newest, horizon int64) (int64, bool) {
 	if newest < horizon {
-		return pgVersion(epoch, newest, true), true, nil
+		return pgVersion(epoch, newest, true), true
 	}
 	e.soon() // the change above the horizon becomes final in a moment: look again then
-	return pgVersion(epoch, horizon-1, false), false, nil
+	return pgVersion(epoch, horizon-1, false), false
+}
+
+// versionedUser: the position and the signed-in user in one round trip, each request's first.
+func (e *postgresEngine) versionedUser(ctx context.Context, q querier, id int64) (int64, User, error) {
+	var (
+		epoch, newest, horizon int64
+		u                      nullUser
+	)
+	err := q.QueryRowContext(ctx, pgPosition+`, u.id, u.username, u.email, u.budget
+		FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(&epoch, &newest, &horizon,
+		&u.id, &u.username, &u.email, &u.budget)
+	if err != nil {
+		return 0, User{}, fmt.Errorf("market version: %w", err)
+	}
+	v, _ := e.version(epoch, newest, horizon)
+	user, err := u.user(id)
+	return v, user, err
 }
 
 // eventsSince reads the trades after since and below the snapshot's horizon: exactly the

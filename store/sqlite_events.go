@@ -84,6 +84,21 @@ func (e *sqliteEngine) position(ctx context.Context, q querier) (int64, bool, er
 	return v, err == nil, err
 }
 
+// versionedUser: the version and the user in one statement.
+func (e *sqliteEngine) versionedUser(ctx context.Context, q querier, id int64) (int64, User, error) {
+	var (
+		v int64
+		u nullUser
+	)
+	err := q.QueryRowContext(ctx, `SELECT c.version, u.id, u.username, u.email, u.budget
+		FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(&v, &u.id, &u.username, &u.email, &u.budget)
+	if err != nil {
+		return 0, User{}, fmt.Errorf("market version: %w", err)
+	}
+	user, err := u.user(id)
+	return v, user, err
+}
+
 func readVersion(ctx context.Context, q querier) (int64, error) {
 	var v int64
 	if err := q.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
