@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"market/store"
 	"market/store/storetest"
@@ -51,10 +54,11 @@ func TestLoadEngines(t *testing.T) {
 		if store.IsPostgres(s.db) {
 			setCommitDelay(t, s.commitDelay)
 		}
-		// The demo's 26 items and 6 cheap generated ones: every user trades an item of their own.
-		if out, err := exec.Command(bin, "-db", s.db, "seed", "-items", "6", "-users", strconv.Itoa(loadConns), "-password", "password").CombinedOutput(); err != nil {
+		// The demo's items and cheap generated ones: every user trades an item of their own.
+		if out, err := exec.Command(bin, "-db", s.db, "seed", "-items", "10", "-users", strconv.Itoa(loadConns), "-password", "password").CombinedOutput(); err != nil {
 			t.Fatalf("seed: %v\n%s", err, out)
 		}
+		items := affordable(t, s.db, loadConns)
 		var backends []*url.URL
 		var procs []*loadProc
 		for range s.instances {
@@ -79,7 +83,7 @@ func TestLoadEngines(t *testing.T) {
 		users := loadLogins(t, loadConns, func(int) string { return base })
 		page := func(w, n int) *http.Request { return users[w].get(base, "/market", false) }
 		var trades atomic.Int64
-		trade := func(w, n int) *http.Request { return users[w].trade(base, w+1, n%2 == 1) }
+		trade := func(w, n int) *http.Request { return users[w].trade(base, items[w], n%2 == 1) }
 		ok := func(status int, body []byte) bool { return status == http.StatusOK }
 		tradeOK := func(status int, body []byte) bool {
 			if strings.Contains(string(body), "Purchased") || strings.Contains(string(body), "Sold") {
@@ -108,4 +112,31 @@ func TestLoadEngines(t *testing.T) {
 	setCommitDelay(t, 0)
 	w.Flush()
 	t.Log(b.String())
+}
+
+// affordable is the ids of n items that a new account's budget can buy.
+func affordable(t *testing.T, db string, n int) []int {
+	t.Helper()
+	st, err := store.Open(context.Background(), db, store.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, err := st.DB().Query(`SELECT id FROM items WHERE price <= ? ORDER BY id LIMIT ?`, store.StartingBudget, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) < n {
+		t.Fatalf("%d affordable items, want %d", len(ids), n)
+	}
+	return ids
 }
