@@ -51,48 +51,13 @@ func TestFeedTailsEveryCommitOnce(t *testing.T) {
 	go tail.run(t)
 	defer tail.stop()
 
-	var (
-		mu        sync.Mutex
-		committed = map[feedTrade]int{}
-		ok        atomic.Int64
-		wg        sync.WaitGroup
-		done      = make(chan struct{})
-	)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 16))
-			owned := map[int64]bool{}
-			for n := 0; ; n++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				it := items[rng.IntN(len(items))].ID
-				s := stores[(w+n)%len(stores)]
-				kind, trade := "buy", s.Buy
-				if owned[it] {
-					kind, trade = "sell", s.Sell
-				}
-				if _, err := trade(ctx, users[w].ID, it); err != nil {
-					continue
-				}
-				owned[it] = kind == "buy"
-				mu.Lock()
-				committed[feedTrade{it, users[w].ID, kind}]++
-				mu.Unlock()
-				ok.Add(1)
-			}
-		}()
-	}
+	w := startFeedWriters(stores, items, users)
+	ok := &w.ok
 	rollBack(t, st, untouched.ID, users[0].ID)
-	holdHorizon(t, st, untouched.ID, &ok, tail)
+	holdHorizon(t, st, untouched.ID, ok, tail)
 	rollBack(t, st, untouched.ID, users[1].ID)
 	waitFor(t, func() bool { return ok.Load() > 2000 })
-	close(done)
-	wg.Wait()
+	committed := w.stop()
 	total := ok.Load()
 	// A last purchase: the feed is in order, so once it is read, so is everything before it.
 	sentinel := addItem(t, st, "Sentinel", 5)
@@ -105,6 +70,58 @@ func TestFeedTailsEveryCommitOnce(t *testing.T) {
 		t.Fatalf("%d events read, the last %+v; want %d trades, then the sentinel", len(read), e, total)
 	}
 	checkFeed(t, read[:len(read)-1], committed, untouched.ID)
+}
+
+// feedWriters trade, each as one user, until stopped: a purchase of a random item, or its sale
+// when the writer owns it, on each instance in turn.
+type feedWriters struct {
+	ok   atomic.Int64 // trades committed
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	committed map[feedTrade]int
+}
+
+func startFeedWriters(stores []*store.Store, items []store.Item, users []store.User) *feedWriters {
+	f := &feedWriters{done: make(chan struct{}), committed: map[feedTrade]int{}}
+	for w, u := range users {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 16))
+			owned := map[int64]bool{}
+			for n := 0; ; n++ {
+				select {
+				case <-f.done:
+					return
+				default:
+				}
+				it := items[rng.IntN(len(items))].ID
+				s := stores[(w+n)%len(stores)]
+				kind, trade := "buy", s.Buy
+				if owned[it] {
+					kind, trade = "sell", s.Sell
+				}
+				if _, err := trade(context.Background(), u.ID, it); err != nil {
+					continue
+				}
+				owned[it] = kind == "buy"
+				f.mu.Lock()
+				f.committed[feedTrade{it, u.ID, kind}]++
+				f.mu.Unlock()
+				f.ok.Add(1)
+			}
+		}()
+	}
+	return f
+}
+
+// stop ends the writers and returns the trades they committed.
+func (f *feedWriters) stop() map[feedTrade]int {
+	close(f.done)
+	f.wg.Wait()
+	return f.committed
 }
 
 // checkFeed compares the events read with the trades that committed.
