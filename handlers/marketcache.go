@@ -15,7 +15,8 @@ import (
 // store.Version). Between trades a market page, a user's items or a user's budget then cost no
 // query, the version being read once per request anyway; the first trade after moves the
 // version on and empties the cache, so no answer is staler than the database, whichever
-// process wrote it.
+// process wrote it. A version that is not store.Exact (PostgreSQL, while an older transaction
+// still runs) passes the cache by: the request reads the database.
 type versionCache[K comparable, V any] struct {
 	mu      sync.Mutex
 	version int64
@@ -28,6 +29,10 @@ func newVersionCache[K comparable, V any](max int) *versionCache[K, V] {
 }
 
 func (c *versionCache[K, V]) get(version int64, key K) (V, bool) {
+	if !store.Exact(version) { // data read at it may be newer: it names no one state
+		var zero V
+		return zero, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if version != c.version {
@@ -39,6 +44,9 @@ func (c *versionCache[K, V]) get(version int64, key K) (V, bool) {
 }
 
 func (c *versionCache[K, V]) put(version int64, key K, v V) {
+	if !store.Exact(version) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -119,6 +127,17 @@ func (h *Handler) ownedItems(ctx context.Context, userID int64) ([]store.Item, e
 	return cached(ctx, h, h.ownedCache, version, userID, func() ([]store.Item, error) {
 		return h.store.OwnedItems(ctx, userID)
 	})
+}
+
+// versionedUser reads the market version and the signed-in user in one round trip, the
+// request's first read: the user comes with the version at no cost, cached or not, and goes
+// into the cache for the live streams' accounts.
+func (h *Handler) versionedUser(ctx context.Context, id int64) (int64, store.User, error) {
+	version, u, err := h.store.VersionedUser(ctx, id)
+	if err == nil {
+		h.userCache.put(version, id, u)
+	}
+	return version, u, err
 }
 
 // user returns an account, budget included, as of version.

@@ -225,12 +225,7 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 		if now-seen >= 60 {
 			h.sessions.Put(ctx, keySeen, now)
 		}
-		version, err := h.store.Version(ctx)
-		if err != nil {
-			h.serverError(w, r, err)
-			return
-		}
-		user, err := h.user(ctx, version, id)
+		version, user, err := h.versionedUser(ctx, id)
 		if err == nil && h.sessionEnded(ctx, user) { // ended from another session (account.go)
 			err = store.ErrNotFound
 		}

@@ -28,22 +28,18 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 	if err := dst.mustBeEmpty(ctx); err != nil {
 		return st, err
 	}
-	src, err := s.snapshot(ctx) // one state of the source, its version included
+	src, err := s.snapshot(ctx) // one state of the source
 	if err != nil {
 		return st, err
 	}
 	defer src.Rollback()
-	version, err := readVersion(ctx, src)
-	if err != nil {
-		return st, err
-	}
 	err = pgx.BeginFunc(ctx, to, func(tx pgx.Tx) error {
 		for _, t := range copyTables(&st, sessions) {
 			if err := t.copy(ctx, src, tx); err != nil {
 				return err
 			}
 		}
-		return goOnFrom(ctx, tx, version)
+		return goOnFrom(ctx, tx)
 	})
 	if err != nil {
 		return CopyStats{}, fmt.Errorf("copy: %w", err)
@@ -142,19 +138,16 @@ func readRows(ctx context.Context, src *sql.Tx, query string, conv func([]any) e
 	return out, r.Err()
 }
 
-// goOnFrom moves the target's id sequences beyond the copied ids and its market version beyond
-// the source's.
-func goOnFrom(ctx context.Context, tx pgx.Tx, version int64) error {
+// goOnFrom moves the target's id sequences beyond the copied ids. Its market versions are past
+// the source's already: a PostgreSQL version carries the database's epoch, rolled when it was
+// created, above every SQLite version; and the events are not copied, so a live stream from
+// before the copy gets a refresh.
+func goOnFrom(ctx context.Context, tx pgx.Tx) error {
 	for _, t := range []string{"users", "items", "trades"} {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'),
 			(SELECT coalesce(max(id), 0) + 1 FROM %[1]s), false)`, t)); err != nil {
 			return fmt.Errorf("sequence of %s: %w", t, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE catalogue SET version = greatest(version, $1) + 1`, version); err != nil {
-		return err
-	}
-	// The market events are not copied: a live stream from before the copy gets a refresh.
-	_, err := tx.Exec(ctx, `UPDATE market_events_horizon SET pruned_through = greatest(pruned_through, $1)`, version)
-	return err
+	return nil
 }

@@ -31,8 +31,26 @@ type engine interface {
 	dropAll(ctx context.Context, schema schemaObjects) error
 	// isUnique reports whether err is a unique violation on table.column.
 	isUnique(err error, column string) bool
+	// trade runs one purchase (buy) or sale in one round trip; ok is false when the engine has
+	// no such statement (SQLite: the shared trade runs, in its group commit).
+	trade(ctx context.Context, userID, itemID int64, buy bool) (t Trade, ok bool, err error)
 	// recordEvent writes a trade's market event inside its transaction (see events.go).
 	recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error
+	// position is the market version q sees. exact is false when q may also see changes
+	// after it (PostgreSQL, while a transaction older than the newest change still runs):
+	// then nothing read may be cached under it, though every event up to it is final.
+	position(ctx context.Context, q querier) (version int64, exact bool, err error)
+	// versionedUser is position and the user id (ErrNotFound: none), in one statement.
+	versionedUser(ctx context.Context, q querier, id int64) (version int64, u User, err error)
+	// eventsSince is up to limit events after version since, up to q's position; complete is
+	// false when some are gone (pruned, or since is from another history).
+	eventsSince(ctx context.Context, q querier, since int64, limit int) (events []MarketEvent, complete bool, err error)
+	// prune deletes the events beyond the newest keep, and moves the horizon past them.
+	prune(ctx context.Context, keep int) error
+	// reset gives a market just migrated again a version past old, the version before.
+	reset(ctx context.Context, old int64) error
+	// start runs once the schema is migrated: what the engine runs besides the use cases.
+	start(ctx context.Context) error
 	// changed is Changed's channel; listening says whether other processes' changes are heard
 	// as they commit.
 	changed() <-chan struct{}

@@ -35,7 +35,8 @@ func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind 
 }
 
 // EventsSince returns up to limit events after version since, oldest first. complete is false
-// when events after since have been pruned: the caller cannot replay them and must refresh
+// when events after since have been pruned, or since is from another history of the database
+// (before a Reset, a copy or a restore): the caller cannot replay them and must refresh
 // whatever it built from the market.
 func (s *Store) EventsSince(ctx context.Context, since int64, limit int) (events []MarketEvent, complete bool, err error) {
 	tx, err := s.snapshot(ctx)
@@ -43,22 +44,11 @@ func (s *Store) EventsSince(ctx context.Context, since int64, limit int) (events
 		return nil, false, err
 	}
 	defer tx.Rollback()
-	return eventsSince(ctx, tx, since, limit)
+	return s.eng.eventsSince(ctx, tx, since, limit)
 }
 
-// eventsSince is EventsSince inside tx.
-func eventsSince(ctx context.Context, tx *sql.Tx, since int64, limit int) (events []MarketEvent, complete bool, err error) {
-	var horizon int64
-	if err := tx.QueryRowContext(ctx, `SELECT pruned_through FROM market_events_horizon`).Scan(&horizon); err != nil {
-		return nil, false, fmt.Errorf("events horizon: %w", err)
-	}
-	if since < horizon {
-		return nil, false, nil
-	}
-	rows, err := tx.QueryContext(ctx,
-		`SELECT e.version, e.item_id, coalesce(i.name, ''), e.kind, e.user_id
-		 FROM market_events e LEFT JOIN items i ON i.id = e.item_id
-		 WHERE e.version > ? ORDER BY e.version LIMIT ?`, since, limit)
+// scanEvents reads the rows of an events query: version, item, item name, kind, user.
+func scanEvents(rows *sql.Rows, err error) (events []MarketEvent, complete bool, _ error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("list events: %w", err)
 	}
@@ -73,6 +63,12 @@ func eventsSince(ctx context.Context, tx *sql.Tx, since int64, limit int) (event
 	return events, true, rows.Err()
 }
 
+// PruneEvents deletes the events beyond the newest keep: a stream or page from before them
+// gets a refresh. The store prunes by itself (EventsKept); tests and administrators may ask.
+func (s *Store) PruneEvents(ctx context.Context, keep int) error {
+	return s.eng.prune(ctx, keep)
+}
+
 // Changes is what a live stream needs to follow the market, as of one version: the version,
 // the events after a version (Complete is false when some were pruned), and a page of the
 // market for each query asked.
@@ -84,20 +80,38 @@ type Changes struct {
 }
 
 // ChangesSince reads, in one snapshot, the market version, up to limit events after version
-// since (none when limit is 0) and the page of each query: the pages are exactly as of the
-// version, and the events end at it.
+// since (none when limit is 0) and the page of each query: the events end at the version, and
+// the pages are as of the version. On PostgreSQL a snapshot taken while a transaction older
+// than the newest change still runs is not Exact (under load, most are); it is taken again,
+// a few times, until one is. When none is (a long transaction), the pages may hold changes
+// after the version, which come with the next version's events.
 func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := s.changesSince(ctx, since, limit, queries)
+		// Not exact and no further than since: nothing new is final yet; a long transaction
+		// holds the horizon back, and looking again now would find the same.
+		if err != nil || Exact(c.Version) || attempt == exactTries || c.Version/2 == since/2 {
+			return c, err
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
+	}
+}
+
+// exactTries bounds the snapshots ChangesSince takes in search of an exact one.
+const exactTries = 10
+
+func (s *Store) changesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
 	tx, err := s.snapshot(ctx)
 	if err != nil {
 		return Changes{}, err
 	}
 	defer tx.Rollback()
 	c := Changes{Complete: true, Pages: make(map[MarketQuery]MarketPage, len(queries))}
-	if c.Version, err = readVersion(ctx, tx); err != nil {
+	if c.Version, _, err = s.eng.position(ctx, tx); err != nil {
 		return Changes{}, err
 	}
 	if limit > 0 {
-		if c.Events, c.Complete, err = eventsSince(ctx, tx, since, limit); err != nil {
+		if c.Events, c.Complete, err = s.eng.eventsSince(ctx, tx, since, limit); err != nil {
 			return Changes{}, err
 		}
 	}
@@ -116,9 +130,11 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, querie
 // Changed returns a channel that is closed when the market version may have moved. Fetch it
 // again after each wake-up. On SQLite it closes after a trade of this process commits, or when
 // a slow poll (every ChangePoll) sees the version moved by another process (an admin command).
-// On PostgreSQL the LISTEN/NOTIFY listener closes it, so a change made by any instance wakes
-// every instance; a wake-up may also mean that changes may have been missed (the listener
-// reconnected), never that nothing changed when something did.
+// On PostgreSQL it also closes after this process's trades commit, and the listener closes it
+// when another instance says it traded (one NOTIFY after its commits, sent out of them), or
+// the poll when it sees the feed move (a lost notification, an administrator's SQL); a
+// wake-up may also mean that changes may have been missed (the listener reconnected), never
+// that nothing changed when something did.
 func (s *Store) Changed() <-chan struct{} { return s.eng.changed() }
 
 // Listening reports whether changes made by other instances are heard as they commit (always

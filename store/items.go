@@ -88,23 +88,23 @@ type MarketPage struct {
 
 // Version is the market's version: it grows whenever an item or a budget changes, in this
 // process or another (triggers keep it), and never repeats, even across Reset. Whatever is
-// built from items and budgets can be cached under it and stays exactly as fresh as the data.
+// built from items and budgets can be cached under it, when it is Exact, and stays exactly as
+// fresh as the data.
 func (s *Store) Version(ctx context.Context) (int64, error) {
-	return readVersion(ctx, s.read)
+	v, _, err := s.eng.position(ctx, s.read)
+	return v, err
 }
+
+// Exact reports whether a version names one state of the market: what is read while the
+// market stays at it may be cached under it. On SQLite every version is exact; on PostgreSQL
+// a version read while a transaction older than the newest change still runs is not (every
+// event up to it is final, but the data may already hold changes after it).
+func Exact(version int64) bool { return version < pgEpochUnit || version&1 == 0 }
 
 // querier is a database or a transaction: what a read needs.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func readVersion(ctx context.Context, q querier) (int64, error) {
-	var v int64
-	if err := q.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("market version: %w", err)
-	}
-	return v, nil
 }
 
 // snapshot begins a read-only transaction that sees one state of the database from its first

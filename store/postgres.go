@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
@@ -23,8 +22,9 @@ import (
 // written once, with ? placeholders (rebound to $n, postgres_sql.go) and SQLite's COLLATE
 // NOCASE (an ICU collation of that name here, see migrations/postgres). Writes are one
 // transaction each, retried when PostgreSQL reports a serialization failure or a deadlock,
-// instead of SQLite's group commits; the market version comes from the same catalogue row, and
-// a listener hears every instance's changes (Changed, postgres_listen.go).
+// instead of SQLite's group commits, and a trade is one statement (market_trade,
+// postgres_trade.go); the market version is a position in the change feed (postgres_feed.go),
+// and a listener hears every instance's changes (Changed, postgres_listen.go).
 
 //go:embed migrations/postgres/*.sql
 var pgMigrations embed.FS
@@ -36,13 +36,14 @@ func IsPostgres(dsn string) bool {
 
 // postgresEngine is the PostgreSQL side of the engine seam.
 type postgresEngine struct {
-	pgx *pgxpool.Pool // sessions, limits, migrations, copy
+	pgx    *pgxpool.Pool // sessions, limits, migrations, copy, notifications, pruning
+	db     *sql.DB       // the use cases' connections
+	writer *pgWriter
+	stats  *stats
 
-	mu       sync.Mutex
-	changes  chan struct{} // closed when the market version moves; then replaced
-	listener bool          // LISTEN is in place: changes are heard
-	stop     context.CancelFunc
-	done     chan struct{}
+	pgEngineState
+	stop           context.CancelFunc // ends the listener and the notifier
+	stopBackground context.CancelFunc // ends the poll and the pruning (nil before start)
 }
 
 // maxConns bounds the connections of one instance's use cases (the sessions have 8 more).
@@ -73,14 +74,19 @@ func openPostgres(ctx context.Context, dsn string, st *stats) (connection, error
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	e := &postgresEngine{pgx: pool, changes: make(chan struct{})}
+	w := &pgWriter{db: db, stats: st}
+	e := &postgresEngine{pgx: pool, db: db, writer: w, stats: st}
+	e.changes, e.kick = make(chan struct{}), make(chan struct{}, 1)
 	e.startListener(cfg.ConnConfig)
-	return connection{db: db, read: db, writer: &pgWriter{db: db, stats: st}, path: redact(dsn), eng: e}, nil
+	return connection{db: db, read: db, writer: w, path: redact(dsn), eng: e}, nil
 }
 
 func (e *postgresEngine) close() {
+	if e.stopBackground != nil {
+		e.stopBackground()
+	}
 	e.stop()
-	<-e.done
+	e.wg.Wait()
 	// The pool waits for every connection to come back; one a caller leaked (a transaction never
 	// ended) must not hold the process on its way out.
 	closed := make(chan struct{})
@@ -172,13 +178,16 @@ func (e *postgresEngine) isUnique(err error, column string) bool {
 		strings.Contains(pe.ConstraintName, strings.ReplaceAll(column, ".", "_"))
 }
 
-// recordEvent on PostgreSQL: the version moves only at commit (a deferred trigger), so the
-// event is written without one; the same commit trigger stamps it with the new version and
-// prunes (see migrations/postgres/0002_events.sql). The version row's lock serializes those
-// commits.
+// recordEvent on PostgreSQL: a purchase or a sale is in the feed already (the items' trigger
+// writes it, migrations/postgres/0004_feed.sql); an operator's change (add, edit, retire,
+// grant) is written here, with its kind and whom it concerns, beside the trigger's plain
+// "change" row, so that the streams can tell an edited row or a granted budget.
 func (e *postgresEngine) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {
-	_, err := tx.ExecContext(ctx,
-		`INSERT INTO market_events (version, item_id, kind, user_id) VALUES (NULL, ?, ?, ?)`, itemID, kind, userID)
+	if kind == "buy" || kind == "sell" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO market_feed (item_id, kind, user_id) VALUES (?, ?, ?)`,
+		itemID, kind, userID)
 	return err
 }
 

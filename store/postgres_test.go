@@ -16,8 +16,8 @@ func TestPostgresDurability(t *testing.T) {
 	if err := st.DB().QueryRow(`SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "on" {
 		t.Errorf("synchronous_commit = %q (%v), want on", mode, err)
 	}
-	if v, err := st.SchemaVersion(context.Background()); err != nil || v != 3 {
-		t.Errorf("schema version %d (%v), want 3 (the last of migrations/postgres)", v, err)
+	if v, err := st.SchemaVersion(context.Background()); err != nil || v != 4 {
+		t.Errorf("schema version %d (%v), want 4 (the last of migrations/postgres)", v, err)
 	}
 	// A second instance opening the same database migrates nothing and sees the same market.
 	other := openStore(t, st.Path())

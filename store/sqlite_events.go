@@ -26,13 +26,22 @@ func (e *sqliteEngine) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64
 	if prev.Int64/pruneEvery == v/pruneEvery {
 		return nil
 	}
+	return pruneSQLite(ctx, tx, EventsKept)
+}
+
+// pruneSQLite deletes the events beyond the newest keep, in the writer's transaction.
+func pruneSQLite(ctx context.Context, tx execQuerier, keep int) error {
 	var cutoff sql.NullInt64 // the oldest version kept
-	if err := tx.QueryRowContext(ctx,
-		`SELECT version FROM market_events ORDER BY version DESC LIMIT 1 OFFSET ?`, EventsKept-1).Scan(&cutoff); err != nil {
-		if err == sql.ErrNoRows {
-			return nil
-		}
+	err := tx.QueryRowContext(ctx,
+		`SELECT version FROM market_events ORDER BY version DESC LIMIT 1 OFFSET ?`, max(keep-1, 0)).Scan(&cutoff)
+	switch {
+	case err == sql.ErrNoRows:
+		return nil
+	case err != nil:
 		return fmt.Errorf("prune events: %w", err)
+	}
+	if keep == 0 {
+		cutoff.Int64++ // none kept: the newest goes too
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE market_events_horizon SET pruned_through =
 		max(pruned_through, coalesce((SELECT max(version) FROM market_events WHERE version < ?), 0))`, cutoff.Int64); err != nil {
@@ -43,6 +52,89 @@ func (e *sqliteEngine) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64
 	}
 	return nil
 }
+
+// execQuerier is a transaction: what pruning needs.
+type execQuerier interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// prune on SQLite runs in a write of its own; trades prune as they go (recordEvent).
+func (e *sqliteEngine) prune(ctx context.Context, keep int) error {
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := pruneSQLite(ctx, tx, keep); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// trade: SQLite runs the shared trade, in the writer's group commit.
+func (e *sqliteEngine) trade(context.Context, int64, int64, bool) (Trade, bool, error) {
+	return Trade{}, false, nil
+}
+
+// position: the catalogue row's version, which triggers move in every change's transaction.
+// SQLite has one writer, so every version q sees is exact.
+func (e *sqliteEngine) position(ctx context.Context, q querier) (int64, bool, error) {
+	v, err := readVersion(ctx, q)
+	return v, err == nil, err
+}
+
+// versionedUser: the version and the user in one statement.
+func (e *sqliteEngine) versionedUser(ctx context.Context, q querier, id int64) (int64, User, error) {
+	var (
+		v int64
+		u nullUser
+	)
+	err := q.QueryRowContext(ctx, `SELECT c.version, u.id, u.username, u.email, u.budget, u.role, u.session_gen
+		FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(&v, &u.id, &u.username, &u.email, &u.budget, &u.role, &u.sessionGen)
+	if err != nil {
+		return 0, User{}, fmt.Errorf("market version: %w", err)
+	}
+	user, err := u.user(id)
+	return v, user, err
+}
+
+func readVersion(ctx context.Context, q querier) (int64, error) {
+	var v int64
+	if err := q.QueryRowContext(ctx, `SELECT version FROM catalogue`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("market version: %w", err)
+	}
+	return v, nil
+}
+
+func (e *sqliteEngine) eventsSince(ctx context.Context, q querier, since int64, limit int) (events []MarketEvent, complete bool, err error) {
+	var horizon int64
+	if err := q.QueryRowContext(ctx, `SELECT pruned_through FROM market_events_horizon`).Scan(&horizon); err != nil {
+		return nil, false, fmt.Errorf("events horizon: %w", err)
+	}
+	if since < horizon {
+		return nil, false, nil
+	}
+	return scanEvents(q.QueryContext(ctx,
+		`SELECT e.version, e.item_id, coalesce(i.name, ''), e.kind, e.user_id
+		 FROM market_events e LEFT JOIN items i ON i.id = e.item_id
+		 WHERE e.version > ? ORDER BY e.version LIMIT ?`, since, limit))
+}
+
+// reset: the version goes on from past old, and the events before are gone.
+func (e *sqliteEngine) reset(ctx context.Context, old int64) error {
+	if _, err := e.db.ExecContext(ctx,
+		`UPDATE catalogue SET version = CASE WHEN version > ? THEN version ELSE ? END + 1`, old, old); err != nil {
+		return fmt.Errorf("reset: market version: %w", err)
+	}
+	if _, err := e.db.ExecContext(ctx, `UPDATE market_events_horizon SET pruned_through = (SELECT version FROM catalogue)`); err != nil {
+		return fmt.Errorf("reset: events horizon: %w", err)
+	}
+	return nil
+}
+
+// start: nothing runs in the background before the first Changed.
+func (e *sqliteEngine) start(context.Context) error { return nil }
 
 // changed: this process's trades ring the doorbell as they commit (committed), and a poll of
 // the version hears the other processes (admin commands).

@@ -9,9 +9,12 @@
 //   - SQLite (sqlite.go, sqlite_events.go, writer.go): one writer connection whose group commits
 //     run every write, beside read-only connections; PRAGMA user_version; Changed rung by this
 //     process's trades and by a poll; login limits counted by the handlers, in memory.
-//   - PostgreSQL (postgres.go, postgres_listen.go, postgres_sql.go): ? rebound to $n; each write
-//     a transaction, retried on a serialization failure or deadlock; schema_version under an
-//     advisory lock; Changed by LISTEN/NOTIFY; limits and sessions in tables, for every instance.
+//   - PostgreSQL (postgres.go, postgres_sql.go, postgres_trade.go, postgres_feed.go,
+//     postgres_listen.go): ? rebound to $n; each write a transaction, retried on a serialization
+//     failure or deadlock, and a trade one statement (market_trade); schema_version under an
+//     advisory lock; the market version a position in an insert-only change feed, read below
+//     the snapshot's horizon, with an epoch; Changed by a NOTIFY each instance sends after its
+//     commits, and a poll; limits and sessions in tables, for every instance.
 //
 // Each engine has its own numbered migrations: migrations/ and migrations/postgres/.
 package store
@@ -108,6 +111,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.eng.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("not a real password"), s.cost)
 	if err != nil {
 		s.Close()
@@ -163,12 +170,5 @@ func (s *Store) Reset(ctx context.Context) error {
 	if err := migrate(ctx, s.eng); err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx,
-		`UPDATE catalogue SET version = CASE WHEN version > ? THEN version ELSE ? END + 1`, version, version); err != nil {
-		return fmt.Errorf("reset: market version: %w", err)
-	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE market_events_horizon SET pruned_through = (SELECT version FROM catalogue)`); err != nil {
-		return fmt.Errorf("reset: events horizon: %w", err)
-	}
-	return nil
+	return s.eng.reset(ctx, version)
 }

@@ -21,7 +21,7 @@ type Trade struct {
 // is sold once, and a budget never goes below zero. Refusals are ErrNotFound, ErrUnavailable
 // and ErrInsufficientFunds.
 func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
-	return s.trade(ctx, buyerID, itemID, func(ctx context.Context, tx *sql.Tx, it *Item) error {
+	return s.trade(ctx, buyerID, itemID, true, func(ctx context.Context, tx *sql.Tx, it *Item) error {
 		if it.OwnerID != 0 {
 			return ErrUnavailable
 		}
@@ -51,7 +51,7 @@ func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
 // Sell gives an item back to the market and its price back to its owner, atomically.
 // Refusals are ErrNotFound and ErrNotOwner.
 func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error) {
-	return s.trade(ctx, sellerID, itemID, func(ctx context.Context, tx *sql.Tx, it *Item) error {
+	return s.trade(ctx, sellerID, itemID, false, func(ctx context.Context, tx *sql.Tx, it *Item) error {
 		res, err := tx.ExecContext(ctx, `UPDATE items SET owner_id = NULL WHERE id = ? AND owner_id = ?`, it.ID, sellerID)
 		if err != nil {
 			return fmt.Errorf("move item: %w", err)
@@ -70,11 +70,25 @@ func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error)
 	})
 }
 
-// trade runs one purchase or sale in the writer's next group commit: it reads the trader's
+// trade runs one purchase (buy) or sale: on PostgreSQL in one statement (market_trade, the
+// same rules in SQL), else in the writer's next group commit, where it reads the trader's
 // budget and the item inside the transaction, lets apply change them, and reads the budget
 // again. On a refusal Trade.Budget is the budget that stands (apply's changes are undone), so
 // the answer never shows a budget older than the refusal.
-func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(context.Context, *sql.Tx, *Item) error) (Trade, error) {
+func (s *Store) trade(ctx context.Context, userID, itemID int64, buy bool, apply func(context.Context, *sql.Tx, *Item) error) (Trade, error) {
+	t, ok, err := s.eng.trade(ctx, userID, itemID, buy)
+	if !ok {
+		t, err = s.sharedTrade(ctx, userID, itemID, apply)
+	}
+	s.stats.traded(err)
+	if err == nil {
+		s.eng.committed() // wake the live streams
+	}
+	return t, err
+}
+
+// sharedTrade is trade in the writer's transaction, in the SQL both engines share.
+func (s *Store) sharedTrade(ctx context.Context, userID, itemID int64, apply func(context.Context, *sql.Tx, *Item) error) (Trade, error) {
 	var t Trade
 	err := s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		t = Trade{}
@@ -107,10 +121,6 @@ func (s *Store) trade(ctx context.Context, userID, itemID int64, apply func(cont
 		}
 		return readBudget()
 	})
-	s.stats.traded(err)
-	if err == nil {
-		s.eng.committed() // wake the live streams
-	}
 	return t, err
 }
 

@@ -114,6 +114,27 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
+// VersionedUser is Version and User in one read: the market version, and the account with the
+// given id as of it (ErrNotFound, with the version, when there is none). A request's first read.
+func (s *Store) VersionedUser(ctx context.Context, id int64) (int64, User, error) {
+	return s.eng.versionedUser(ctx, s.read, id)
+}
+
+// nullUser is a user row that may be missing (a LEFT JOIN).
+type nullUser struct {
+	id                    sql.NullInt64
+	username, email, role sql.NullString
+	budget, sessionGen    sql.NullInt64
+}
+
+func (n nullUser) user(id int64) (User, error) {
+	if !n.id.Valid {
+		return User{}, ErrNotFound
+	}
+	return User{ID: id, Username: n.username.String, Email: n.email.String, Budget: n.budget.Int64,
+		Role: n.role.String, SessionGen: n.sessionGen.Int64}, nil
+}
+
 // Users lists every account by id.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users ORDER BY id`)
