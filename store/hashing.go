@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -19,20 +20,21 @@ var ErrBusy = errors.New("store: busy hashing passwords")
 type hashSlots struct {
 	slots chan struct{}
 	wait  time.Duration // how long a request waits for a slot before ErrBusy
+	done  atomic.Int64  // hashes run, for tests and the abuse checks
 }
 
-func newHashSlots(n int, wait time.Duration) hashSlots {
+func newHashSlots(n int, wait time.Duration) *hashSlots {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	if wait <= 0 {
 		wait = 2 * time.Second
 	}
-	return hashSlots{slots: make(chan struct{}, n), wait: wait}
+	return &hashSlots{slots: make(chan struct{}, n), wait: wait}
 }
 
 // do runs fn in a slot, waiting for one at most h.wait (or until ctx ends).
-func (h hashSlots) do(ctx context.Context, fn func()) error {
+func (h *hashSlots) do(ctx context.Context, fn func()) error {
 	select {
 	case h.slots <- struct{}{}:
 	default:
@@ -48,11 +50,15 @@ func (h hashSlots) do(ctx context.Context, fn func()) error {
 	}
 	defer func() { <-h.slots }()
 	fn()
+	h.done.Add(1)
 	return nil
 }
 
 // HashesInFlight is how many password hashes are running now.
 func (s *Store) HashesInFlight() int { return len(s.hashes.slots) }
+
+// HashesDone is how many password hashes (made or compared) the store has run.
+func (s *Store) HashesDone() int64 { return s.hashes.done.Load() }
 
 // hashPassword is bcrypt's hash of password, in a hashing slot.
 func (s *Store) hashPassword(ctx context.Context, password string) ([]byte, error) {

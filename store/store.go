@@ -63,7 +63,7 @@ type Store struct {
 	path      string
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
-	hashes    hashSlots
+	hashes    *hashSlots
 	writer    writes
 	eng       engine // what differs between SQLite and PostgreSQL
 	stats     *stats
