@@ -32,6 +32,7 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.store.Ping(r.Context()); err != nil {
 		h.logger.Error("health check", "err", err)
+		w.Header().Set("Retry-After", "5")
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 		return
 	}
