@@ -17,8 +17,8 @@ type Swept struct {
 // SQLite, the writer connection) for long.
 const sweepBatch = 1000
 
-// sweepLockKey is the PostgreSQL advisory lock of the sweep: one instance sweeps at a time.
-const sweepLockKey = 0x6d61726b6574_01 // "market", 1
+// SweepLockKey is the PostgreSQL advisory lock of the sweep: one instance sweeps at a time.
+const SweepLockKey int64 = 0x6d61726b6574_01 // "market", 1
 
 // Sweep deletes expired sessions and, on PostgreSQL, the limit counts older than limitsBefore
 // (SQLite's are in the handlers' memory). Tables that grow with requests stay bounded by what
@@ -36,13 +36,13 @@ func (s *Store) Sweep(ctx context.Context, limitsBefore time.Time) (Swept, error
 	}
 	defer conn.Release()
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(sweepLockKey)).Scan(&locked); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, SweepLockKey).Scan(&locked); err != nil {
 		return Swept{}, fmt.Errorf("sweep: lock: %w", err)
 	}
 	if !locked {
 		return Swept{Skipped: true}, nil
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(sweepLockKey))
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, SweepLockKey)
 	var sw Swept
 	sw.Sessions, err = s.deleteInBatches(ctx, `DELETE FROM sessions WHERE ctid IN
 		(SELECT ctid FROM sessions WHERE expiry < now() LIMIT ?)`)
