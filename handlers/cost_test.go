@@ -3,13 +3,16 @@ package handlers_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"market/assets"
 	"market/handlers"
 	"market/store"
 	"market/store/storetest"
@@ -220,5 +223,52 @@ func TestCrossSiteLogoutAsks(t *testing.T) {
 	}
 	if res := c.get("/market"); res.StatusCode != http.StatusFound {
 		t.Errorf("market after our own logout link: %d, want 302", res.StatusCode)
+	}
+}
+
+// lockedBuffer is a log destination tests read while the server writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The request log keeps a few hundred bytes of what a client sends, however much it sends.
+func TestRequestLogClipsWhatClientsSend(t *testing.T) {
+	st := storetest.Open(t)
+	as, err := assets.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log lockedBuffer
+	h := handlers.New(slog.New(slog.NewTextHandler(&log, nil)), st, handlers.NewSessionManager(st.Sessions(0), false), as, handlers.Config{})
+	ts := httptest.NewServer(h.Routes())
+	defer ts.Close()
+	defer h.StopStreams()
+	req, _ := http.NewRequest("MADEUP"+strings.Repeat("M", 5000), ts.URL+"/market/"+strings.Repeat("a", 30_000)+"?q="+strings.Repeat("é", 5000), nil)
+	req.Header.Set("User-Agent", strings.Repeat("agent ", 5000))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	for line := range strings.Lines(log.String()) {
+		if len(line) > 1500 {
+			t.Errorf("a log line of %d bytes: %.200s", len(line), line)
+		}
+	}
+	if !strings.Contains(log.String(), "msg=request") {
+		t.Fatalf("no request logged: %s", log.String())
 	}
 }

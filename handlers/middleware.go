@@ -89,7 +89,7 @@ func (h *Handler) logRequest(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		h.logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
-			slog.String("method", r.Method), slog.String("uri", loggedURI(r)),
+			slog.String("method", clip(r.Method)), slog.String("uri", loggedURI(r)),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
 			slog.Duration("duration", time.Since(start)), slog.String("ip", h.clientIP(r)),
 			slog.String("ua", clip(r.UserAgent())))
@@ -179,7 +179,7 @@ func (h *Handler) newCSRF(next http.Handler) *nosurf.CSRFHandler {
 		}
 	}
 	cs.SetFailureHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.logger.Info("csrf refused", "method", r.Method, "uri", loggedURI(r), "reason", fmt.Sprint(nosurf.Reason(r)))
+		h.logger.Info("csrf refused", "method", clip(r.Method), "uri", loggedURI(r), "reason", fmt.Sprint(nosurf.Reason(r)))
 		const expired = "This page has expired or did not come from this site. Reload the page and try again."
 		const formExpired = "This form has expired or did not come from this site. Go back, reload the page and try again."
 		if r.Header.Get("HX-Request") == "true" {

@@ -143,13 +143,13 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	switch {
 	case errors.Is(err, store.ErrBusy):
-		h.logger.WarnContext(r.Context(), "busy", "method", r.Method, "uri", loggedURI(r), "err", err)
+		h.logger.WarnContext(r.Context(), "busy", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.unavailable(w, r, 1, "The server is busy. Try again in a moment.")
 	case store.Unavailable(err):
-		h.logger.ErrorContext(r.Context(), "database unavailable", "method", r.Method, "uri", loggedURI(r), "err", err)
+		h.logger.ErrorContext(r.Context(), "database unavailable", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.unavailable(w, r, 5, "The market cannot reach its database right now. Try again in a moment.")
 	default:
-		h.logger.ErrorContext(r.Context(), "server error", "method", r.Method, "uri", loggedURI(r), "err", err)
+		h.logger.ErrorContext(r.Context(), "server error", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment.")
 	}
 }
@@ -179,7 +179,7 @@ func abandoned(r *http.Request, err error) bool {
 // cancelled logs a request that ended before its answer, with the cause.
 func (h *Handler) cancelled(r *http.Request, err error) {
 	h.logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "request cancelled",
-		slog.String("method", r.Method), slog.String("uri", loggedURI(r)),
+		slog.String("method", clip(r.Method)), slog.String("uri", loggedURI(r)),
 		slog.Any("cause", context.Cause(r.Context())), slog.Any("err", err))
 }
 
