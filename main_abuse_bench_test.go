@@ -57,6 +57,7 @@ func TestAbuseBench(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.searchStreams(t)(stop); close(done) }()
 	s.waitStreams(t, 401) // the viewer's and the 400
+	s.patience = 30 * time.Second
 	delays := s.tradeWhile(t, 15*time.Second)
 	close(stop)
 	<-done

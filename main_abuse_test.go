@@ -41,6 +41,7 @@ type abuseServer struct {
 	signupCookies  string
 	stream         chan time.Time // when each event reached the viewer's stream
 	trades         int            // the trader's so far: even, it buys; odd, it sells
+	patience       time.Duration  // how long a trade's event is waited for
 }
 
 // abuseFloor is the least quiet p99 the doubling rule starts from: on a shared machine of two
@@ -75,7 +76,7 @@ func startAbuseServer(t *testing.T, streamUsers, items int) *abuseServer {
 	}
 	addr, maddr := loadFreeAddr(t), loadFreeAddr(t)
 	s := &abuseServer{base: "http://" + addr, metrics: "http://" + maddr + "/metrics", db: db,
-		log: filepath.Join(dir, "server.log"), stream: make(chan time.Time, 1024)}
+		log: filepath.Join(dir, "server.log"), stream: make(chan time.Time, 1024), patience: 3 * time.Second}
 	logFile, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func (s *abuseServer) watch(t *testing.T, d time.Duration, attack func(stop <-ch
 }
 
 // tradeWhile buys and sells item 1 as the trader for d, and returns the times from sending
-// each trade to its event on the viewer's stream, sorted (3 s for one that never came).
+// each trade to its event on the viewer's stream, sorted (s.patience for one that never came).
 func (s *abuseServer) tradeWhile(t *testing.T, d time.Duration) []time.Duration {
 	var delays []time.Duration
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); s.trades++ {
@@ -175,8 +176,8 @@ func (s *abuseServer) tradeWhile(t *testing.T, d time.Duration) []time.Duration 
 		select {
 		case at := <-s.stream:
 			delays = append(delays, at.Sub(sent))
-		case <-time.After(3 * time.Second):
-			delays = append(delays, 3*time.Second)
+		case <-time.After(s.patience):
+			delays = append(delays, s.patience)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
