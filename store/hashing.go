@@ -10,7 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// ErrBusy: every password-hashing slot stayed taken for the whole wait. The caller answers
+// ErrBusy says every password-hashing slot stayed taken for the whole wait. The caller answers
 // 503 with Retry-After; nothing was changed.
 var ErrBusy = errors.New("store: busy hashing passwords")
 

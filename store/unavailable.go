@@ -13,7 +13,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// ErrCommitUnknown: the connection failed while the transaction was committing, so the store
+// ErrCommitUnknown says the connection failed while the transaction was committing: the store
 // cannot tell whether it took effect. The write is not tried again (it may have happened); the
 // user is told to look at what is recorded.
 var ErrCommitUnknown = errors.New("store: commit outcome unknown")
