@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -283,24 +284,33 @@ func (s *abuseServer) madeUpMethods(stop <-chan struct{}) {
 	})
 }
 
-// searchStreams opens 4 streams for each streaming account, each with a search that matches
-// nothing, and holds them until stop.
+// searchStreams opens 4 streams for each streaming account (the accounts in parallel), each
+// with a search that matches nothing, and holds them until stop.
 func (s *abuseServer) searchStreams(t *testing.T) func(stop <-chan struct{}) {
 	return func(stop <-chan struct{}) {
-		var bodies []interface{ Close() error }
+		var (
+			mu     sync.Mutex
+			bodies []io.Closer
+			wg     sync.WaitGroup
+		)
 		for i, u := range s.streamers {
-			for j := range 4 {
-				q := fmt.Sprintf("zq%dx%dk%d", i, j, rand.IntN(1e6))
-				req := u.get(s.base, "/market/events?q="+q, false)
-				req.Header.Set("Accept", "text/event-stream")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil || res.StatusCode != http.StatusOK {
-					t.Errorf("stream %d/%d: %v %v", i, j, res, err)
-					continue
+			wg.Go(func() {
+				for j := range 4 {
+					q := fmt.Sprintf("zq%dx%dk%d", i, j, rand.IntN(1e6))
+					req := u.get(s.base, "/market/events?q="+q, false)
+					req.Header.Set("Accept", "text/event-stream")
+					res, err := http.DefaultClient.Do(req)
+					if err != nil || res.StatusCode != http.StatusOK {
+						t.Errorf("stream %d/%d: %v %v", i, j, res, err)
+						continue
+					}
+					mu.Lock()
+					bodies = append(bodies, res.Body)
+					mu.Unlock()
 				}
-				bodies = append(bodies, res.Body)
-			}
+			})
 		}
+		wg.Wait()
 		<-stop
 		for _, b := range bodies {
 			b.Close()
