@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/justinas/nosurf"
 
 	"market/assets"
@@ -145,11 +144,12 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	sessionStore := st.Sessions(10 * time.Minute)
+	sessionStore := st.Sessions(0) // expired sessions are swept by h.Sweep, one instance at a time
 	defer sessionStore.StopCleanup()
-	h := handlers.New(logger, st, newSessions(sessionStore, cfg.secure, logger), as, handlers.Config{
+	h := handlers.New(logger, st, handlers.NewSessionManager(sessionStore, cfg.secure), as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
 	})
+	go h.Sweep(ctx, time.Minute)
 	routes := h.Routes()
 	if m := serveMetrics(ctx, cfg.metricsAddr, st, h, logger); m != nil {
 		routes = m.Instrument(routes)
@@ -180,21 +180,6 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	}
 	logger.Info("stopped")
 	return nil
-}
-
-// newSessions is the session manager over sessionStore; a session that cannot be saved is a 500,
-// unless the client has gone.
-func newSessions(sessionStore *store.SessionStore, secure bool, logger *slog.Logger) *scs.SessionManager {
-	sessions := handlers.NewSessionManager(sessionStore, secure)
-	sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		if r.Context().Err() != nil { // the client has gone: nobody to answer, nothing wrong here
-			logger.Info("session not saved: request cancelled", "uri", r.URL.RequestURI(), "err", err)
-			return
-		}
-		logger.Error("session", "uri", r.URL.RequestURI(), "err", err)
-		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-	}
-	return sessions
 }
 
 // serveMetrics serves st's and h's metrics at /metrics on addr, a listener of its own (never

@@ -56,6 +56,12 @@ func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 	if _, err := st.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return serveApp(t, st, cfgs...)
+}
+
+// serveApp starts the app on st.
+func serveApp(t testing.TB, st *store.Store, cfgs ...handlers.Config) *testApp {
+	t.Helper()
 	as, err := assets.New()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.store.Ping(r.Context()); err != nil {
 		h.logger.Error("health check", "err", err)
+		w.Header().Set("Retry-After", "5")
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 		return
 	}
@@ -112,23 +114,24 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ip, now := h.clientIP(r), h.cfg.Now()
-	// The sign-up is counted before the account is made, so parallel sign-ups meet the cap too.
+	// Every valid form counts, a taken name or email too: the store finds those without hashing,
+	// so this count is what keeps probing for registered emails from being free. It is taken
+	// before the account is made, so parallel sign-ups meet the cap too.
 	if wait := h.signups.take(ip, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		h.alert(r.Context(), "Too many accounts were created from your address. Try again in "+minutes(wait)+".")
-		h.registerFailed(w, r, http.StatusTooManyRequests, f)
+		h.registerFailed(w, r, http.StatusTooManyRequests, f,
+			"Too many accounts were created from your address. Try again in "+minutes(wait)+".")
 		return
 	}
 	user, err := h.store.CreateUser(r.Context(), username, email, password)
 	f.check(!errors.Is(err, store.ErrDuplicateUsername), "username", "That username is taken. Choose another.")
 	f.check(!errors.Is(err, store.ErrDuplicateEmail), "email", "That email address is already registered. Log in instead.")
-	if err != nil && f.valid() {
+	if err != nil && f.valid() { // our trouble, not the form's: the attempt does not count
 		h.signups.undo(ip, now)
 		h.serverError(w, r, err)
 		return
 	}
 	if !f.valid() {
-		h.signups.undo(ip, now)
 		h.registerFailed(w, r, http.StatusOK, f)
 		return
 	}
@@ -141,9 +144,13 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/market", http.StatusFound)
 }
 
-func (h *Handler) registerFailed(w http.ResponseWriter, r *http.Request, status int, f form) {
+// registerFailed shows the form again, with its errors and any alerts. The alerts go straight
+// onto the page, not through a session: a refused sign-up writes nothing.
+func (h *Handler) registerFailed(w http.ResponseWriter, r *http.Request, status int, f form, alerts ...string) {
 	f.values["password"], f.values["confirm_password"] = "", ""
-	h.render(w, r, status, components.RegisterPage(h.chrome(r, "Register", "register"), f.view()))
+	c := h.chrome(r, "Register", "register")
+	c.Alerts = append(c.Alerts, alerts...)
+	h.render(w, r, status, components.RegisterPage(c, f.view()))
 }
 
 // startSession logs user in on a fresh session token, so a token fixed before login is useless,
@@ -161,9 +168,15 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, user stor
 	return nil
 }
 
+// loginForm is the log-in form. Sent here to log in (a next page), the visitor is told why:
+// from the parameter, since an anonymous visit keeps nothing on the server to say it.
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 	v := components.FormView{Next: safeNext(r.URL.Query().Get("next"))}
-	h.render(w, r, http.StatusOK, components.LoginPage(h.chrome(r, "Log in", "login"), v))
+	c := h.chrome(r, "Log in", "login")
+	if pleaseLogIn := notices["login"].alert; v.Next != "" && !slices.Contains(c.Alerts, pleaseLogIn) {
+		c.Alerts = append(c.Alerts, pleaseLogIn)
+	}
+	h.render(w, r, http.StatusOK, components.LoginPage(c, v))
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -171,30 +184,23 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.FormValue("next"))
 	username, password := f.values["username"], f.values["password"]
 	ip, now := h.clientIP(r), h.cfg.Now()
-	byUser := strings.ToLower(username) + "\x00" + ip // a username from an address block
-	// Every attempt counts as a failure until the password is checked, and is forgiven if it
-	// was right: counting only after bcrypt would let parallel guesses all pass the check.
-	wait := h.loginByUser.take(byUser, now)
-	if wait == 0 {
-		if wait = h.loginByAddr.take(ip, now); wait > 0 {
-			h.loginByUser.undo(byUser, now)
-		}
-	} else {
-		wait = max(wait, h.loginByAddr.retryAfter(ip, now))
-	}
-	if wait > 0 {
+	byUser := loginKey(username, ip)
+	if wait := h.takeLogin(byUser, ip, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		h.loginFailed(w, r, http.StatusTooManyRequests, f, next,
 			"Too many failed login attempts. Try again in "+minutes(wait)+".")
 		return
 	}
-	user, err := h.store.Authenticate(r.Context(), username, password)
+	user, err := store.User{}, store.ErrInvalidCredentials
+	if byUser != "" { // else no account has that name: it fails without a lookup or a hash
+		user, err = h.store.Authenticate(r.Context(), username, password)
+	}
 	if errors.Is(err, store.ErrInvalidCredentials) {
 		h.logger.Info("login failed", "ip", ip)
 		h.loginFailed(w, r, http.StatusOK, f, next, "Login failed. Check username and password.")
 		return
 	}
-	if err != nil {
+	if err != nil { // our trouble (busy, the database): the attempt does not count
 		h.loginByUser.undo(byUser, now)
 		h.loginByAddr.undo(ip, now)
 		h.serverError(w, r, err)
@@ -213,12 +219,49 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusFound)
 }
 
+// loginKey is the failed-login counter of a username from an address block, or "" when no
+// account can have that name (longer than the form allows, or characters a username never
+// has): that attempt is counted per address only, and no client text becomes a key. Usernames
+// are ASCII letters, digits and _ . -, on which lower case is the database's own equality
+// (SQLite's NOCASE, PostgreSQL's ICU collation): spellings it takes for one name share one
+// counter, and any other spelling (full-width letters, say) cannot log in at all.
+func loginKey(username, ip string) string {
+	if !plausibleUsername(username) {
+		return ""
+	}
+	return strings.ToLower(username) + "\x00" + ip
+}
+
+// plausibleUsername: a name sign-up would accept.
+func plausibleUsername(s string) bool { return len(s) >= 2 && len(s) <= 30 && validUsername(s) }
+
+// takeLogin counts an attempt as a failure, per username and address (byUser, unless "") and
+// per address, until the password is checked; a right one is forgiven. Counting only after
+// bcrypt would let parallel guesses all pass the check. At a limit it counts nothing and says
+// how long to wait.
+func (h *Handler) takeLogin(byUser, ip string, now time.Time) time.Duration {
+	if byUser == "" {
+		return h.loginByAddr.take(ip, now)
+	}
+	wait := h.loginByUser.take(byUser, now)
+	if wait > 0 {
+		return max(wait, h.loginByAddr.retryAfter(ip, now))
+	}
+	if wait = h.loginByAddr.take(ip, now); wait > 0 {
+		h.loginByUser.undo(byUser, now)
+	}
+	return wait
+}
+
+// loginFailed shows the form again with message; straight onto the page, not through a
+// session, so a failed login writes only its counts.
 func (h *Handler) loginFailed(w http.ResponseWriter, r *http.Request, status int, f form, next, message string) {
 	f.values["password"] = ""
 	v := f.view()
 	v.Next = next
-	h.alert(r.Context(), message)
-	h.render(w, r, status, components.LoginPage(h.chrome(r, "Log in", "login"), v))
+	c := h.chrome(r, "Log in", "login")
+	c.Alerts = append(c.Alerts, message)
+	h.render(w, r, status, components.LoginPage(c, v))
 }
 
 // minutes says a wait in whole minutes, rounded up: "1 minute", "15 minutes".
@@ -230,18 +273,35 @@ func minutes(d time.Duration) string {
 	return strconv.Itoa(n) + " minutes"
 }
 
+// logout ends the session (GET from our own links, or POST). A GET from another site only
+// asks: a page with a form that posts, with the CSRF token, when the user confirms.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if h.sessions.GetInt64(ctx, keyUserID) == 0 {
 		http.Redirect(w, r, "/", http.StatusFound)
 		return
 	}
-	// Destroy deletes the session on the server; the flash then starts a new one, on a new token.
-	if err := h.sessions.Destroy(ctx); err != nil {
+	if r.Method == http.MethodGet && !fromOurSite(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.render(w, r, http.StatusOK, components.LogoutPage(h.chrome(r, "Log out", "")))
+		return
+	}
+	if err := h.sessions.Destroy(ctx); err != nil { // deletes the session on the server
 		h.serverError(w, r, err)
 		return
 	}
 	h.csrfTokens.RegenerateToken(w, r) // pages still open in other tabs can post nothing now
-	h.flash(ctx, "You have been logged out.")
+	h.setNotice(w, "logout")           // a cookie: the visitor, anonymous now, has no session
 	http.Redirect(w, r, "/", http.StatusFound)
+}
+
+// fromOurSite: the browser says the request came from one of our pages, or from the user
+// (typed, a bookmark); a browser too old to say is believed. Another site, even a sibling
+// subdomain (same-site), is not.
+func fromOurSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
 }

@@ -208,7 +208,10 @@ func TestSessionTokenRenewedAtLoginAndLogout(t *testing.T) {
 	app.signUp("carol")
 	c := app.client()
 	c.get("/login")
-	// Put something in the anonymous session, so that it has a token before login.
+	// An anonymous visit keeps no session, so the token before login is one an attacker
+	// planted (session fixation): login must not keep it.
+	u0, _ := url.Parse(app.server.URL)
+	c.hc.Jar.SetCookies(u0, []*http.Cookie{{Name: "session", Value: "planted-by-an-attacker-0123456789abcdef", Path: "/"}})
 	c.get("/market")
 	before := sessionCookie(c)
 	if before == "" {

@@ -113,6 +113,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		h.signups.share(st, "signup", logger)
 	}
 	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
+	sessions.ErrorFunc = h.SessionError // a session the database cannot load or save: 503, not 500
 	h.live = newBroker(h)
 	return h
 }
@@ -127,6 +128,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.HandleFunc("GET /login", h.loginForm)
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("GET /logout", h.logout)
+	mux.HandleFunc("POST /logout", h.logout)
 	mux.Handle("GET /market", h.requireUser(h.marketPage))
 	mux.HandleFunc("GET /market/events", h.marketEvents)
 	mux.Handle("POST /market", h.requireUser(h.trade))
@@ -146,7 +148,7 @@ func (h *Handler) Routes() http.Handler {
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /assets/", h.asset)
-	app := h.sessions.LoadAndSave(sessionLoaded(h.csrf(h.authenticate(h.errorPages(mux)))))
+	app := h.sessions.LoadAndSave(sessionLoaded(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
 
 	// Static files and the health check need no session: their GETs skip its database read.
 	// Other methods go the long way, to meet the CSRF check and the 405 page.

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -61,14 +62,24 @@ func (l *limiter) take(key string, now time.Time) time.Duration {
 	// Forget idle keys, so that memory stays bounded; at most once a minute, so that a flood of
 	// distinct keys does not make every request walk them all.
 	if len(l.events) > 10_000 && now.Sub(l.swept) > time.Minute {
-		l.swept = now
-		for k := range l.events {
-			if len(l.recent(k, now)) == 0 {
-				delete(l.events, k)
-			}
-		}
+		l.forgetIdle(now)
 	}
 	return 0
+}
+
+// forgetIdle drops the keys with no event in the window; l.mu is held.
+func (l *limiter) forgetIdle(now time.Time) {
+	l.swept = now
+	for k := range l.events {
+		l.recent(k, now)
+	}
+}
+
+// sweep forgets idle keys (the timer's turn, see Handler.Sweep).
+func (l *limiter) sweep(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.forgetIdle(now)
 }
 
 // undo forgets one event take recorded for key at the given time: the attempt did not count.
@@ -122,4 +133,37 @@ func (l *limiter) recent(key string, now time.Time) []time.Time {
 		}
 	}
 	return ev
+}
+
+// Sweep runs until ctx ends, every period: the limiters forget idle keys, and the store deletes
+// expired sessions and limit counts older than every window (on PostgreSQL one instance at a
+// time). Requests then never pay for the cleanup, and the tables stay bounded.
+func (h *Handler) Sweep(ctx context.Context, period time.Duration) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h.SweepOnce(ctx)
+	}
+}
+
+// SweepOnce is one turn of Sweep.
+func (h *Handler) SweepOnce(ctx context.Context) {
+	now := h.cfg.Now()
+	for _, l := range []*limiter{h.loginByUser, h.loginByAddr, h.signups} {
+		l.sweep(now)
+	}
+	oldest := now.Add(-max(h.cfg.LoginWindow, time.Hour)) // the longest window: sign-ups'
+	sw, err := h.store.Sweep(ctx, oldest)
+	if err != nil && ctx.Err() == nil {
+		h.logger.Warn("sweep", "err", err)
+		return
+	}
+	if sw.Sessions+sw.LimitEvents > 0 {
+		h.logger.Info("swept", "sessions", sw.Sessions, "limit_events", sw.LimitEvents)
+	}
 }

@@ -76,6 +76,13 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 		alert = fmt.Sprintf("You don't own %s.", name)
 	case errors.Is(err, store.ErrNotFound):
 		alert = "That item does not exist."
+	case errors.Is(err, store.ErrCommitUnknown):
+		// It may have happened: never tried again, never said to have failed.
+		h.logger.Error("trade outcome unknown", "user_id", user.ID, "item_id", t.Item.ID, "err", err)
+		alert, budget = fmt.Sprintf("We could not confirm the sale of %s; see Your trades.", name), user.Budget
+		if buying {
+			alert = fmt.Sprintf("We could not confirm the purchase of %s; see Your trades.", name)
+		}
 	default:
 		h.serverError(w, r, err)
 		return
@@ -98,7 +105,7 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	}
 	onScreen, err := h.pageOnScreen(r)
 	if err != nil { // the trade stands: answer it, with the count as it was
-		h.logger.Warn("count after trade", "uri", r.URL.RequestURI(), "err", err)
+		h.logger.Warn("count after trade", "uri", loggedURI(r), "err", err)
 	}
 	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget, onScreen))
 }

@@ -89,11 +89,27 @@ func (h *Handler) logRequest(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		h.logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
-			slog.String("method", r.Method), slog.String("uri", r.URL.RequestURI()),
+			slog.String("method", clip(r.Method)), slog.String("uri", loggedURI(r)),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)), slog.String("ip", h.clientIP(r)))
+			slog.Duration("duration", time.Since(start)), slog.String("ip", h.clientIP(r)),
+			slog.String("ua", clip(r.UserAgent())))
 	})
 }
+
+// maxLogged bounds what the log keeps of anything a client sends: a URI or a header may be
+// 64 KiB, and a log line per request must not be.
+const maxLogged = 256
+
+// clip cuts s to maxLogged bytes (on a character boundary), marking the cut.
+func clip(s string) string {
+	if len(s) <= maxLogged {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLogged], "") + "…"
+}
+
+// loggedURI is the request's URI as the log keeps it.
+func loggedURI(r *http.Request) string { return clip(r.URL.RequestURI()) }
 
 // securityPolicy forbids inline script, style and handlers, framing and foreign forms.
 const securityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; " +
@@ -163,7 +179,7 @@ func (h *Handler) newCSRF(next http.Handler) *nosurf.CSRFHandler {
 		}
 	}
 	cs.SetFailureHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.logger.Info("csrf refused", "method", r.Method, "uri", r.URL.RequestURI(), "reason", fmt.Sprint(nosurf.Reason(r)))
+		h.logger.Info("csrf refused", "method", clip(r.Method), "uri", loggedURI(r), "reason", fmt.Sprint(nosurf.Reason(r)))
 		const expired = "This page has expired or did not come from this site. Reload the page and try again."
 		const formExpired = "This form has expired or did not come from this site. Go back, reload the page and try again."
 		if r.Header.Get("HX-Request") == "true" {
@@ -188,6 +204,7 @@ const (
 	userKey ctxKey = iota
 	versionKey
 	sessionKey
+	noticeKey
 )
 
 // sessionLoaded marks requests that passed scs's LoadAndSave: only those may touch the session.
@@ -257,7 +274,7 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "HX-Request")
-		h.alert(r.Context(), "Please log in to access this page.")
+		h.setNotice(w, "login") // a cookie, not a session: an anonymous visit writes nothing
 		// htmx would swap a redirect's login page into a table row: it is told to navigate, and
 		// to come back afterwards to the page the user was on.
 		if r.Header.Get("HX-Request") == "true" {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -102,14 +103,19 @@ func (h *Handler) chrome(r *http.Request, title, nav string) components.Chrome {
 	if u, ok := currentUser(r); ok {
 		c.Username, c.Budget, c.Admin = u.Username, u.Budget, u.Role == store.RoleAdmin
 	}
+	if n := pageNotice(r); n.flash != "" {
+		c.Flash = append(c.Flash, n.flash)
+	} else if n.alert != "" {
+		c.Alerts = append(c.Alerts, n.alert)
+	}
 	if !hasSession(r) { // an error answered before the session was loaded
 		return c
 	}
 	if h.sessions.Exists(ctx, keyFlash) {
-		c.Flash = []string{h.sessions.PopString(ctx, keyFlash)}
+		c.Flash = append(c.Flash, h.sessions.PopString(ctx, keyFlash))
 	}
 	if h.sessions.Exists(ctx, keyAlert) {
-		c.Alerts = []string{h.sessions.PopString(ctx, keyAlert)}
+		c.Alerts = append(c.Alerts, h.sessions.PopString(ctx, keyAlert))
 	}
 	return c
 }
@@ -128,14 +134,40 @@ func (h *Handler) alert(ctx context.Context, message string) { h.sessions.Put(ct
 
 // serverError logs the cause and shows a generic page; nothing of err reaches the client.
 // A request whose client has gone (or that the server is abandoning) is not a server error:
-// it is logged once, and nothing is written.
+// it is logged once, and nothing is written. Trouble that passes (the database unreachable,
+// every password-hashing slot taken) is a 503 with Retry-After, never a 500.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	if abandoned(r, err) {
 		h.cancelled(r, err)
 		return
 	}
-	h.logger.ErrorContext(r.Context(), "server error", "method", r.Method, "uri", r.URL.RequestURI(), "err", err)
-	h.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment.")
+	switch {
+	case errors.Is(err, store.ErrBusy):
+		h.logger.WarnContext(r.Context(), "busy", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
+		h.unavailable(w, r, 1, "The server is busy. Try again in a moment.")
+	case store.Unavailable(err):
+		h.logger.ErrorContext(r.Context(), "database unavailable", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
+		h.unavailable(w, r, 5, "The market cannot reach its database right now. Try again in a moment.")
+	default:
+		h.logger.ErrorContext(r.Context(), "server error", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
+		h.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment.")
+	}
+}
+
+// unavailable answers 503 with message, asking to come back in retryAfter seconds.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, retryAfter int, message string) {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	h.clientError(w, r, http.StatusServiceUnavailable, message)
+}
+
+// SessionError answers a request whose session could not be loaded or saved (scs's ErrorFunc):
+// like any other failure, a 503 when the database is unreachable.
+func (h *Handler) SessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil { // the client has gone: nobody to answer, nothing wrong here
+		h.logger.Info("session not saved: request cancelled", "uri", loggedURI(r), "err", err)
+		return
+	}
+	h.serverError(w, r, fmt.Errorf("session: %w", err))
 }
 
 // abandoned reports whether err is the request's own end: its context cancelled because the
@@ -147,7 +179,7 @@ func abandoned(r *http.Request, err error) bool {
 // cancelled logs a request that ended before its answer, with the cause.
 func (h *Handler) cancelled(r *http.Request, err error) {
 	h.logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "request cancelled",
-		slog.String("method", r.Method), slog.String("uri", r.URL.RequestURI()),
+		slog.String("method", clip(r.Method)), slog.String("uri", loggedURI(r)),
 		slog.Any("cause", context.Cause(r.Context())), slog.Any("err", err))
 }
 
@@ -168,7 +200,7 @@ func (h *Handler) clientError(w http.ResponseWriter, r *http.Request, status int
 			h.cancelled(r, err)
 			return
 		}
-		h.logger.ErrorContext(r.Context(), "error page failed", "status", status, "uri", r.URL.RequestURI(), "err", err)
+		h.logger.ErrorContext(r.Context(), "error page failed", "status", status, "uri", loggedURI(r), "err", err)
 		plainError(w, status, message)
 	}
 }

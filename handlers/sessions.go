@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -111,4 +112,51 @@ func readString(r *bytes.Reader) (string, error) {
 	b := make([]byte, n)
 	r.Read(b)
 	return string(b), nil
+}
+
+// A notice is a message for the next page of a visitor who has no session: being sent to log
+// in, or having logged out. Storing it in a session would write a row for every anonymous
+// visit; it travels in a short-lived cookie instead, which names one of these messages and
+// never carries text of its own.
+type notice struct{ flash, alert string }
+
+var notices = map[string]notice{
+	"login":  {alert: "Please log in to access this page."},
+	"logout": {flash: "You have been logged out."},
+}
+
+const noticeCookie = "notice"
+
+// setNotice keeps the notice named code for the visitor's next page.
+func (h *Handler) setNotice(w http.ResponseWriter, code string) {
+	http.SetCookie(w, h.noticeCookie(code, 60))
+}
+
+func (h *Handler) noticeCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: noticeCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteLaxMode}
+}
+
+// takeNotice hands a page the notice its cookie names (chrome shows it) and clears the cookie.
+// Only the page a browser navigates to takes it: not an htmx fragment, a live stream, an image.
+func (h *Handler) takeNotice(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(noticeCookie)
+		dest := r.Header.Get("Sec-Fetch-Dest")
+		if err != nil || r.Method != http.MethodGet || isFragment(r) || dest != "" && dest != "document" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.SetCookie(w, h.noticeCookie("", -1))
+		if n, ok := notices[c.Value]; ok {
+			r = r.WithContext(context.WithValue(r.Context(), noticeKey, n))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pageNotice is the notice takeNotice found for this page, if any.
+func pageNotice(r *http.Request) notice {
+	n, _ := r.Context().Value(noticeKey).(notice)
+	return n
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // nowText is the time as the database's created_at columns write it.
@@ -93,10 +91,14 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, current, passw
 	if err != nil {
 		return 0, fmt.Errorf("find user: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
+	ok, err := s.passwordMatches(ctx, []byte(hash), current) // hashing runs in slots (hashing.go)
+	if err != nil {
+		return 0, fmt.Errorf("check password: %w", err)
+	}
+	if !ok {
 		return 0, ErrInvalidCredentials
 	}
-	next, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	next, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return 0, fmt.Errorf("hash password: %w", err)
 	}

@@ -59,7 +59,7 @@ func (w *pgWriter) once(ctx context.Context, fn func(ctx context.Context, tx *sq
 	}
 	start := time.Now()
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return commitError(err)
 	}
 	w.stats.committed(time.Since(start))
 	return nil

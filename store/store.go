@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
@@ -49,6 +50,10 @@ const StartingBudget = 1000
 type Options struct {
 	// BcryptCost is the cost of new password hashes; 0 means bcrypt cost 12.
 	BcryptCost int
+	// HashSlots is how many password hashes may run at once (0: GOMAXPROCS), and HashWait how
+	// long a request waits for one before ErrBusy (0: 2 s).
+	HashSlots int
+	HashWait  time.Duration
 }
 
 // Store is the market's database. On SQLite it holds one writer connection, so that writers
@@ -61,6 +66,7 @@ type Store struct {
 	path      string
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
+	hashes    *hashSlots
 	writer    writes
 	eng       engine // what differs between SQLite and PostgreSQL
 	stats     *stats
@@ -101,7 +107,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if IsPostgres(path) {
 		connect = openPostgres
 	}
-	s := &Store{cost: cmp.Or(opts.BcryptCost, 12), stats: &stats{}}
+	s := &Store{cost: cmp.Or(opts.BcryptCost, 12), stats: &stats{}, hashes: newHashSlots(opts.HashSlots, opts.HashWait)}
 	c, err := connect(ctx, path, s.stats)
 	if err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // User is an account as the rest of the program sees it: never with its password hash.
@@ -22,11 +20,15 @@ type User struct {
 }
 
 // CreateUser adds an account with the starting budget and its opening grant in the ledger.
-// Uniqueness is the database's job: a taken username or email (in any letter case) gives
-// ErrDuplicateUsername or ErrDuplicateEmail, even when two sign-ups race; when both are taken
-// the error is both (errors.Is holds for each).
+// A username or email already taken (in any letter case) gives ErrDuplicateUsername or
+// ErrDuplicateEmail (errors.Is holds for each when both are), found by a cheap read before the
+// password is hashed: a sign-up that cannot succeed costs no hash. The database's unique
+// indexes still decide when two sign-ups race. Hashing waits for a slot (ErrBusy).
 func (s *Store) CreateUser(ctx context.Context, username, email, password string) (User, error) {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err := s.taken(ctx, username, email); err != nil {
+		return User{}, err
+	}
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -47,10 +49,9 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 		switch {
 		case s.eng.isUnique(err, "users.username"), s.eng.isUnique(err, "users.email"):
 			// The constraint said no; now, in the same transaction, name every clash.
-			var name, mail bool
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = ?),
-			       EXISTS (SELECT 1 FROM users WHERE email = ?)`, username, email).Scan(&name, &mail); err != nil {
-				return fmt.Errorf("find the taken names: %w", err)
+			name, mail, terr := takenNames(ctx, tx, username, email)
+			if terr != nil {
+				return terr
 			}
 			var errs []error
 			if name || !mail && s.eng.isUnique(err, "users.username") {
@@ -77,7 +78,7 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 
 // Authenticate returns the user whose username (in any letter case) and password match.
 // An unknown username and a wrong password both give ErrInvalidCredentials, after the same
-// bcrypt work.
+// bcrypt work, which waits for a hashing slot (ErrBusy).
 func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
 	var (
 		u    User
@@ -86,17 +87,36 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 	err := s.read.QueryRowContext(ctx,
 		`SELECT id, username, email, budget, role, session_gen, password_hash FROM users WHERE username = ?`, username,
 	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &hash)
+	known := err == nil
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
-		return User{}, ErrInvalidCredentials
-	}
-	if err != nil {
+		hash = string(s.dummyHash)
+	} else if err != nil {
 		return User{}, fmt.Errorf("find user: %w", err)
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil {
+	ok, err := s.passwordMatches(ctx, []byte(hash), password)
+	if err != nil {
+		return User{}, fmt.Errorf("check password: %w", err)
+	}
+	if !ok || !known {
 		return User{}, ErrInvalidCredentials
 	}
 	return u, nil
+}
+
+// taken reports a username or email already in use, as CreateUser does, or nil.
+func (s *Store) taken(ctx context.Context, username, email string) error {
+	name, mail, err := takenNames(ctx, s.read, username, email)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if name {
+		errs = append(errs, ErrDuplicateUsername)
+	}
+	if mail {
+		errs = append(errs, ErrDuplicateEmail)
+	}
+	return errors.Join(errs...)
 }
 
 // User returns the account with the given id, or ErrNotFound.
@@ -151,4 +171,17 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 		users = append(users, u)
 	}
 	return users, rows.Err()
+}
+
+// takenNames reports whether the username and the email are in use, compared as the unique
+// indexes compare them.
+func takenNames(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, username, email string) (name, mail bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username = ?),
+	       EXISTS (SELECT 1 FROM users WHERE email = ?)`, username, email).Scan(&name, &mail)
+	if err != nil {
+		return false, false, fmt.Errorf("find the taken names: %w", err)
+	}
+	return name, mail, nil
 }

@@ -1,0 +1,213 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"market/store"
+	"market/store/storetest"
+)
+
+// dbProxy stands between the store and PostgreSQL, so that a test can cut the database off, or
+// drop a connection at the moment it sends COMMIT.
+type dbProxy struct {
+	ln     net.Listener
+	target string
+
+	mu          sync.Mutex
+	conns       []net.Conn
+	dropCommit  bool // the next COMMIT a client sends closes its connection, unsent
+	commitsSeen int
+}
+
+func newDBProxy(t *testing.T, target string) *dbProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dbProxy{ln: ln, target: target}
+	go p.accept()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *dbProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go p.pipe(c, s, true)
+		go p.pipe(s, c, false)
+	}
+}
+
+// pipe copies from to to; from the client, it looks for COMMIT when asked to drop one.
+func (p *dbProxy) pipe(from, to net.Conn, fromClient bool) {
+	defer from.Close()
+	defer to.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 && fromClient && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) {
+			p.mu.Lock()
+			drop := p.dropCommit
+			p.dropCommit = false
+			p.commitsSeen++
+			p.mu.Unlock()
+			if drop {
+				return
+			}
+		}
+		if n > 0 {
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// cut closes the proxy and every connection through it: the database is unreachable.
+func (p *dbProxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// storeBehindProxy opens a store on a new PostgreSQL database, through a proxy.
+func storeBehindProxy(t *testing.T) (*store.Store, *dbProxy) {
+	t.Helper()
+	u, err := url.Parse(storetest.NewPostgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newDBProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	st := storetest.OpenAt(t, u.String())
+	if _, err := st.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st, p
+}
+
+// The database unreachable: every route answers 503 with Retry-After (a page, or the htmx
+// message), never 500. SQLite: the store closed; PostgreSQL: every connection cut.
+func TestUnreachableDatabaseIs503(t *testing.T) {
+	var (
+		app     *testApp
+		goesOff func()
+	)
+	if storetest.Postgres() {
+		st, proxy := storeBehindProxy(t)
+		app, goesOff = serveApp(t, st), proxy.cut
+	} else {
+		app = newTestApp(t)
+		goesOff = func() { app.store.Close() }
+	}
+	id := fmt.Sprint(app.item("Phone").ID)
+	c := app.signUp("henry")
+	tok := c.token()
+	anon := app.client()
+	anonTok := anon.token()
+	goesOff()
+
+	htmx := map[string]string{"HX-Request": "true", "X-CSRF-Token": tok}
+	type req struct {
+		method, path string
+		form         url.Values
+		headers      map[string]string
+	}
+	reqs := []req{
+		{"GET", "/", nil, nil}, {"GET", "/home", nil, nil}, {"GET", "/market", nil, nil},
+		{"GET", "/market?q=lap", nil, htmx}, {"GET", "/items/" + id, nil, nil}, {"GET", "/items/" + id, nil, htmx},
+		{"GET", "/trades", nil, nil}, {"GET", "/login", nil, nil}, {"GET", "/register", nil, nil},
+		{"GET", "/logout", nil, nil}, {"GET", "/market/events", nil, nil}, {"GET", "/healthz", nil, nil},
+		{"POST", "/market", url.Values{"purchase_item": {id}, "csrf_token": {tok}}, nil},
+		{"POST", "/market", url.Values{"purchase_item": {id}}, htmx},
+		{"POST", "/login", url.Values{"username": {"henry"}, "password": {"correct horse"}, "csrf_token": {tok}}, nil},
+		{"POST", "/register", url.Values{"username": {"ivy"}, "csrf_token": {tok}}, nil},
+	}
+	for _, r := range reqs {
+		res := c.do(r.method, r.path, r.form, r.headers)
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			t.Errorf("signed in, %s %s: %d Retry-After %q, want 503 with Retry-After", r.method, r.path, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+	}
+	// Without a session, pages that need no database still work; none is a 500.
+	anonReqs := []req{
+		{"GET", "/", nil, nil}, {"GET", "/market", nil, nil}, {"GET", "/items/" + id, nil, nil},
+		{"POST", "/login", url.Values{"username": {"henry"}, "password": {"correct horse"}, "csrf_token": {anonTok}}, nil},
+		{"POST", "/register", signupFormWith("ivy", anonTok), nil},
+	}
+	for _, r := range anonReqs {
+		res := anon.do(r.method, r.path, r.form, r.headers)
+		if res.StatusCode >= 500 && res.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("anonymous %s %s: %d, want no 5xx but 503", r.method, r.path, res.StatusCode)
+		}
+	}
+}
+
+func signupFormWith(name, tok string) url.Values {
+	f := signupForm(name, name+"@example.com")
+	f.Set("csrf_token", tok)
+	return f
+}
+
+// A trade whose COMMIT was cut off says the outcome is unknown, and is not tried again.
+func TestTradeWithUnknownOutcome(t *testing.T) {
+	storetest.RequirePostgres(t)
+	st, proxy := storeBehindProxy(t)
+	app := serveApp(t, st)
+	phone := app.item("Phone")
+	c := app.signUp("jack")
+	tok := c.token()
+	for _, htmx := range []bool{false, true} {
+		proxy.mu.Lock()
+		proxy.dropCommit, proxy.commitsSeen = true, 0
+		proxy.mu.Unlock()
+		var res response
+		if htmx {
+			res = c.do(http.MethodPost, "/market", url.Values{"purchase_item": {fmt.Sprint(phone.ID)}},
+				map[string]string{"HX-Request": "true", "X-CSRF-Token": tok})
+		} else {
+			res = c.do(http.MethodPost, "/market", url.Values{"purchase_item": {fmt.Sprint(phone.ID)}, "csrf_token": {tok}}, nil)
+		}
+		proxy.mu.Lock()
+		seen := proxy.commitsSeen
+		proxy.mu.Unlock()
+		if !htmx {
+			res = c.get("/market")
+		}
+		want := "We could not confirm the purchase of Phone; see Your trades."
+		if got := messages(res.doc(t)); got != want {
+			t.Errorf("htmx %v: %d says %q, want %q", htmx, res.StatusCode, got, want)
+		}
+		if seen != 1 {
+			t.Errorf("htmx %v: %d commits sent, want 1: a commit of unknown outcome is never retried", htmx, seen)
+		}
+		if owner := app.owner(phone.ID); owner != 0 {
+			t.Fatalf("the phone is owned by %d after a commit that never reached the database", owner)
+		}
+	}
+}
