@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -21,13 +22,35 @@ import (
 // the market's caches.
 func newBroker(h *Handler) *live.Broker {
 	return live.NewBroker(h.store, liveViews{h}, h.logger, live.Config{
-		Ping:    h.cfg.StreamPing,
-		PerUser: h.cfg.StreamsPerUser,
-		SignedIn: func(ctx context.Context) bool {
-			_, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
-			return err != nil || found // a failed read is no proof of a logout
-		},
+		Ping:       h.cfg.StreamPing,
+		PerUser:    h.cfg.StreamsPerUser,
+		MaxStreams: h.cfg.MaxStreams,
+		PerAddr:    h.cfg.StreamsPerAddr,
+		SignedIn:   h.streamSignedIn,
 	})
+}
+
+// streamSignedIn reports whether the session a stream was opened with still signs its viewer
+// in: it exists (no logout, here or on another instance) for the same user, and has not been
+// idle past the idle timeout. A stream is no sign of a person at the screen, so it reads the
+// session without refreshing its timer, and writes nothing. A failed read counts as signed in:
+// it is no proof of a logout.
+func (h *Handler) streamSignedIn(ctx context.Context) bool {
+	data, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
+	if err != nil {
+		return true
+	}
+	if !found {
+		return false
+	}
+	_, values, err := h.sessions.Codec.Decode(data)
+	if err != nil {
+		return true
+	}
+	viewer, _ := ctx.Value(userKey).(store.User)
+	id, _ := values[keyUserID].(int64)
+	seen, _ := values[keySeen].(int64)
+	return id != 0 && id == viewer.ID && h.cfg.Now().Unix()-seen <= int64(h.cfg.IdleTimeout/time.Second)
 }
 
 // OpenStreams is the number of live streams open in this process.
@@ -44,8 +67,14 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusUnauthorized, "Please log in to follow the market.")
 		return
 	}
-	err := h.live.Serve(w, r, user.ID, marketQuery(r.URL.Query()).Normalize())
+	err := h.live.Serve(w, r, live.Viewer{User: user.ID, Addr: h.clientIP(r)}, marketQuery(r.URL.Query()).Normalize())
 	switch {
+	case errors.Is(err, live.ErrTooManyStreams):
+		w.Header().Set("Retry-After", "60")
+		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open on this server. Reload the page in a minute.")
+	case errors.Is(err, live.ErrTooManyFromAddr):
+		w.Header().Set("Retry-After", "60")
+		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open from your address. Close some tabs, then reload the page.")
 	case errors.Is(err, live.ErrStopped):
 		h.clientError(w, r, http.StatusServiceUnavailable, "The server is restarting. Reload the page in a moment.")
 	case err != nil:

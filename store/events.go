@@ -81,12 +81,16 @@ type Changes struct {
 	Events   []MarketEvent
 	Complete bool
 	Pages    map[MarketQuery]MarketPage // by normalized query
+	// Untouched are the queries asked whose page was not read, since the events cannot have
+	// changed it (TouchedPages).
+	Untouched []MarketQuery
 }
 
 // ChangesSince reads, in one snapshot, the market version, up to limit events after version
-// since (none when limit is 0) and the page of each query: the pages are exactly as of the
-// version, and the events end at it.
-func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
+// since (none when limit is 0) and the page of each query (with TouchedPages, of each query
+// the events may have changed: see touched.go): the pages are exactly as of the version, and
+// the events end at it.
+func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery, pages Pages) (Changes, error) {
 	tx, err := s.snapshot(ctx)
 	if err != nil {
 		return Changes{}, err
@@ -98,6 +102,11 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, querie
 	}
 	if limit > 0 {
 		if c.Events, c.Complete, err = eventsSince(ctx, tx, since, limit); err != nil {
+			return Changes{}, err
+		}
+	}
+	if pages == TouchedPages {
+		if queries, c.Untouched, err = s.touched(ctx, tx, c, limit, queries); err != nil {
 			return Changes{}, err
 		}
 	}
