@@ -56,6 +56,10 @@ func (h *Handler) streamSignedIn(ctx context.Context) bool {
 // OpenStreams is the number of live streams open in this process.
 func (h *Handler) OpenStreams() int { return h.live.Count() }
 
+// LivePagesRead is how many pages of the market the live broker has read to follow the
+// trades: it grows with the pages the trades can change, not with the searches open.
+func (h *Handler) LivePagesRead() int64 { return h.live.PagesRead() }
+
 // StopStreams ends every live stream at once and refuses new ones; register it with
 // http.Server.RegisterOnShutdown, since Shutdown waits for requests, and a stream never ends.
 func (h *Handler) StopStreams() { h.live.Stop() }

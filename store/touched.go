@@ -23,7 +23,7 @@ const (
 const matchChunk = 500
 
 // touched splits queries into those whose page the events of c may have changed and those
-// whose page they cannot have. A purchase or a sale moves one item into or out of the items on
+// whose page they cannot have (both normalized). A purchase or a sale moves one item into or out of the items on
 // sale, which changes the results of a search (any sort, any page: the boundaries shift) only
 // when the item matches it, so the store answers "which searches does this item match" with
 // the search's own LIKE in the same snapshot: the same collation, escaping and case rules as
@@ -56,7 +56,7 @@ func (s *Store) touched(ctx context.Context, tx *sql.Tx, c Changes, limit int, q
 		}
 	}
 	for _, q := range queries {
-		if matched[q.Normalize().Q] {
+		if q = q.Normalize(); matched[q.Q] {
 			touched = append(touched, q)
 		} else {
 			untouched = append(untouched, q)
