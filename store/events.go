@@ -106,7 +106,7 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, querie
 		}
 	}
 	if pages == TouchedPages {
-		if queries, c.Untouched, err = s.touched(ctx, tx, c, limit, queries); err != nil {
+		if queries, c.Untouched, err = s.touched(ctx, tx, c, since, limit, queries); err != nil {
 			return Changes{}, err
 		}
 	}

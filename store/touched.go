@@ -23,14 +23,19 @@ const (
 const matchChunk = 500
 
 // touched splits queries into those whose page the events of c may have changed and those
-// whose page they cannot have (both normalized). A purchase or a sale moves one item into or out of the items on
-// sale, which changes the results of a search (any sort, any page: the boundaries shift) only
-// when the item matches it, so the store answers "which searches does this item match" with
-// the search's own LIKE in the same snapshot: the same collation, escaping and case rules as
-// the page itself. When c may not tell every change (events lost or cut at limit, a version
-// that moved with no event, as after an operator's command, or an event other than a trade),
-// every page counts as touched.
-func (s *Store) touched(ctx context.Context, tx *sql.Tx, c Changes, limit int, queries []MarketQuery) (touched, untouched []MarketQuery, err error) {
+// whose page they cannot have (both normalized). A purchase or a sale moves one item into or
+// out of the items on sale, which changes the results of a search (any sort, any page: the
+// boundaries shift) only when the item matches it, so the store answers "which searches does
+// this item match" with the search's own LIKE in the same snapshot: the same collation,
+// escaping and case rules as the page itself. A version that did not move touches nothing
+// (a change can ring the doorbell twice: at commit, and in the poll that watches the file).
+// When c may not tell every change (events lost or cut at limit, a version that moved with no
+// event, as after an operator's command, or an event other than a trade), every page counts
+// as touched.
+func (s *Store) touched(ctx context.Context, tx *sql.Tx, c Changes, since int64, limit int, queries []MarketQuery) (touched, untouched []MarketQuery, err error) {
+	if c.Version == since {
+		return nil, normalized(queries), nil
+	}
 	if !c.Complete || len(c.Events) == 0 || len(c.Events) >= limit {
 		return queries, nil, nil
 	}
@@ -63,6 +68,15 @@ func (s *Store) touched(ctx context.Context, tx *sql.Tx, c Changes, limit int, q
 		}
 	}
 	return touched, untouched, nil
+}
+
+// normalized is queries, each normalized.
+func normalized(queries []MarketQuery) []MarketQuery {
+	n := make([]MarketQuery, len(queries))
+	for i, q := range queries {
+		n[i] = q.Normalize()
+	}
+	return n
 }
 
 // matching adds to matched the searches of texts that at least one of the items ids matches.

@@ -49,6 +49,14 @@ func TestChangesSinceReadsTheTouchedPages(t *testing.T) {
 			t.Errorf("search %q: not read, but its page changed from %v to %v", q.Q, before[i], after[i])
 		}
 	}
+	// A version that did not move (a second wake-up for one change) touches no page.
+	same, err := st.ChangesSince(ctx, c.Version, store.EventsKept, queries, store.TouchedPages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(same.Pages) != 0 || len(same.Untouched) != len(queries) {
+		t.Errorf("no change: %d pages read, %d untouched; want none read", len(same.Pages), len(same.Untouched))
+	}
 	// With no event to tell what changed (the version moved for something else), every page is read.
 	c, err = st.ChangesSince(ctx, c.Version-1, 0, queries, store.TouchedPages)
 	if err != nil {
