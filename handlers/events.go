@@ -79,6 +79,9 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, live.ErrTooManyFromAddr):
 		w.Header().Set("Retry-After", "60")
 		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open from your address. Close some tabs, then reload the page.")
+	case errors.Is(err, live.ErrTooManyForUser):
+		w.Header().Set("Retry-After", "10")
+		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open for your account. Close some tabs, then reload the page.")
 	case errors.Is(err, live.ErrStopped):
 		h.clientError(w, r, http.StatusServiceUnavailable, "The server is restarting. Reload the page in a moment.")
 	case err != nil:

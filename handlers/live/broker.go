@@ -67,6 +67,7 @@ type Broker struct {
 	streams map[int64][]*subscription // by user, oldest first
 	open    int                       // streams subscribed
 	byAddr  map[string]int            // streams subscribed, by address
+	byUser  map[int64]int             // streams subscribed, by user, closed or not
 	started bool
 	quit    chan struct{} // closed by Stop
 	stop    sync.Once
@@ -77,7 +78,7 @@ type Broker struct {
 // NewBroker is a broker with no streams yet; the first stream starts it.
 func NewBroker(feed Feed, views Renderer, logger *slog.Logger, cfg Config) *Broker {
 	return &Broker{feed: feed, views: views, logger: logger, cfg: cfg,
-		streams: map[int64][]*subscription{}, byAddr: map[string]int{}, quit: make(chan struct{})}
+		streams: map[int64][]*subscription{}, byAddr: map[string]int{}, byUser: map[int64]int{}, quit: make(chan struct{})}
 }
 
 // Stop ends every stream at once and refuses new ones; register it with

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -148,5 +149,40 @@ func TestBrokerCapsStreamsPerUser(t *testing.T) {
 	}
 	if n := b.Count(); n != 3 {
 		t.Errorf("%d streams open, want 3", n)
+	}
+}
+
+// The process's cap and an address's refuse a stream past them, and one that ends makes
+// room; a user whose closed streams have not ended yet is refused at twice their limit.
+func TestBrokerCapsStreams(t *testing.T) {
+	b, _ := newTestBroker(t, 2)
+	b.cfg.MaxStreams, b.cfg.PerAddr = 4, 2
+	ctx, q := context.Background(), store.MarketQuery{}.Normalize()
+	subscribe := func(user int64, addr string) (*subscription, error) {
+		return b.subscribe(ctx, Viewer{User: user, Addr: addr}, q)
+	}
+	first, _ := subscribe(1, "192.0.2.1")
+	subscribe(2, "192.0.2.1")
+	if _, err := subscribe(3, "192.0.2.1"); err != ErrTooManyFromAddr {
+		t.Fatalf("a third stream from one address: %v, want ErrTooManyFromAddr", err)
+	}
+	b.unsubscribe(first)
+	if _, err := subscribe(3, "192.0.2.1"); err != nil {
+		t.Fatalf("after one ended: %v", err)
+	}
+	subscribe(5, "192.0.2.5")
+	subscribe(6, "192.0.2.6")
+	if _, err := subscribe(7, "192.0.2.7"); err != ErrTooManyStreams {
+		t.Fatalf("a fifth stream of the process: %v, want ErrTooManyStreams", err)
+	}
+	// The user's third and fourth streams close the oldest two, which have not ended yet.
+	b.cfg.MaxStreams = 100
+	for i := range 4 {
+		if _, err := subscribe(8, fmt.Sprintf("198.51.100.%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := subscribe(8, "198.51.100.9"); err != ErrTooManyForUser {
+		t.Fatalf("a fifth stream while two closed ones linger: %v, want ErrTooManyForUser", err)
 	}
 }

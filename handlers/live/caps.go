@@ -10,14 +10,18 @@ import (
 )
 
 // The caps on streams: a process serves at most Config.MaxStreams, at most Config.PerAddr
-// from one address (refused past either), and Config.PerUser of one user (past it, the
-// user's oldest stream closes).
+// from one address (refused past either), and Config.PerUser of one user: past it, the user's
+// oldest stream closes. A closed stream counts until its goroutine is done (its last write can
+// wait for a client that does not read), so a user who opens streams faster than the closed
+// ones end is refused at twice PerUser.
 
 var (
 	// ErrTooManyStreams refuses a stream past the process's cap.
 	ErrTooManyStreams = errors.New("too many live streams on this server")
 	// ErrTooManyFromAddr refuses a stream past the cap of its address.
 	ErrTooManyFromAddr = errors.New("too many live streams from this address")
+	// ErrTooManyForUser refuses a stream of a user whose closed streams have not ended yet.
+	ErrTooManyForUser = errors.New("too many live streams for this user")
 )
 
 // Viewer is who a stream is for: the signed-in user, and the address the request came from
@@ -44,9 +48,12 @@ func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery)
 		return nil, ErrTooManyStreams
 	case b.cfg.PerAddr > 0 && b.byAddr[who.Addr] >= b.cfg.PerAddr:
 		return nil, ErrTooManyFromAddr
+	case b.byUser[who.User] >= 2*limit:
+		return nil, ErrTooManyForUser
 	}
 	b.open++
 	b.byAddr[who.Addr]++
+	b.byUser[who.User]++
 	b.streams[who.User] = append(b.streams[who.User], s)
 	b.trim(who.User, limit+1)
 	if len(b.streams[who.User]) > limit {
@@ -82,6 +89,9 @@ func (b *Broker) unsubscribe(s *subscription) {
 	b.open--
 	if b.byAddr[s.addr]--; b.byAddr[s.addr] <= 0 {
 		delete(b.byAddr, s.addr)
+	}
+	if b.byUser[s.user]--; b.byUser[s.user] <= 0 {
+		delete(b.byUser, s.user)
 	}
 	list := slices.DeleteFunc(b.streams[s.user], func(o *subscription) bool { return o == s })
 	if len(list) == 0 {

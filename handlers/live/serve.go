@@ -15,8 +15,8 @@ var ErrStopped = errors.New("live streams stopped")
 // Serve streams the market as the viewer sees the page of q until the client hangs up, the
 // broker stops, a newer stream of the same user takes its place, or the user's session ends.
 // It resumes after the version of the request's Last-Event-ID, or else its since=. An error
-// means nothing was written: ErrStopped, ErrTooManyStreams, ErrTooManyFromAddr, or a read
-// that failed.
+// means nothing was written: ErrStopped, a cap's (ErrTooManyStreams, ErrTooManyFromAddr,
+// ErrTooManyForUser), or a read that failed.
 func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q store.MarketQuery) error {
 	if b.stopped() {
 		return ErrStopped
