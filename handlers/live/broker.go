@@ -208,13 +208,23 @@ func (b *Broker) loop(changed <-chan struct{}, last int64) {
 		b.pagesRead.Add(int64(len(c.Pages)))
 		g := newGroup(last, c, &b.pagesRead)
 		last = c.Version
-		b.mu.Lock()
+		b.handOut(g)
+	}
+}
+
+// handOut gives g to every stream: first to those whose page it changed, whose viewers see
+// rows move, then to those that get the markers alone.
+func (b *Broker) handOut(g *group) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, quiet := range []bool{false, true} {
 		for _, list := range b.streams {
 			for _, s := range list {
-				s.give(g)
+				if g.untouched[s.query] == quiet {
+					s.give(g)
+				}
 			}
 		}
-		b.mu.Unlock()
 	}
 }
 
