@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +53,7 @@ type config struct {
 	trustedOrigins []string
 	logLevel       slog.Level
 	metricsAddr    string
+	maxStreams     int
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -81,6 +83,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		"least severe log level: debug, info (one line per request), warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("METRICS_ADDR"),
 		"serve Prometheus /metrics on this address, apart from the public one; off when empty (env METRICS_ADDR)")
+	maxStreams, err := strconv.Atoi(envOr("MAX_STREAMS", "10000"))
+	if err != nil {
+		return config{}, nil, fmt.Errorf("MAX_STREAMS: %w", err)
+	}
+	fs.IntVar(&c.maxStreams, "max-streams", maxStreams, "most live streams this instance serves; past it, 429 (env MAX_STREAMS)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, nil, err
 	}
@@ -148,6 +155,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	defer sessionStore.StopCleanup()
 	h := handlers.New(logger, st, handlers.NewSessionManager(sessionStore, cfg.secure), as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
+		MaxStreams: cfg.maxStreams,
 	})
 	go h.Sweep(ctx, time.Minute)
 	routes := h.Routes()

@@ -133,6 +133,7 @@ func (w watched) add(o watched) watched {
 func (w watched) p99() time.Duration  { return quantile(w.pages, 0.99) }
 func (w watched) live() time.Duration { return quantile(w.trades, 1) }
 
+// quantile is the q-quantile of ds (in any order).
 func quantile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {
 		return 0

@@ -125,7 +125,9 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 	var instances []liveInstance
 	for range n {
 		addr, maddr := loadFreeAddr(t), loadFreeAddr(t)
-		p := loadStart(t, exec.Command(bin, "-db", db, "-addr", addr, "-metrics-addr", maddr), "http://"+addr)
+		// Behind a trusted proxy, as the users' addresses below say: the streams of one
+		// address are capped.
+		p := loadStart(t, exec.Command(bin, "-db", db, "-addr", addr, "-metrics-addr", maddr, "-trust-proxy"), "http://"+addr)
 		instances = append(instances, liveInstance{p, "http://" + maddr + "/metrics"})
 		defer p.stop()
 	}
@@ -158,6 +160,7 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 		u := users[i/liveTabs]
 		req := u.get(base(i), "/market/events?since="+strconv.FormatInt(v0, 10), false).WithContext(ctx)
 		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.3.%d.%d", i/liveTabs/250, i/liveTabs%250+1)) // one address a user
 		res, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("stream %d: %v", i, err)

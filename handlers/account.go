@@ -25,24 +25,6 @@ func (h *Handler) sessionEnded(ctx context.Context, u store.User) bool {
 	return h.sessions.GetInt64(ctx, keyGen) < u.SessionGen
 }
 
-// streamEnded reports whether a live stream's session has ended since the stream began: gone
-// (a logout), or of an older generation than the user's (a password change, or "sign out
-// everywhere else", in another session). It reads the session as stored now, not as the stream's
-// request loaded it; a stream asks at each ping.
-func (h *Handler) streamEnded(ctx context.Context, userID int64) bool {
-	b, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
-	if err != nil || !found {
-		return err == nil
-	}
-	_, values, err := h.sessions.Codec.Decode(b)
-	if err != nil {
-		return false
-	}
-	gen, _ := values[keyGen].(int64)
-	u, err := h.store.User(ctx, userID)
-	return err == nil && gen < u.SessionGen
-}
-
 // keepSession runs change, which moves the user's session generation on (ending the sessions
 // of older ones), and keeps this session, on its token (its other tabs' live streams go on). The
 // session is saved with the next generation before the change, so that no moment finds it older

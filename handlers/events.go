@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -21,18 +22,49 @@ import (
 // the market's caches.
 func newBroker(h *Handler) *live.Broker {
 	return live.NewBroker(h.store, liveViews{h}, h.logger, live.Config{
-		Ping:    h.cfg.StreamPing,
-		PerUser: h.cfg.StreamsPerUser,
-		// Logged out, or ended by a password change or "sign out everywhere else" (account.go).
-		SignedIn: func(ctx context.Context) bool {
-			u, _ := ctx.Value(userKey).(store.User)
-			return !h.streamEnded(ctx, u.ID)
-		},
+		Ping:       h.cfg.StreamPing,
+		PerUser:    h.cfg.StreamsPerUser,
+		MaxStreams: h.cfg.MaxStreams,
+		PerAddr:    h.cfg.StreamsPerAddr,
+		SignedIn:   h.streamSignedIn,
 	})
+}
+
+// streamSignedIn reports whether the session a stream was opened with still signs its viewer
+// in: it exists (no logout, here or on another instance) for the same user, has not been idle
+// past the idle timeout, and is not older than its user's session generation (a password
+// change or "sign out everywhere else", account.go). A stream is no sign of a person at the screen, so it reads the
+// session without refreshing its timer, and writes nothing. A failed read counts as signed in:
+// it is no proof of a logout.
+func (h *Handler) streamSignedIn(ctx context.Context) bool {
+	data, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
+	if err != nil {
+		return true
+	}
+	if !found {
+		return false
+	}
+	_, values, err := h.sessions.Codec.Decode(data)
+	if err != nil {
+		return true
+	}
+	viewer, _ := ctx.Value(userKey).(store.User)
+	id, _ := values[keyUserID].(int64)
+	seen, _ := values[keySeen].(int64)
+	if id == 0 || id != viewer.ID || h.cfg.Now().Unix()-seen > int64(h.cfg.IdleTimeout/time.Second) {
+		return false
+	}
+	gen, _ := values[keyGen].(int64)
+	u, err := h.store.User(ctx, id)
+	return err != nil || gen >= u.SessionGen
 }
 
 // OpenStreams is the number of live streams open in this process.
 func (h *Handler) OpenStreams() int { return h.live.Count() }
+
+// LivePagesRead is how many pages of the market the live broker has read to follow the
+// trades: it grows with the pages the trades can change, not with the searches open.
+func (h *Handler) LivePagesRead() int64 { return h.live.PagesRead() }
 
 // StopStreams ends every live stream at once and refuses new ones; register it with
 // http.Server.RegisterOnShutdown, since Shutdown waits for requests, and a stream never ends.
@@ -45,8 +77,17 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusUnauthorized, "Please log in to follow the market.")
 		return
 	}
-	err := h.live.Serve(w, r, user.ID, marketQuery(r.URL.Query()).Normalize())
+	err := h.live.Serve(w, r, live.Viewer{User: user.ID, Addr: h.clientIP(r)}, marketQuery(r.URL.Query()).Normalize())
 	switch {
+	case errors.Is(err, live.ErrTooManyStreams):
+		w.Header().Set("Retry-After", "60")
+		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open on this server. Reload the page in a minute.")
+	case errors.Is(err, live.ErrTooManyFromAddr):
+		w.Header().Set("Retry-After", "60")
+		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open from your address. Close some tabs, then reload the page.")
+	case errors.Is(err, live.ErrTooManyForUser):
+		w.Header().Set("Retry-After", "10")
+		h.clientError(w, r, http.StatusTooManyRequests, "Too many live updates are open for your account. Close some tabs, then reload the page.")
 	case errors.Is(err, live.ErrStopped):
 		h.clientError(w, r, http.StatusServiceUnavailable, "The server is restarting. Reload the page in a moment.")
 	case err != nil:

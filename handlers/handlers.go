@@ -43,6 +43,10 @@ type Config struct {
 	// StreamsPerUser is how many live streams one user may have open (default 4); one more
 	// closes the oldest a second later, unless one closes meanwhile.
 	StreamsPerUser int
+	// MaxStreams caps the live streams of this process (default 10,000), StreamsPerAddr those
+	// from one address as the rate limits see it (default 100): past either, 429.
+	MaxStreams     int
+	StreamsPerAddr int
 }
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
@@ -91,6 +95,12 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 	}
 	if cfg.StreamsPerUser == 0 {
 		cfg.StreamsPerUser = 4
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 10000
+	}
+	if cfg.StreamsPerAddr == 0 {
+		cfg.StreamsPerAddr = 100
 	}
 	h := &Handler{
 		logger:   logger,

@@ -24,8 +24,8 @@ import (
 
 // newInstances starts n app instances on one PostgreSQL database behind a round-robin reverse
 // proxy, as a load balancer without sticky sessions would put them. The testApp's server is
-// the proxy, its store the first instance's.
-func newInstances(t *testing.T, n int) (*testApp, []*store.Store) {
+// the proxy, its store the first instance's. cfgs[0], if given, configures every instance.
+func newInstances(t *testing.T, n int, cfgs ...handlers.Config) (*testApp, []*store.Store) {
 	t.Helper()
 	dsn := storetest.NewPostgres(t)
 	as, err := assets.New()
@@ -45,8 +45,12 @@ func newInstances(t *testing.T, n int) (*testApp, []*store.Store) {
 			}
 		}
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		h := handlers.New(logger, st, handlers.NewSessionManager(st.Sessions(0), false), as,
-			handlers.Config{Now: clock.Now})
+		var cfg handlers.Config
+		if len(cfgs) > 0 {
+			cfg = cfgs[0]
+		}
+		cfg.Now = clock.Now
+		h := handlers.New(logger, st, handlers.NewSessionManager(st.Sessions(0), false), as, cfg)
 		ts := httptest.NewServer(h.Routes())
 		t.Cleanup(ts.Close)
 		t.Cleanup(h.StopStreams) // first: the streams end, and the broker with them

@@ -238,8 +238,9 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// Refreshing the timestamp writes the session, so do it at most once a minute.
-		if now-seen >= 60 {
+		// Refreshing the timestamp writes the session, so do it at most once a minute; a live
+		// stream opening (or reconnecting) is no sign of a person, so it leaves it.
+		if now-seen >= 60 && r.URL.Path != "/market/events" {
 			h.sessions.Put(ctx, keySeen, now)
 		}
 		version, user, err := h.versionedUser(ctx, id)

@@ -77,17 +77,21 @@ type Changes struct {
 	Events   []MarketEvent
 	Complete bool
 	Pages    map[MarketQuery]MarketPage // by normalized query
+	// Untouched are the queries asked whose page was not read, since the events cannot have
+	// changed it (TouchedPages).
+	Untouched []MarketQuery
 }
 
 // ChangesSince reads, in one snapshot, the market version, up to limit events after version
-// since (none when limit is 0) and the page of each query: the events end at the version, and
-// the pages are as of the version. On PostgreSQL a snapshot taken while a transaction older
-// than the newest change still runs is not Exact (under load, most are); it is taken again,
-// a few times, until one is. When none is (a long transaction), the pages may hold changes
-// after the version, which come with the next version's events.
-func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
+// since (none when limit is 0) and the page of each query (with TouchedPages, of each query
+// the events may have changed: see touched.go): the events end at the version, and the pages
+// are as of the version. On PostgreSQL a snapshot taken while a transaction older than the
+// newest change still runs is not Exact (under load, most are); it is taken again, a few
+// times, until one is. When none is (a long transaction), the pages may hold changes after the
+// version, which come with the next version's events.
+func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery, pages Pages) (Changes, error) {
 	for attempt := 1; ; attempt++ {
-		c, err := s.changesSince(ctx, since, limit, queries)
+		c, err := s.changesSince(ctx, since, limit, queries, pages)
 		// Not exact and no further than since: nothing new is final yet; a long transaction
 		// holds the horizon back, and looking again now would find the same.
 		if err != nil || Exact(c.Version) || attempt == exactTries || c.Version/2 == since/2 {
@@ -100,7 +104,7 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, querie
 // exactTries bounds the snapshots ChangesSince takes in search of an exact one.
 const exactTries = 10
 
-func (s *Store) changesSince(ctx context.Context, since int64, limit int, queries []MarketQuery) (Changes, error) {
+func (s *Store) changesSince(ctx context.Context, since int64, limit int, queries []MarketQuery, pages Pages) (Changes, error) {
 	tx, err := s.snapshot(ctx)
 	if err != nil {
 		return Changes{}, err
@@ -112,6 +116,11 @@ func (s *Store) changesSince(ctx context.Context, since int64, limit int, querie
 	}
 	if limit > 0 {
 		if c.Events, c.Complete, err = s.eng.eventsSince(ctx, tx, since, limit); err != nil {
+			return Changes{}, err
+		}
+	}
+	if pages == TouchedPages {
+		if queries, c.Untouched, err = s.touched(ctx, tx, c, since, limit, queries); err != nil {
 			return Changes{}, err
 		}
 	}

@@ -149,7 +149,7 @@ func TestChangesSinceIsOneSnapshot(t *testing.T) {
 	base, _ := st.Version(ctx)
 	defer tradeInLoop(t, st, u.ID, item)()
 	for range 200 {
-		c, err := st.ChangesSince(ctx, base, store.EventsKept, []store.MarketQuery{all, {Sort: store.SortName}})
+		c, err := st.ChangesSince(ctx, base, store.EventsKept, []store.MarketQuery{all, {Sort: store.SortName}}, store.AllPages)
 		if err != nil {
 			t.Fatal(err)
 		}

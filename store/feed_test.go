@@ -218,7 +218,7 @@ func (f *feedTail) run(t *testing.T) {
 	defer close(f.ended)
 	for {
 		changed := f.st.Changed()
-		c, err := f.st.ChangesSince(context.Background(), f.cursor, store.EventsKept, nil)
+		c, err := f.st.ChangesSince(context.Background(), f.cursor, store.EventsKept, nil, store.AllPages)
 		if err != nil || !c.Complete {
 			t.Errorf("tail: %v, complete %v", err, c.Complete)
 			return

@@ -3,8 +3,8 @@ package live
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -19,8 +19,8 @@ type Feed interface {
 	// Version is the market version now.
 	Version(ctx context.Context) (int64, error)
 	// ChangesSince reads in one snapshot the version, up to limit events after since, and
-	// the page of each query.
-	ChangesSince(ctx context.Context, since int64, limit int, queries []store.MarketQuery) (store.Changes, error)
+	// the page of each query (or of each query the events may have changed).
+	ChangesSince(ctx context.Context, since int64, limit int, queries []store.MarketQuery, pages store.Pages) (store.Changes, error)
 }
 
 // Renderer is what the streams take from the rest of the application: pages, rows and
@@ -44,6 +44,10 @@ type Config struct {
 	// SignedIn reports whether the session of a stream's request still exists (asked at each
 	// ping): when it does not, the stream ends for good. An error should count as signed in.
 	SignedIn func(ctx context.Context) bool
+	// MaxStreams is how many streams the process serves at most, and PerAddr how many from
+	// one address (as the rate limits see it): past either a new stream is refused.
+	MaxStreams int
+	PerAddr    int
 }
 
 // maxReplay is the most events one group carries; more, and the streams refresh instead.
@@ -61,15 +65,20 @@ type Broker struct {
 
 	mu      sync.Mutex
 	streams map[int64][]*subscription // by user, oldest first
+	open    int                       // streams subscribed
+	byAddr  map[string]int            // streams subscribed, by address
+	byUser  map[int64]int             // streams subscribed, by user, closed or not
 	started bool
 	quit    chan struct{} // closed by Stop
 	stop    sync.Once
+
+	pagesRead atomic.Int64 // pages of the market read for the groups, see PagesRead
 }
 
 // NewBroker is a broker with no streams yet; the first stream starts it.
 func NewBroker(feed Feed, views Renderer, logger *slog.Logger, cfg Config) *Broker {
 	return &Broker{feed: feed, views: views, logger: logger, cfg: cfg,
-		streams: map[int64][]*subscription{}, quit: make(chan struct{})}
+		streams: map[int64][]*subscription{}, byAddr: map[string]int{}, byUser: map[int64]int{}, quit: make(chan struct{})}
 }
 
 // Stop ends every stream at once and refuses new ones; register it with
@@ -92,19 +101,22 @@ func (b *Broker) stopped() bool {
 func (b *Broker) Count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := 0
-	for _, l := range b.streams {
-		n += len(l)
-	}
-	return n
+	return b.open
 }
+
+// PagesRead is how many pages of the market the broker has read to follow the trades: in the
+// snapshot of each change, and for a stream that came after the snapshot. It grows with the
+// pages the trades can change, not with the searches the streams follow.
+func (b *Broker) PagesRead() int64 { return b.pagesRead.Load() }
 
 // subscription is one open stream, as the broker knows it.
 type subscription struct {
 	user    int64
+	addr    string
 	query   store.MarketQuery // normalized
 	wake    chan struct{}     // a group is waiting (capacity 1)
 	evicted chan struct{}     // closed when a newer stream of the same user took its place
+	ended   bool              // unsubscribed (guarded by the broker's mu)
 
 	mu      sync.Mutex
 	pending []*group
@@ -127,52 +139,6 @@ func (s *subscription) give(g *group) {
 	select {
 	case s.wake <- struct{}{}:
 	default:
-	}
-}
-
-// subscribe adds a stream. A user over the limit loses their oldest stream: at once beyond
-// one over, else after evictGrace (a search opens its page's new stream before the old one is
-// seen to close, and that one should go, not another tab's).
-func (b *Broker) subscribe(ctx context.Context, user int64, q store.MarketQuery) (*subscription, error) {
-	if err := b.start(ctx); err != nil {
-		return nil, err
-	}
-	s := &subscription{user: user, query: q, wake: make(chan struct{}, 1), evicted: make(chan struct{})}
-	limit := b.cfg.PerUser
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.streams[user] = append(b.streams[user], s)
-	b.trim(user, limit+1)
-	if len(b.streams[user]) > limit {
-		time.AfterFunc(evictGrace, func() {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			b.trim(user, limit)
-		})
-	}
-	return s, nil
-}
-
-// trim closes the user's oldest streams beyond keep; b.mu is held.
-func (b *Broker) trim(user int64, keep int) {
-	list := b.streams[user]
-	for len(list) > keep {
-		close(list[0].evicted)
-		list = list[1:]
-	}
-	if len(list) > 0 {
-		b.streams[user] = list
-	}
-}
-
-func (b *Broker) unsubscribe(s *subscription) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	list := slices.DeleteFunc(b.streams[s.user], func(o *subscription) bool { return o == s })
-	if len(list) == 0 {
-		delete(b.streams, s.user)
-	} else {
-		b.streams[s.user] = list
 	}
 }
 
@@ -229,7 +195,7 @@ func (b *Broker) loop(changed <-chan struct{}, last int64) {
 		// The next doorbell before the reads: a trade committed while this group is read and
 		// handed out rings it, and is not left waiting for the trade after it.
 		changed = b.feed.Changed()
-		c, err := b.feed.ChangesSince(ctx, last, maxReplay, b.queries())
+		c, err := b.feed.ChangesSince(ctx, last, maxReplay, b.queries(), store.TouchedPages)
 		if err != nil {
 			// Nothing is lost: the next try reads everything after last.
 			b.logger.Error("live events", "err", err)
@@ -239,15 +205,26 @@ func (b *Broker) loop(changed <-chan struct{}, last int64) {
 		if c.Version == last {
 			continue
 		}
+		b.pagesRead.Add(int64(len(c.Pages)))
+		g := newGroup(last, c, &b.pagesRead)
 		last = c.Version
-		g := newGroup(c)
-		b.mu.Lock()
+		b.handOut(g)
+	}
+}
+
+// handOut gives g to every stream: first to those whose page it changed, whose viewers see
+// rows move, then to those that get the markers alone.
+func (b *Broker) handOut(g *group) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, quiet := range []bool{false, true} {
 		for _, list := range b.streams {
 			for _, s := range list {
-				s.give(g)
+				if g.untouched[s.query] == quiet {
+					s.give(g)
+				}
 			}
 		}
-		b.mu.Unlock()
 	}
 }
 

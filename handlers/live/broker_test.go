@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -51,7 +52,7 @@ func newTestBroker(t *testing.T, perUser int) (*Broker, *store.Store) {
 
 func (b *Broker) mustSubscribe(t *testing.T, user int64, q store.MarketQuery) *subscription {
 	t.Helper()
-	s, err := b.subscribe(context.Background(), user, q.Normalize())
+	s, err := b.subscribe(context.Background(), Viewer{User: user}, q.Normalize())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,8 @@ func nextGroup(t *testing.T, s *subscription) *group {
 }
 
 // A trade wakes the broker, which reads once and hands every stream the same group: the
-// version after the trade, its event, and the page of each query followed, as of that version.
+// version after the trade, its event, and the page of each query followed that the trade can
+// change, as of that version.
 func TestBrokerHandsEachTradeToEveryStream(t *testing.T) {
 	b, st := newTestBroker(t, 4)
 	ctx := context.Background()
@@ -100,8 +102,9 @@ func TestBrokerHandsEachTradeToEveryStream(t *testing.T) {
 	if n := len(g.events); n != 1 || g.events[0].ItemID != mouse.ID || g.events[0].Kind != "buy" || g.events[0].UserID != ann.ID {
 		t.Fatalf("events %+v, want ann's purchase of item %d", g.events, mouse.ID)
 	}
-	if len(g.pages) != 2 || g.pages[lamps] == nil {
-		t.Fatalf("%d pages read, want both queries'", len(g.pages))
+	// The mouse matches no lamp search: that page is not read, its streams know it as it was.
+	if len(g.pages) != 1 || g.pages[all] == nil || !g.untouched[lamps] {
+		t.Fatalf("pages read %v, untouched %v: want the whole market's only, the lamps' untouched", g.pages, g.untouched)
 	}
 	p, err := g.page(b.views, all)
 	if err != nil {
@@ -146,5 +149,40 @@ func TestBrokerCapsStreamsPerUser(t *testing.T) {
 	}
 	if n := b.Count(); n != 3 {
 		t.Errorf("%d streams open, want 3", n)
+	}
+}
+
+// The process's cap and an address's refuse a stream past them, and one that ends makes
+// room; a user whose closed streams have not ended yet is refused at twice their limit.
+func TestBrokerCapsStreams(t *testing.T) {
+	b, _ := newTestBroker(t, 2)
+	b.cfg.MaxStreams, b.cfg.PerAddr = 4, 2
+	ctx, q := context.Background(), store.MarketQuery{}.Normalize()
+	subscribe := func(user int64, addr string) (*subscription, error) {
+		return b.subscribe(ctx, Viewer{User: user, Addr: addr}, q)
+	}
+	first, _ := subscribe(1, "192.0.2.1")
+	subscribe(2, "192.0.2.1")
+	if _, err := subscribe(3, "192.0.2.1"); err != ErrTooManyFromAddr {
+		t.Fatalf("a third stream from one address: %v, want ErrTooManyFromAddr", err)
+	}
+	b.unsubscribe(first)
+	if _, err := subscribe(3, "192.0.2.1"); err != nil {
+		t.Fatalf("after one ended: %v", err)
+	}
+	subscribe(5, "192.0.2.5")
+	subscribe(6, "192.0.2.6")
+	if _, err := subscribe(7, "192.0.2.7"); err != ErrTooManyStreams {
+		t.Fatalf("a fifth stream of the process: %v, want ErrTooManyStreams", err)
+	}
+	// The user's third and fourth streams close the oldest two, which have not ended yet.
+	b.cfg.MaxStreams = 100
+	for i := range 4 {
+		if _, err := subscribe(8, fmt.Sprintf("198.51.100.%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := subscribe(8, "198.51.100.9"); err != ErrTooManyForUser {
+		t.Fatalf("a fifth stream while two closed ones linger: %v, want ErrTooManyForUser", err)
 	}
 }

@@ -7,15 +7,20 @@
 //     market version after it; after the commit, Feed.Changed rings (on PostgreSQL through
 //     LISTEN/NOTIFY, so every instance hears every instance's trades).
 //  2. The Broker (broker.go, one per process) wakes and reads Feed.ChangesSince its last
-//     version in one snapshot: the version now, the events, and the page of every query
-//     the open streams follow, all as of that version. That read is a group (page.go).
+//     version in one snapshot: the version now, the events, and the page of each query the
+//     open streams follow that the events can change, all as of that version. A trade moves
+//     one item into or out of the items on sale, so it changes the pages of the searches its
+//     item matches and no other: the store matches the item against every search in one
+//     query, and the pages of the others are not read. That read is a group (page.go).
 //  3. Each stream (stream.go) takes the group and renders its viewer's event: the markers of
 //     the trades, the rows that left or joined its page (diff.go), and after the viewer's own
-//     trades their items and budget. Viewers whose pages were alike share one rendering.
+//     trades their items and budget. Viewers whose pages were alike share one rendering, and
+//     so do the viewers whose page the group did not touch (their event is the markers alone).
 //  4. The event goes out (sse.go) with id: the version, the cursor a reconnect sends back as
 //     Last-Event-ID or since= to get what it missed.
 //
-// Serve (serve.go) runs one stream; the handlers package authenticates the viewer and parses
-// the page's query before it hands over, and gives the Broker its Feed (the store) and its
-// Renderer (the market's caches).
+// Serve (serve.go) runs one stream within the caps (caps.go: per process, per address, per
+// user) until the client leaves or the viewer's session ends or idles out (asked at each
+// ping); the handlers package authenticates the viewer and parses the page's query before it
+// hands over, and gives the Broker its Feed (the store) and its Renderer (the market's caches).
 package live

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -13,22 +14,37 @@ import (
 
 // group is what one wake-up of the broker found, read in one snapshot: the version now, the
 // events since the previous wake-up, and the page of the market at that version of each query
-// the streams follow. Every stream shares it.
+// the streams follow that the events may have changed. Every stream shares it.
 type group struct {
+	from    int64 // the version of the group before
 	version int64
 	events  []store.MarketEvent
 	refresh bool // events were lost (pruned, or too many): every stream refreshes
+
+	// untouched are the queries whose page is the same as at from: the events cannot have
+	// changed it, so it was not read. Their viewers who took no part share quiet's events.
+	untouched map[store.MarketQuery]bool
+	quiet     *page
+
+	reads *atomic.Int64 // counts the pages read for the group; nil: not counted
 
 	mu    sync.Mutex
 	pages map[store.MarketQuery]*page
 }
 
-// newGroup is the group of c, with the pages c read.
-func newGroup(c store.Changes) *group {
+// newGroup is the group of c, read after version from, with the pages c read; reads, if not
+// nil, counts the pages read for it later.
+func newGroup(from int64, c store.Changes, reads *atomic.Int64) *group {
 	g := &group{
-		version: c.Version, events: c.Events,
-		refresh: !c.Complete || len(c.Events) >= maxReplay,
-		pages:   make(map[store.MarketQuery]*page, len(c.Pages)),
+		from: from, version: c.Version, events: c.Events,
+		refresh:   !c.Complete || len(c.Events) >= maxReplay,
+		untouched: make(map[store.MarketQuery]bool, len(c.Untouched)),
+		quiet:     newPage(),
+		reads:     reads,
+		pages:     make(map[store.MarketQuery]*page, len(c.Pages)),
+	}
+	for _, q := range c.Untouched {
+		g.untouched[q.Normalize()] = true
 	}
 	for q, mp := range c.Pages {
 		p := newPage()
@@ -76,6 +92,9 @@ func (g *group) page(views Renderer, q store.MarketQuery) (*page, error) {
 	}
 	g.mu.Unlock()
 	p.once.Do(func() {
+		if g.reads != nil {
+			g.reads.Add(1)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var rows templ.Component

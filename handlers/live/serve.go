@@ -12,21 +12,22 @@ import (
 // ErrStopped is Serve's answer once Stop was called (the server is shutting down).
 var ErrStopped = errors.New("live streams stopped")
 
-// Serve streams the market as user sees the page of q until the client hangs up, the broker
-// stops, a newer stream of the same user takes its place, or the user's session ends. It
-// resumes after the version of the request's Last-Event-ID, or else its since=. An error
-// means nothing was written: ErrStopped, or a read that failed.
-func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, user int64, q store.MarketQuery) error {
+// Serve streams the market as the viewer sees the page of q until the client hangs up, the
+// broker stops, a newer stream of the same user takes its place, or the user's session ends.
+// It resumes after the version of the request's Last-Event-ID, or else its since=. An error
+// means nothing was written: ErrStopped, a cap's (ErrTooManyStreams, ErrTooManyFromAddr,
+// ErrTooManyForUser), or a read that failed.
+func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q store.MarketQuery) error {
 	if b.stopped() {
 		return ErrStopped
 	}
 	from, resume := since(r)
-	sw := newWriter(w)
 	ctx := r.Context()
-	s, err := b.subscribe(ctx, user, q.Normalize())
+	s, err := b.subscribe(ctx, who, q.Normalize())
 	if err != nil {
 		return err
 	}
+	sw := newWriter(w)
 	defer b.unsubscribe(s)
 	// After subscribing, so that no group between is lost: the version, what was missed since
 	// the page's version, and the page now, in one snapshot.
@@ -34,7 +35,7 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, user int64, q sto
 	if resume {
 		limit = maxReplay
 	}
-	c, err := b.feed.ChangesSince(ctx, from, limit, []store.MarketQuery{s.query})
+	c, err := b.feed.ChangesSince(ctx, from, limit, []store.MarketQuery{s.query}, store.AllPages)
 	if err != nil {
 		return err
 	}
@@ -42,12 +43,12 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, user int64, q sto
 	v := &view{b: b, s: s, cursor: c.Version}
 	if resume && from < c.Version {
 		v.cursor = from
-		data, err := v.event(newGroup(c), true)
+		data, err := v.event(newGroup(from, c, nil), true)
 		if err != nil {
 			return nil
 		}
 		sw.buf.Write(data)
-	} else if v.remember(newGroup(c)) != nil {
+	} else if v.remember(newGroup(from, c, nil)) != nil {
 		return nil
 	}
 	if sw.flush() != nil {

@@ -43,13 +43,16 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 			events = append(events, e)
 		}
 	}
+	mine := full || g.refresh || slices.ContainsFunc(events, func(e store.MarketEvent) bool { return e.UserID == v.s.user })
+	if v.unchanged(g) {
+		return v.quietEvent(g, events, mine)
+	}
 	p, err := g.page(v.b.views, v.s.query)
 	if err != nil {
 		v.b.logger.Error("live page", "err", err)
 		return nil, err
 	}
 	full = full || g.refresh
-	mine := full || slices.ContainsFunc(events, func(e store.MarketEvent) bool { return e.UserID == v.s.user })
 	render := func() ([]byte, error) { return v.render(g, p, events, full, mine) }
 	var data []byte
 	if mine {
@@ -61,6 +64,32 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 		return nil, err
 	}
 	v.cursor, v.shown = g.version, p.ids
+	return data, nil
+}
+
+// unchanged reports whether g's events cannot have changed the viewer's page since the view's
+// version: the group did not touch its query, and began no later than the view.
+func (v *view) unchanged(g *group) bool {
+	return v.shown != nil && v.cursor >= g.from && g.untouched[v.s.query]
+}
+
+// quietEvent is the event of a group that left the viewer's page as it was: the markers (none
+// of them on the page) and, after the viewer's own trades, their items and budget. Viewers who
+// took no part and were at the same version share one rendering.
+func (v *view) quietEvent(g *group, events []store.MarketEvent, mine bool) ([]byte, error) {
+	p := &page{ids: v.shown}
+	render := func() ([]byte, error) { return v.render(g, p, events, false, mine) }
+	var data []byte
+	var err error
+	if mine {
+		data, err = render()
+	} else {
+		data, err = g.quiet.sharedEvent(v.cursor, nil, render)
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.cursor = g.version
 	return data, nil
 }
 

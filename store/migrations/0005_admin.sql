@@ -1,12 +1,13 @@
 -- Operating the market (issue 17). Roles: an admin runs the market from /admin. A session
 -- remembers its user's session generation at login; a password change or "sign out everywhere
 -- else" moves the generation on, which ends every other session on every instance. A retired
--- item stays in the table for the ledger's sake but leaves the market for good. Changes of a
--- role or a generation move the market version, so that per-version caches of users see them.
+-- item stays in the table for the ledger's sake but leaves the market for good. A role or a
+-- generation does not move the market version: a request reads its user fresh, with the
+-- version, and a live stream checks its session's generation at each ping; moving the version
+-- would make every open search's page be read again for a "sign out everywhere else".
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin'));
 ALTER TABLE users ADD COLUMN session_gen INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE items ADD COLUMN retired_at TEXT;
-CREATE TRIGGER users_account AFTER UPDATE OF role, session_gen ON users BEGIN UPDATE catalogue SET version = version + 1; END;
 
 -- What admins did, newest last: who (NULL: the command line), what, to what, before and after.
 CREATE TABLE admin_log (

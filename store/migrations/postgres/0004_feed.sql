@@ -7,7 +7,6 @@
 -- appear there later (store/postgres_feed.go). Nothing is updated after it is inserted.
 DROP TRIGGER items_changed ON items;
 DROP TRIGGER users_budget ON users;
-DROP TRIGGER users_account ON users;
 DROP FUNCTION market_changed();
 DROP TABLE market_events, market_events_horizon;
 
@@ -60,10 +59,6 @@ CREATE TRIGGER items_added AFTER INSERT OR DELETE OR TRUNCATE ON items
 CREATE TRIGGER users_budget_feed AFTER UPDATE OF budget ON users
 	FOR EACH ROW WHEN (OLD.budget IS DISTINCT FROM NEW.budget
 		AND coalesce(current_setting('market.trade', true), '') <> 'on')
-	EXECUTE FUNCTION market_feed_change();
--- A role or a session generation changed: what is cached of the user is stale.
-CREATE TRIGGER users_account_feed AFTER UPDATE OF role, session_gen ON users
-	FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.session_gen IS DISTINCT FROM NEW.session_gen)
 	EXECUTE FUNCTION market_feed_change();
 
 -- Whether a row version was made by a transaction that took its id after this one did. A

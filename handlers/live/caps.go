@@ -1,0 +1,102 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"market/store"
+)
+
+// The caps on streams: a process serves at most Config.MaxStreams, at most Config.PerAddr
+// from one address (refused past either), and Config.PerUser of one user: past it, the user's
+// oldest stream closes. A closed stream counts until its goroutine is done (its last write can
+// wait for a client that does not read), so a user who opens streams faster than the closed
+// ones end is refused at twice PerUser.
+
+var (
+	// ErrTooManyStreams refuses a stream past the process's cap.
+	ErrTooManyStreams = errors.New("too many live streams on this server")
+	// ErrTooManyFromAddr refuses a stream past the cap of its address.
+	ErrTooManyFromAddr = errors.New("too many live streams from this address")
+	// ErrTooManyForUser refuses a stream of a user whose closed streams have not ended yet.
+	ErrTooManyForUser = errors.New("too many live streams for this user")
+)
+
+// Viewer is who a stream is for: the signed-in user, and the address the request came from
+// (as the rate limits count it).
+type Viewer struct {
+	User int64
+	Addr string
+}
+
+// subscribe adds a stream, unless a cap refuses it. A user over the limit loses their oldest
+// stream: at once beyond one over, else after evictGrace (a search opens its page's new stream
+// before the old one is seen to close, and that one should go, not another tab's).
+func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery) (*subscription, error) {
+	if err := b.start(ctx); err != nil {
+		return nil, err
+	}
+	s := &subscription{user: who.User, addr: who.Addr, query: q,
+		wake: make(chan struct{}, 1), evicted: make(chan struct{})}
+	limit := b.cfg.PerUser
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.cfg.MaxStreams > 0 && b.open >= b.cfg.MaxStreams:
+		return nil, ErrTooManyStreams
+	case b.cfg.PerAddr > 0 && b.byAddr[who.Addr] >= b.cfg.PerAddr:
+		return nil, ErrTooManyFromAddr
+	case b.byUser[who.User] >= 2*limit:
+		return nil, ErrTooManyForUser
+	}
+	b.open++
+	b.byAddr[who.Addr]++
+	b.byUser[who.User]++
+	b.streams[who.User] = append(b.streams[who.User], s)
+	b.trim(who.User, limit+1)
+	if len(b.streams[who.User]) > limit {
+		time.AfterFunc(evictGrace, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.trim(who.User, limit)
+		})
+	}
+	return s, nil
+}
+
+// trim closes the user's oldest streams beyond keep; b.mu is held. They stay counted until
+// they end (unsubscribe).
+func (b *Broker) trim(user int64, keep int) {
+	list := b.streams[user]
+	for len(list) > keep {
+		close(list[0].evicted)
+		list = list[1:]
+	}
+	if len(list) > 0 {
+		b.streams[user] = list
+	}
+}
+
+func (b *Broker) unsubscribe(s *subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	b.open--
+	if b.byAddr[s.addr]--; b.byAddr[s.addr] <= 0 {
+		delete(b.byAddr, s.addr)
+	}
+	if b.byUser[s.user]--; b.byUser[s.user] <= 0 {
+		delete(b.byUser, s.user)
+	}
+	list := slices.DeleteFunc(b.streams[s.user], func(o *subscription) bool { return o == s })
+	if len(list) == 0 {
+		delete(b.streams, s.user)
+	} else {
+		b.streams[s.user] = list
+	}
+}
