@@ -20,9 +20,11 @@ type dbProxy struct {
 	ln     net.Listener
 	target string
 
-	mu          sync.Mutex
-	conns       []net.Conn
-	dropCommit  bool // the next COMMIT a client sends closes its connection, unsent
+	mu    sync.Mutex
+	conns []net.Conn
+	// dropCommit: the next trade a client sends closes its connection, unsent. On PostgreSQL a
+	// trade is one statement, market_trade, which commits as it runs: its commit point.
+	dropCommit  bool
 	commitsSeen int
 }
 
@@ -64,7 +66,7 @@ func (p *dbProxy) pipe(from, to net.Conn, fromClient bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := from.Read(buf)
-		if n > 0 && fromClient && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) {
+		if n > 0 && fromClient && bytes.Contains(buf[:n], []byte("market_trade")) {
 			p.mu.Lock()
 			drop := p.dropCommit
 			p.dropCommit = false
@@ -174,7 +176,8 @@ func signupFormWith(name, tok string) url.Values {
 	return f
 }
 
-// A trade whose COMMIT was cut off says the outcome is unknown, and is not tried again.
+// A trade whose commit was cut off (on PostgreSQL, market_trade sent and no answer) says the
+// outcome is unknown, and is not tried again.
 func TestTradeWithUnknownOutcome(t *testing.T) {
 	storetest.RequirePostgres(t)
 	st, proxy := storeBehindProxy(t)
@@ -204,7 +207,7 @@ func TestTradeWithUnknownOutcome(t *testing.T) {
 			t.Errorf("htmx %v: %d says %q, want %q", htmx, res.StatusCode, got, want)
 		}
 		if seen != 1 {
-			t.Errorf("htmx %v: %d commits sent, want 1: a commit of unknown outcome is never retried", htmx, seen)
+			t.Errorf("htmx %v: %d trades sent, want 1: a trade of unknown outcome is never retried", htmx, seen)
 		}
 		if owner := app.owner(phone.ID); owner != 0 {
 			t.Fatalf("the phone is owned by %d after a commit that never reached the database", owner)

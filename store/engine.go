@@ -40,6 +40,9 @@ type engine interface {
 	// after it (PostgreSQL, while a transaction older than the newest change still runs):
 	// then nothing read may be cached under it, though every event up to it is final.
 	position(ctx context.Context, q querier) (version int64, exact bool, err error)
+	// lookAgain rings Changed in a moment: a read of the changes found a version that is not
+	// exact (a change above its horizon), which will be final soon.
+	lookAgain()
 	// versionedUser is position and the user id (ErrNotFound: none), in one statement.
 	versionedUser(ctx context.Context, q querier, id int64) (version int64, u User, err error)
 	// eventsSince is up to limit events after version since, up to q's position; complete is

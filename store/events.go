@@ -111,8 +111,12 @@ func (s *Store) changesSince(ctx context.Context, since int64, limit int, querie
 	}
 	defer tx.Rollback()
 	c := Changes{Complete: true, Pages: make(map[MarketQuery]MarketPage, len(queries))}
-	if c.Version, _, err = s.eng.position(ctx, tx); err != nil {
+	var exact bool
+	if c.Version, exact, err = s.eng.position(ctx, tx); err != nil {
 		return Changes{}, err
+	}
+	if !exact {
+		s.eng.lookAgain() // the changes above the horizon are final in a moment
 	}
 	if limit > 0 {
 		if c.Events, c.Complete, err = s.eng.eventsSince(ctx, tx, since, limit); err != nil {

@@ -72,7 +72,6 @@ func (e *postgresEngine) version(epoch, newest, horizon int64) (int64, bool) {
 	if newest < horizon {
 		return pgVersion(epoch, newest, true), true
 	}
-	e.soon() // the change above the horizon becomes final in a moment: look again then
 	return pgVersion(epoch, horizon-1, false), false
 }
 

@@ -165,8 +165,8 @@ func (e *postgresEngine) poll(ctx context.Context) {
 	}
 }
 
-// soon rings Changed after soonAfter, once however often it is asked meanwhile.
-func (e *postgresEngine) soon() {
+// lookAgain rings Changed after soonAfter, once however often it is asked meanwhile.
+func (e *postgresEngine) lookAgain() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.soonArmed {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -28,8 +29,13 @@ func (e *postgresEngine) trade(ctx context.Context, userID, itemID int64, buy bo
 			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
 			continue
 		}
+		if errors.Is(err, ErrCommitUnknown) {
+			// The answer names the item: read its name, if the database answers now.
+			t.Item.ID = itemID
+			e.db.QueryRowContext(ctx, `SELECT name, price FROM items WHERE id = ?`, itemID).Scan(&t.Item.Name, &t.Item.Price)
+		}
 		if err != nil {
-			return Trade{}, true, fmt.Errorf("trade: %w", err)
+			return t, true, fmt.Errorf("trade: %w", err)
 		}
 		return t, true, tradeRefusals[outcome]
 	}
@@ -54,7 +60,7 @@ func (e *postgresEngine) tradeOnce(ctx context.Context, userID, itemID int64, bu
 		`SELECT outcome, name, price, barcode, description, owner_id, budget FROM market_trade(?, ?, ?)`,
 		userID, itemID, buy).Scan(&outcome, &name, &price, &barcode, &description, &owner, &budget)
 	if err != nil {
-		return t, "", err
+		return t, "", statementError(err)
 	}
 	e.stats.committed(time.Since(start))
 	if name.Valid {

@@ -33,7 +33,8 @@ const matchChunk = 500
 // event, as after an operator's command, or an event other than a trade), every page counts
 // as touched.
 func (s *Store) touched(ctx context.Context, tx *sql.Tx, c Changes, since int64, limit int, queries []MarketQuery) (touched, untouched []MarketQuery, err error) {
-	if c.Version == since {
+	if c.Version == since || !Exact(c.Version) {
+		// Not moved, or not final: the broker reads again (an inexact read is not handed out).
 		return nil, normalized(queries), nil
 	}
 	if !c.Complete || len(c.Events) == 0 || len(c.Events) >= limit {

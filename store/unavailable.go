@@ -29,6 +29,17 @@ func commitError(err error) error {
 	return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
 }
 
+// statementError says what a failed statement that commits as it runs (market_trade) means:
+// the server's own answer, or a failure before anything was sent (a refused connection), is
+// a definite "not done"; a connection lost with the statement sent leaves it unknown.
+func statementError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) || pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+}
+
 // Unavailable reports whether err says the database cannot be reached or used at all (refused
 // or dropped connections, a closed store, a file that cannot be opened), as opposed to a
 // request it refused: such a request is answered 503, to be tried again later.

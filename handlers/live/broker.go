@@ -186,6 +186,7 @@ func (b *Broker) start(ctx context.Context) error {
 // hands it to every stream.
 func (b *Broker) loop(changed <-chan struct{}, last int64) {
 	ctx := context.Background()
+	var inexact time.Time // since when the reads have found no exact version
 	for {
 		select {
 		case <-b.quit:
@@ -195,7 +196,7 @@ func (b *Broker) loop(changed <-chan struct{}, last int64) {
 		// The next doorbell before the reads: a trade committed while this group is read and
 		// handed out rings it, and is not left waiting for the trade after it.
 		changed = b.feed.Changed()
-		c, err := b.feed.ChangesSince(ctx, last, maxReplay, b.queries(), store.TouchedPages)
+		c, err := b.read(ctx, last, &inexact)
 		if err != nil {
 			// Nothing is lost: the next try reads everything after last.
 			b.logger.Error("live events", "err", err)
@@ -210,6 +211,32 @@ func (b *Broker) loop(changed <-chan struct{}, last int64) {
 		last = c.Version
 		b.handOut(g)
 	}
+}
+
+// maxInexact is how long the broker waits for an exact version (PostgreSQL: no transaction
+// older than the newest change still running) before it hands out what a snapshot shows.
+const maxInexact = 2 * time.Second
+
+// read is the changes after version last, as of an exact version: the pages of an inexact
+// one may already show changes whose events are not final yet, and their rows would move
+// before the trades that moved them are told. So an inexact read is not handed out (its
+// version is last: nothing happens, and the store rings again in a moment), unless the reads
+// have been inexact for maxInexact (a long transaction holds the horizon back): then the group
+// is what the snapshot shows, every page read, and the trades' markers follow later.
+func (b *Broker) read(ctx context.Context, last int64, inexact *time.Time) (store.Changes, error) {
+	c, err := b.feed.ChangesSince(ctx, last, maxReplay, b.queries(), store.TouchedPages)
+	if err != nil || store.Exact(c.Version) {
+		*inexact = time.Time{}
+		return c, err
+	}
+	if inexact.IsZero() {
+		*inexact = time.Now()
+	}
+	if time.Since(*inexact) < maxInexact {
+		return store.Changes{Version: last}, nil
+	}
+	*inexact = time.Time{}
+	return b.feed.ChangesSince(ctx, last, maxReplay, b.queries(), store.AllPages)
 }
 
 // handOut gives g to every stream: first to those whose page it changed, whose viewers see
