@@ -62,13 +62,41 @@ func (b *browserTab) dispatchKey(p input.DispatchKeyEventParams) {
 	}
 }
 
+// browserKeyboardJourney trades and searches from the keyboard alone, one step after another
+// on the same page and account.
 func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newBrowserTab(t, browser, app)
-	b.signUpWithForm("kim", true)
-	buys := b.ids("#item-rows .js-item")
+	j := &keyboardJourney{t: t, app: app, b: newBrowserTab(t, browser, app)}
+	j.b.signUpWithForm("kim", true)
+	j.walkRows()
+	j.searchFromKeyboard()
+	j.backAndForward()
+	j.dialogKeys()
+	j.heldEnterThenRefusal()
+	j.buyLastRow()
+	j.reloadKeepsSearch()
+	j.buyMiddleRow()
+	j.sellFirstOwned()
+	j.shortcutsDialog()
+	j.sellLastOwned()
+}
 
-	// j/k and the arrows move between the items' buttons; no wrap at the ends.
+// keyboardJourney is what the journey's steps learn and hand on: the rows the camera search
+// showed, the items' ids, the Buy and Sell buttons.
+type keyboardJourney struct {
+	t                    *testing.T
+	app                  *testApp
+	b                    *browserTab
+	cameraRows           []string // the rows of the search for camera
+	camera, drone, phone string   // the camera search's items' ids
+	speaker              string   // the Buy button of the speaker, bought from the whole market
+	owned                []string // the Sell buttons of your items
+}
+
+// walkRows: j/k and the arrows move between the items' buttons; no wrap at the ends.
+func (j *keyboardJourney) walkRows() {
+	t, b := j.t, j.b
+	buys := b.ids("#item-rows .js-item")
 	for _, step := range []struct{ key, want string }{
 		{"j", buys[0]}, {"j", buys[1]}, {"k", buys[0]}, {"k", buys[0]},
 		{kb.ArrowDown, buys[1]}, {kb.ArrowDown, buys[2]}, {kb.ArrowUp, buys[1]},
@@ -83,8 +111,12 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if b.js(`document.querySelector('dialog[open]')?.id`) != "" || b.focused() != buys[1] {
 		t.Errorf("s on a Buy button opened a dialog or moved focus to %s", b.focused())
 	}
+}
 
-	// / focuses the search box without typing into it; there, shortcut keys are just text.
+// searchFromKeyboard: / focuses the search box without typing into it; there, shortcut keys
+// are just text, and typing searches (debounced) without loading the page.
+func (j *keyboardJourney) searchFromKeyboard() {
+	t, b := j.t, j.b
 	b.key("/")
 	if f, v := b.focused(), b.js(`document.getElementById('q').value`); f != "q" || v != "" {
 		t.Fatalf("after / focus is on %s and the search box holds %q, want q and empty", f, v)
@@ -114,10 +146,14 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if got := b.text("flash"); got != "3 items match “camera”." {
 		t.Errorf("#flash announces %q after the search", got)
 	}
-	cameraRows := b.rowsOf("item-rows")
+	j.cameraRows = b.rowsOf("item-rows")
 	b.audit("search results")
+}
 
-	// Back shows the previous search, forward this one, from the server (no history cache).
+// backAndForward: back shows the previous search, forward this one, from the server (no
+// history cache).
+func (j *keyboardJourney) backAndForward() {
+	t, b := j.t, j.b
 	b.run("back", chromedp.NavigateBack())
 	b.waitFor("back to the previous search", `new URLSearchParams(location.search).get('q') !== 'camera'`)
 	if q := b.expectResults("after back"); q == "camera" {
@@ -127,12 +163,16 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	b.waitFor("forward to the camera search", `new URLSearchParams(location.search).get('q') === 'camera'`)
 	b.expectResults("after forward")
 	b.markPage() // the history restore replaced the body
+}
 
-	// A purchase from the keyboard, on the page history restored: Enter asks, Escape cancels,
-	// a held Enter does nothing, Enter confirms.
-	camera, drone, phone := browserItemID(app, "Camera"), browserItemID(app, "Drone"), browserItemID(app, "Phone")
-	if want := fmt.Sprint([]string{"item-" + camera, "item-" + drone, "item-" + phone}); fmt.Sprint(cameraRows) != want {
-		t.Fatalf("camera search shows %v, want %s", cameraRows, want)
+// dialogKeys starts a purchase from the keyboard, on the page history restored: Enter asks,
+// focus stays in the dialog, Escape cancels.
+func (j *keyboardJourney) dialogKeys() {
+	t, b, app := j.t, j.b, j.app
+	j.camera, j.drone, j.phone = browserItemID(app, "Camera"), browserItemID(app, "Drone"), browserItemID(app, "Phone")
+	camera := j.camera
+	if want := fmt.Sprint([]string{"item-" + camera, "item-" + j.drone, "item-" + j.phone}); fmt.Sprint(j.cameraRows) != want {
+		t.Fatalf("camera search shows %v, want %s", j.cameraRows, want)
 	}
 	b.run("focus nothing", chromedp.Evaluate[chromedp.Void](`document.activeElement?.blur()`))
 	b.key("j")
@@ -161,6 +201,12 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if n := b.tradeRequests(); n != 0 {
 		t.Errorf("Escape sent %d trade requests", n)
 	}
+}
+
+// heldEnterThenRefusal: Enter asks again, a held Enter does nothing, Enter confirms, and the
+// refusal keeps focus, budget and rows.
+func (j *keyboardJourney) heldEnterThenRefusal() {
+	t, b, camera := j.t, j.b, j.camera
 	b.key(kb.Enter)
 	b.confirmDialog("Buy Camera?", "It costs $1,100, more than your budget of $1,000.", "Buy for $1,100")
 	enter := input.DispatchKeyEventParams{Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13, AutoRepeat: new(true)}
@@ -179,11 +225,14 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if f, budget := b.focused(), b.text("budget"); f != "buy-"+camera || budget != "$1,000" {
 		t.Errorf("after the refusal focus is on %s and #budget %s, want buy-%s and $1,000", f, budget, camera)
 	}
-	if got := b.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(cameraRows) {
+	if got := b.rowsOf("item-rows"); fmt.Sprint(got) != fmt.Sprint(j.cameraRows) {
 		t.Errorf("rows changed after a refusal: %v", got)
 	}
+}
 
-	// The last row: focus goes to the previous one.
+// buyLastRow: buying the last row moves focus to the previous one.
+func (j *keyboardJourney) buyLastRow() {
+	t, b, phone := j.t, j.b, j.phone
 	b.key("jj")
 	if f := b.focused(); f != "buy-"+phone {
 		t.Fatalf("focus on %s, want buy-%s", f, phone)
@@ -193,24 +242,31 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	b.key(kb.Enter)
 	b.settled("the purchase", `document.getElementById('flash').textContent.trim() === 'Purchased Phone!'`)
 	b.samePage("keyboard purchase")
-	if f := b.focused(); f != "buy-"+drone {
-		t.Errorf("after buying the last row focus is on %s, want the previous row's buy-%s", f, drone)
+	if f := b.focused(); f != "buy-"+j.drone {
+		t.Errorf("after buying the last row focus is on %s, want the previous row's buy-%s", f, j.drone)
 	}
 	if got, budget := b.ids(`#owned-rows > tr`), b.text("budget"); fmt.Sprint(got) != "[item-"+phone+"]" || budget != "$500" {
 		t.Errorf("after buying the phone: owned %v, #budget %s", got, budget)
 	}
+}
 
-	// Reload shows the same search.
+// reloadKeepsSearch: reload shows the same search.
+func (j *keyboardJourney) reloadKeepsSearch() {
+	b := j.b
 	b.run("reload", chromedp.Reload())
 	b.waitFor("the reloaded page", `document.readyState === 'complete' && new URLSearchParams(location.search).get('q') === 'camera'`)
 	b.expectResults("after reload")
 	b.liveRegionsEmpty("after reload")
+}
 
-	// The whole market: buy a row in the middle, focus goes to the next one.
+// buyMiddleRow: on the whole market, buying a row in the middle moves focus to the next one.
+func (j *keyboardJourney) buyMiddleRow() {
+	t, b := j.t, j.b
 	b.navigate("/market")
-	buys = b.ids("#item-rows .js-item")
+	buys := b.ids("#item-rows .js-item")
 	b.key("jj")
 	speaker := buys[1]
+	j.speaker = speaker
 	b.key(kb.Enter)
 	b.confirmDialog("Buy Bluetooth Speaker?", "It costs $75. Your budget will be $425.", "Buy for $75")
 	b.key(kb.Enter)
@@ -224,10 +280,15 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if slices.Contains(b.rowsOf("item-rows"), "item-"+strings.TrimPrefix(speaker, "buy-")) {
 		t.Error("the speaker is still on the market")
 	}
+}
 
-	// Down to your items: s sells the focused one.
+// sellFirstOwned: down to your items, without wrapping; s sells the focused one and focus
+// moves to the next.
+func (j *keyboardJourney) sellFirstOwned() {
+	t, b, phone, speaker := j.t, j.b, j.phone, j.speaker
 	first := b.pressUntilFocused("j", "sell-", 40)
-	owned := b.ids("#owned-rows .js-item")
+	j.owned = b.ids("#owned-rows .js-item")
+	owned := j.owned
 	if want := fmt.Sprint([]string{"sell-" + phone, "sell-" + strings.TrimPrefix(speaker, "buy-")}); fmt.Sprint(owned) != want {
 		t.Fatalf("your items are %v, want %s", owned, want)
 	}
@@ -253,8 +314,11 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if !slices.Contains(b.rowsOf("item-rows"), "item-"+phone) {
 		t.Error("the sold phone is not back on the market")
 	}
+}
 
-	// ? lists the shortcuts; Escape closes the list and focus comes back.
+// shortcutsDialog: ? lists the shortcuts; Escape closes the list and focus comes back.
+func (j *keyboardJourney) shortcutsDialog() {
+	t, b := j.t, j.b
 	b.key("?")
 	b.waitFor("the shortcuts dialog", `document.getElementById('shortcuts').matches(':modal')`)
 	if inside := b.js(`document.getElementById('shortcuts').contains(document.activeElement)`); inside != "true" {
@@ -263,11 +327,14 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	b.audit("shortcuts dialog open")
 	b.key(kb.Escape)
 	b.waitFor("the shortcuts dialog to close", `!document.getElementById('shortcuts').open`)
-	if f := b.focused(); f != owned[1] {
-		t.Errorf("after closing the shortcuts focus is on %s, want %s", f, owned[1])
+	if f := b.focused(); f != j.owned[1] {
+		t.Errorf("after closing the shortcuts focus is on %s, want %s", f, j.owned[1])
 	}
+}
 
-	// Sell the last one: with no row left, focus goes to the search box.
+// sellLastOwned: selling the last one leaves no row, so focus goes to the search box.
+func (j *keyboardJourney) sellLastOwned() {
+	t, b := j.t, j.b
 	b.key("s")
 	b.confirmDialog("Sell Bluetooth Speaker?", "You get $75 back. Your budget will be $1,000.", "Sell for $75")
 	b.key(kb.Enter)
@@ -278,7 +345,7 @@ func browserKeyboardJourney(t *testing.T, browser context.Context) {
 	if got, budget := b.rowsOf("owned-rows"), b.text("budget"); len(got) != 0 || budget != "$1,000" {
 		t.Errorf("after selling everything: owned %v, #budget %s", got, budget)
 	}
-	if got, all := b.rowsOf("item-rows"), browserMarketIDs(t, app, ""); len(got) != len(all) {
+	if got, all := b.rowsOf("item-rows"), browserMarketIDs(t, j.app, ""); len(got) != len(all) {
 		t.Errorf("after selling everything the market shows %d items, want all %d", len(got), len(all))
 	}
 	b.audit("your items empty after selling")
