@@ -17,13 +17,37 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// browserTradeInPlace buys and sells with the mouse: the rows and the budget change in place
+// (no page load), the confirmation and the button in flight say what happens, and a refused
+// purchase changes nothing but the message.
 func browserTradeInPlace(t *testing.T, browser context.Context) {
 	app := newTestApp(t)
-	b := newBrowserTab(t, browser, app)
+	tr := &tradeInPlace{t: t, b: newBrowserTab(t, browser, app)}
+	tr.start(app)
+	tr.cancelAsksNothing()
+	tr.buyPhone()
+	tr.checkBought()
+	tr.sellBack()
+	tr.refusals()
+}
+
+// tradeInPlace is what browserTradeInPlace's steps share: the tab, the demo items' ids and
+// the market's rows as first shown.
+type tradeInPlace struct {
+	t                 *testing.T
+	b                 *browserTab
+	phone, bike, sofa string
+	market            []string
+}
+
+// start signs up and checks the market as a new user sees it.
+func (tr *tradeInPlace) start(app *testApp) {
+	t, b := tr.t, tr.b
 	b.signUpWithForm("alice", false)
 	b.audit("market, your items empty")
-	phone, bike, sofa := browserItemID(app, "Phone"), browserItemID(app, "Road Bike"), browserItemID(app, "Sofa")
-	market := b.rowsOf("item-rows")
+	tr.phone, tr.bike, tr.sofa = browserItemID(app, "Phone"), browserItemID(app, "Road Bike"), browserItemID(app, "Sofa")
+	tr.market = b.rowsOf("item-rows")
+	phone, market := tr.phone, tr.market
 	if len(market) < 20 || len(b.rowsOf("owned-rows")) != 0 {
 		t.Fatalf("market shows %d items and %d owned, want the catalogue and none", len(market), len(b.rowsOf("owned-rows")))
 	}
@@ -34,8 +58,11 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 	if role, name, desc := b.axNode("buy-" + phone); role != "button" || name != "Buy Phone" || desc != "$500" {
 		t.Errorf("Buy Phone reaches screen readers as role %q, name %q, description %q; want button, Buy Phone, $500", role, name, desc)
 	}
+}
 
-	// Cancel asks nothing of the server.
+// cancelAsksNothing: Cancel asks nothing of the server.
+func (tr *tradeInPlace) cancelAsksNothing() {
+	t, b, phone := tr.t, tr.b, tr.phone
 	b.run("click Buy Phone", chromedp.Click(chromedp.ID("buy-"+phone)))
 	b.confirmDialog("Buy Phone?", "It costs $500. Your budget will be $500.", "Buy for $500")
 	if role, name, desc := b.axNode("confirm"); role != "dialog" || name != "Buy Phone?" || desc != "It costs $500. Your budget will be $500." {
@@ -46,10 +73,12 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 	if f, n, budget := b.focused(), b.tradeRequests(), b.text("budget"); f != "buy-"+phone || n != 0 || budget != "$1,000" {
 		t.Errorf("after Cancel: focus %s, %d trade requests, #budget %s; want buy-%s, 0, $1,000", f, n, budget, phone)
 	}
+}
 
-	// Buy the phone with the mouse, holding the request to see the button while it is in flight.
-	i := slices.Index(market, "item-"+phone)
-	wantFocus := "buy-" + strings.TrimPrefix(market[i+1], "item-")
+// buyPhone buys the phone with the mouse, holding the request to see the button while it is
+// in flight.
+func (tr *tradeInPlace) buyPhone() {
+	t, b, phone := tr.t, tr.b, tr.phone
 	b.run("click Buy Phone", chromedp.Click(chromedp.ID("buy-"+phone)))
 	b.confirmDialog("Buy Phone?", "It costs $500. Your budget will be $500.", "Buy for $500")
 	b.audit("confirm dialog open")
@@ -63,6 +92,14 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 		t.Errorf("while the purchase is in flight Buy Phone is (htmx-request,aria-disabled,disabled,spinner,cursor,budget,dialog open) %s, want %s", inFlight, want)
 	}
 	b.settled("the purchase message", `document.getElementById('flash').textContent.trim() === 'Purchased Phone!'`)
+}
+
+// checkBought: the page, not loaded again, shows the phone bought, focus on the next item,
+// and the answer was a small fragment.
+func (tr *tradeInPlace) checkBought() {
+	t, b, phone, market := tr.t, tr.b, tr.phone, tr.market
+	i := slices.Index(market, "item-"+phone)
+	wantFocus := "buy-" + strings.TrimPrefix(market[i+1], "item-")
 	b.samePage("after buying")
 	if got := b.text("budget"); got != "$500" {
 		t.Errorf("#budget after buying the phone is %q, want $500", got)
@@ -88,8 +125,11 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 		t.Errorf("htmx purchase response is %d bytes, want a fragment under 2 KB", tradeBytes)
 	}
 	b.audit("after a buy")
+}
 
-	// Sell it back.
+// sellBack sells the phone back: it returns to its place and "Your items" says it is empty.
+func (tr *tradeInPlace) sellBack() {
+	t, b, phone, market := tr.t, tr.b, tr.phone, tr.market
 	b.run("click Sell Phone", chromedp.Click(chromedp.ID("sell-"+phone)))
 	b.confirmDialog("Sell Phone?", "You get $500 back. Your budget will be $1,000.", "Sell for $500")
 	b.run("confirm the sale", chromedp.Click(chromedp.ID("confirm-ok")))
@@ -111,8 +151,11 @@ func browserTradeInPlace(t *testing.T, browser context.Context) {
 		t.Errorf("focus after selling the only item is on %s, want the search box", f)
 	}
 	b.audit("after a sale, your items empty again")
+}
 
-	// Refused purchases: the message, and nothing else changes.
+// refusals: refused purchases show the message, and nothing else changes.
+func (tr *tradeInPlace) refusals() {
+	t, b, bike, sofa := tr.t, tr.b, tr.bike, tr.sofa
 	for _, it := range []struct{ id, name, desc string }{
 		{bike, "Road Bike", "It costs $1,450, more than your budget of $1,000."},
 		{sofa, "Sofa", "It costs $2,200, more than your budget of $1,000."},
