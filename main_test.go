@@ -121,6 +121,32 @@ func TestGracefulShutdown(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "market.db")
 	srv := startServer(t, bin, db)
 	b := newBrowser("patience")
+	conn, answer, body := startSlowSignUp(t, srv, b)
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitDraining(t, srv)
+
+	if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(answer, nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
+		t.Errorf("the request in flight: %d → %q, want the sign-up to complete", res.StatusCode, res.Header.Get("Location"))
+	}
+	checkStoppedCleanly(t, srv, bin, db, b.name)
+}
+
+// startSlowSignUp starts a sign-up whose body arrives slowly: it sends half of it, once the
+// server has said a handler reads it, and returns the connection, its reader and the body.
+func startSlowSignUp(t *testing.T, srv *process, b *browser) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
 	if err := b.loadToken(srv.url, "/register"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +158,11 @@ func TestGracefulShutdown(t *testing.T) {
 	body := url.Values{"username": {b.name}, "email": {b.name + "@example.com"}, "password": {"correct horse"},
 		"confirm_password": {"correct horse"}, "csrf_token": {b.token}}.Encode()
 
-	// A sign-up whose body arrives slowly: half of it before SIGTERM, the rest after.
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	// Expect: 100-continue makes the server say when a handler starts reading the body: then the
 	// request is in flight for certain.
 	fmt.Fprintf(conn, "POST /register HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nCookie: %s\r\n"+
@@ -152,10 +177,14 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("want the end of 100 Continue, got %q %v", line, err)
 	}
 	io.WriteString(conn, body[:len(body)/2])
+	return conn, answer, body
+}
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+// waitDraining waits until the server, told to stop, refuses new connections while still
+// running for the request in flight.
+func waitDraining(t *testing.T, srv *process) {
+	t.Helper()
+	u, _ := url.Parse(srv.url)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(srv.log.String(), "shutting down") {
 		if time.Now().After(deadline) {
@@ -180,20 +209,12 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("the server exited with a request in flight: %v", srv.err)
 	default:
 	}
+}
 
-	if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(answer, nil)
-	if err != nil {
-		t.Fatalf("the request in flight got no answer: %v", err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
-		t.Errorf("the request in flight: %d → %q, want the sign-up to complete", res.StatusCode, res.Header.Get("Location"))
-	}
-
+// checkStoppedCleanly waits for the server to exit 0 after SIGTERM, with a clean stop in its
+// log, the sign-up finished during shutdown stored, and the database checked.
+func checkStoppedCleanly(t *testing.T, srv *process, bin, db, name string) {
+	t.Helper()
 	select {
 	case <-srv.done:
 	case <-time.After(20 * time.Second):
@@ -205,7 +226,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if !strings.Contains(srv.log.String(), "msg=stopped") {
 		t.Errorf("no clean stop in the log:\n%s", srv.log)
 	}
-	if out, err := runAdmin(t, bin, db, "users"); err != nil || !strings.Contains(out, b.name) {
+	if out, err := runAdmin(t, bin, db, "users"); err != nil || !strings.Contains(out, name) {
 		t.Errorf("the sign-up finished during shutdown is not stored: %v\n%s", err, out)
 	}
 	if out, err := runAdmin(t, bin, db, "check"); err != nil {
