@@ -134,7 +134,10 @@ func (lt *browserLiveTest) searchStream() {
 	evalJS[bool](ann, `(window.__sseOpens = 0, document.addEventListener('htmx:sseOpen', () => window.__sseOpens++), true)`)
 	ann.key("/")
 	ann.key("desk")
-	ann.settled("the search results", `document.getElementById('result-count').textContent.includes('match')`)
+	// Keys are typed one by one: wait for the results of the whole word, not of a prefix the
+	// debounce let through on a loaded machine.
+	ann.settled("the search results", `document.getElementById('result-count').textContent.includes('match') &&
+	  document.getElementById('result-count').textContent.includes('“desk”')`)
 	desks := ann.rowsOf("item-rows")
 	if len(desks) != 2 {
 		t.Fatalf("search for desk shows %v, want the desk lamp and the standing desk", desks)
