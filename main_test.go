@@ -3,29 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/PuerkitoBio/goquery"
-	"golang.org/x/crypto/bcrypt"
-
-	"market/store"
-	"market/store/storetest"
 )
 
 // buildBinary compiles the command into a temporary directory, as it would be deployed.
@@ -122,252 +112,6 @@ func runAdmin(t *testing.T, bin, db string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// browser is one person with a cookie jar, following no redirects.
-type browser struct {
-	name  string
-	hc    *http.Client
-	token string
-}
-
-func newBrowser(name string) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{name: name, hc: &http.Client{
-		Jar:           jar,
-		Timeout:       20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// loadToken reads the CSRF token from a page's form, as a browser submits it.
-func (b *browser) loadToken(base, path string) error {
-	res, err := b.hc.Get(base + path)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	doc, err := goquery.NewDocumentFromReader(res.Body)
-	if err != nil {
-		return err
-	}
-	tok, ok := doc.Find(`input[name="csrf_token"]`).Attr("value")
-	if !ok || tok == "" {
-		return fmt.Errorf("no csrf_token on %s", path)
-	}
-	b.token = tok
-	return nil
-}
-
-func (b *browser) post(base, path string, form url.Values, headers map[string]string) (*http.Response, string, error) {
-	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	res, err := b.hc.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	return res, string(body), err
-}
-
-func (b *browser) register(t *testing.T, base string) {
-	t.Helper()
-	if err := b.loadToken(base, "/register"); err != nil {
-		t.Fatal(err)
-	}
-	res, _, err := b.post(base, "/register", url.Values{"username": {b.name}, "email": {b.name + "@example.com"},
-		"password": {"correct horse"}, "confirm_password": {"correct horse"}, "csrf_token": {b.token}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
-		t.Fatalf("sign up %s: %d → %q", b.name, res.StatusCode, res.Header.Get("Location"))
-	}
-	// The session cookie of the real server: HttpOnly, SameSite=Lax, and an absolute 12 hours.
-	for _, c := range res.Cookies() {
-		if c.Name != "session" {
-			continue
-		}
-		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.MaxAge < 43200-60 || c.MaxAge > 43201 {
-			t.Errorf("session cookie HttpOnly=%v SameSite=%v Max-Age=%d, want HttpOnly, Lax and 12 hours",
-				c.HttpOnly, c.SameSite, c.MaxAge)
-		}
-	}
-}
-
-// trader buys and sells only its own items, so that every answer it gets says exactly what
-// the database must now hold for them.
-type trader struct {
-	*browser
-	id    int64
-	items []store.Item
-	owned map[int64]bool // what the answers so far say this trader owns
-	// pending is the trade in flight when the server died: it may or may not have happened.
-	pending *store.Item
-	acked   int
-}
-
-// trade runs until stop is closed or the server stops answering. Every answer must be the
-// success message: the trader only buys what is on sale and sells what it owns.
-func (tr *trader) trade(base string, rng *rand.Rand, stop <-chan struct{}) error {
-	for {
-		select {
-		case <-stop:
-			return nil
-		default:
-		}
-		it := tr.items[rng.IntN(len(tr.items))]
-		field, want := "purchase_item", "Purchased "+it.Name+"!"
-		if tr.owned[it.ID] {
-			field, want = "sold_item", "Sold "+it.Name+" back to the market!"
-		}
-		tr.pending = &it
-		res, body, err := tr.post(base, "/market", url.Values{field: {strconv.FormatInt(it.ID, 10)}},
-			map[string]string{"HX-Request": "true", "X-CSRF-Token": tr.token})
-		if err != nil {
-			return nil // the server is gone; the trade in flight is pending
-		}
-		tr.pending = nil
-		if res.StatusCode != http.StatusOK || !strings.Contains(body, "<p>"+want+"</p>") {
-			return fmt.Errorf("%s %s %s: %d %.300s", tr.name, field, it.Name, res.StatusCode, body)
-		}
-		tr.owned[it.ID] = !tr.owned[it.ID]
-		tr.acked++
-	}
-}
-
-// Kill the server at random moments under a trading load and start it again on the same
-// database: every trade that was answered as done is still done, and check passes each time.
-func TestCrashSafety(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills the server")
-	}
-	const rounds = 8
-	bin := buildBinary(t)
-	db := storetest.URL(t) // SQLite, or PostgreSQL when MARKET_TEST_POSTGRES says so
-	srv := startServer(t, bin, db)
-
-	// Four traders, three cheap items each: together they can always afford all of them.
-	st, err := store.Open(context.Background(), db, store.Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := st.Market(context.Background(), store.MarketQuery{Sort: store.SortPrice})
-	st.Close()
-	if err != nil || len(page.Items) < 12 {
-		t.Fatalf("market: %d items, %v", len(page.Items), err)
-	}
-	traders := make([]*trader, 4)
-	for i := range traders {
-		traders[i] = &trader{browser: newBrowser(fmt.Sprintf("trader%d", i)), owned: map[int64]bool{}}
-		traders[i].register(t, srv.url)
-		if err := traders[i].loadToken(srv.url, "/market"); err != nil {
-			t.Fatal(err)
-		}
-		for j := i; j < 12; j += 4 {
-			traders[i].items = append(traders[i].items, page.Items[j])
-		}
-	}
-
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	totalAcked := 0
-	for round := 1; round <= rounds; round++ {
-		if round > 1 {
-			srv = startServer(t, bin, db)
-		}
-		stop := make(chan struct{})
-		errs := make(chan error, len(traders))
-		var wg sync.WaitGroup
-		for _, tr := range traders {
-			tr.acked = 0
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- tr.trade(srv.url, rand.New(rand.NewPCG(rng.Uint64(), 1)), stop)
-			}()
-		}
-		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
-		if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-srv.done
-		close(stop)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("round %d: %v", round, err)
-			}
-		}
-
-		out, err := runAdmin(t, bin, db, "check")
-		if err != nil || !strings.HasPrefix(out, "ok:") {
-			t.Fatalf("round %d: check after SIGKILL: %v\n%s", round, err, out)
-		}
-
-		// Every answered trade is in the database; the one in flight went one way or the other.
-		st, err := store.Open(context.Background(), db, store.Options{BcryptCost: bcrypt.MinCost})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked, pending := 0, 0
-		for _, tr := range traders {
-			acked += tr.acked
-			if tr.id == 0 {
-				u, err := st.Authenticate(context.Background(), tr.name, "correct horse")
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr.id = u.ID
-			}
-			var spent int64
-			for _, it := range tr.items {
-				got, err := st.Item(context.Background(), it.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				owns := got.OwnerID == tr.id
-				if owns != tr.owned[it.ID] {
-					if tr.pending == nil || tr.pending.ID != it.ID {
-						t.Errorf("round %d: %s was told it owns %s: %v, but the database says owner %d",
-							round, tr.name, it.Name, tr.owned[it.ID], got.OwnerID)
-					}
-					tr.owned[it.ID] = owns // the trade in flight did happen
-				}
-				if got.OwnerID != 0 && got.OwnerID != tr.id {
-					t.Errorf("round %d: %s belongs to user %d, who never traded it", round, it.Name, got.OwnerID)
-				}
-				if owns {
-					spent += it.Price
-				}
-			}
-			if tr.pending != nil {
-				pending++
-			}
-			tr.pending = nil
-			u, err := st.User(context.Background(), tr.id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if u.Budget != store.StartingBudget-spent {
-				t.Errorf("round %d: %s has %d, but owns items worth %d of its %d", round, tr.name, u.Budget, spent, store.StartingBudget)
-			}
-		}
-		st.Close()
-		totalAcked += acked
-		t.Logf("round %d: killed after %d answered trades (%d in flight); check: %s", round, acked, pending, strings.TrimSpace(out))
-	}
-	if totalAcked < rounds {
-		t.Errorf("only %d trades were answered in %d rounds: the load did not run", totalAcked, rounds)
-	}
-}
-
 // SIGTERM lets a request in flight finish, refuses new connections, and exits 0.
 func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
@@ -377,6 +121,32 @@ func TestGracefulShutdown(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "market.db")
 	srv := startServer(t, bin, db)
 	b := newBrowser("patience")
+	conn, answer, body := startSlowSignUp(t, srv, b)
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitDraining(t, srv)
+
+	if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(answer, nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
+		t.Errorf("the request in flight: %d → %q, want the sign-up to complete", res.StatusCode, res.Header.Get("Location"))
+	}
+	checkStoppedCleanly(t, srv, bin, db, b.name)
+}
+
+// startSlowSignUp starts a sign-up whose body arrives slowly: it sends half of it, once the
+// server has said a handler reads it, and returns the connection, its reader and the body.
+func startSlowSignUp(t *testing.T, srv *process, b *browser) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
 	if err := b.loadToken(srv.url, "/register"); err != nil {
 		t.Fatal(err)
 	}
@@ -388,12 +158,11 @@ func TestGracefulShutdown(t *testing.T) {
 	body := url.Values{"username": {b.name}, "email": {b.name + "@example.com"}, "password": {"correct horse"},
 		"confirm_password": {"correct horse"}, "csrf_token": {b.token}}.Encode()
 
-	// A sign-up whose body arrives slowly: half of it before SIGTERM, the rest after.
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	// Expect: 100-continue makes the server say when a handler starts reading the body: then the
 	// request is in flight for certain.
 	fmt.Fprintf(conn, "POST /register HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nCookie: %s\r\n"+
@@ -408,10 +177,14 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("want the end of 100 Continue, got %q %v", line, err)
 	}
 	io.WriteString(conn, body[:len(body)/2])
+	return conn, answer, body
+}
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+// waitDraining waits until the server, told to stop, refuses new connections while still
+// running for the request in flight.
+func waitDraining(t *testing.T, srv *process) {
+	t.Helper()
+	u, _ := url.Parse(srv.url)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(srv.log.String(), "shutting down") {
 		if time.Now().After(deadline) {
@@ -436,20 +209,12 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("the server exited with a request in flight: %v", srv.err)
 	default:
 	}
+}
 
-	if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(answer, nil)
-	if err != nil {
-		t.Fatalf("the request in flight got no answer: %v", err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
-		t.Errorf("the request in flight: %d → %q, want the sign-up to complete", res.StatusCode, res.Header.Get("Location"))
-	}
-
+// checkStoppedCleanly waits for the server to exit 0 after SIGTERM, with a clean stop in its
+// log, the sign-up finished during shutdown stored, and the database checked.
+func checkStoppedCleanly(t *testing.T, srv *process, bin, db, name string) {
+	t.Helper()
 	select {
 	case <-srv.done:
 	case <-time.After(20 * time.Second):
@@ -461,7 +226,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if !strings.Contains(srv.log.String(), "msg=stopped") {
 		t.Errorf("no clean stop in the log:\n%s", srv.log)
 	}
-	if out, err := runAdmin(t, bin, db, "users"); err != nil || !strings.Contains(out, b.name) {
+	if out, err := runAdmin(t, bin, db, "users"); err != nil || !strings.Contains(out, name) {
 		t.Errorf("the sign-up finished during shutdown is not stored: %v\n%s", err, out)
 	}
 	if out, err := runAdmin(t, bin, db, "check"); err != nil {

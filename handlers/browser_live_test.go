@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -15,16 +16,38 @@ import (
 // reload, with focus and an open confirmation taken care of, announced once, and axe clean.
 func TestBrowserLive(t *testing.T) {
 	browser := startBrowser(t)
-	app := newTestApp(t)
-	ann := newBrowserTab(t, browser, app)
-	ann.signUpWithForm("ann", false)
-	bob := newBrowserTab(t, browser, app)
-	bob.signUpWithForm("bob", false)
-	carl := app.signUp("carl") // a third trader, over plain HTTP
-	waitUntil(t, "both pages' streams", 5*time.Second, func() bool { return app.handler.OpenStreams() >= 2 })
-	ann.markPage()
+	lt := &browserLiveTest{t: t, app: newTestApp(t)}
+	lt.start(browser)
+	lt.boughtElsewhere()
+	lt.focusedRowLeaves()
+	lt.confirmingGoneItem()
+	lt.searchStream()
+}
 
-	// Bob buys the mouse in his tab; it leaves Ann's page.
+// browserLiveTest is what TestBrowserLive's steps share: Ann's and Bob's tabs on one app, and
+// Carl, a third trader over plain HTTP.
+type browserLiveTest struct {
+	t        *testing.T
+	app      *testApp
+	ann, bob *browserTab
+	carl     *client
+}
+
+// start signs Ann and Bob up in their tabs and waits for both pages' streams.
+func (lt *browserLiveTest) start(browser context.Context) {
+	t, app := lt.t, lt.app
+	lt.ann = newBrowserTab(t, browser, app)
+	lt.ann.signUpWithForm("ann", false)
+	lt.bob = newBrowserTab(t, browser, app)
+	lt.bob.signUpWithForm("bob", false)
+	lt.carl = app.signUp("carl") // a third trader, over plain HTTP
+	waitUntil(t, "both pages' streams", 5*time.Second, func() bool { return app.handler.OpenStreams() >= 2 })
+	lt.ann.markPage()
+}
+
+// boughtElsewhere: Bob buys the mouse in his tab; it leaves Ann's page.
+func (lt *browserLiveTest) boughtElsewhere() {
+	t, app, ann, bob := lt.t, lt.app, lt.ann, lt.bob
 	mouse := browserItemID(app, "Mouse")
 	countBefore := ann.text("result-count")
 	evalJS[bool](bob, `(document.getElementById('buy-`+mouse+`').focus(), true)`)
@@ -50,8 +73,12 @@ func TestBrowserLive(t *testing.T) {
 	}
 	ann.samePage("after Bob's purchase")
 	ann.audit("after a live update")
+}
 
-	// Ann's focus is on the kettle when Carl buys it: the next row takes it, and j still works.
+// focusedRowLeaves: Ann's focus is on the kettle when Carl buys it: the next row takes it, and
+// j still works.
+func (lt *browserLiveTest) focusedRowLeaves() {
+	t, app, ann, carl := lt.t, lt.app, lt.ann, lt.carl
 	kettle := browserItemID(app, "Kettle")
 	evalJS[bool](ann, `(document.getElementById('buy-`+kettle+`').focus(), true)`)
 	next := ann.js(`document.getElementById('item-` + kettle + `').nextElementSibling.querySelector('.js-item').id`)
@@ -65,8 +92,12 @@ func TestBrowserLive(t *testing.T) {
 	if f := ann.focused(); f != after {
 		t.Errorf("j after a live update: focus on %s, want %s", f, after)
 	}
+}
 
-	// Ann is confirming the tent when Carl buys it: the dialog says so at once and cannot trade.
+// confirmingGoneItem: Ann is confirming the tent when Carl buys it: the dialog says so at once
+// and cannot trade.
+func (lt *browserLiveTest) confirmingGoneItem() {
+	t, app, ann, carl := lt.t, lt.app, lt.ann, lt.carl
 	tent := browserItemID(app, "Tent")
 	evalJS[bool](ann, `(document.getElementById('buy-`+tent+`').focus(), true)`)
 	ann.key(kb.Enter)
@@ -94,13 +125,19 @@ func TestBrowserLive(t *testing.T) {
 		t.Errorf("Ann's budget %q, want $1,000: nothing was traded", got)
 	}
 	ann.samePage("after the live updates")
+}
 
-	// A search opens a stream for its own results: a purchase and a sale of a matching item
-	// take it out of the results and put it back, in its place.
+// searchStream: a search opens a stream for its own results: a purchase and a sale of a
+// matching item take it out of the results and put it back, in its place.
+func (lt *browserLiveTest) searchStream() {
+	t, app, ann, carl := lt.t, lt.app, lt.ann, lt.carl
 	evalJS[bool](ann, `(window.__sseOpens = 0, document.addEventListener('htmx:sseOpen', () => window.__sseOpens++), true)`)
 	ann.key("/")
 	ann.key("desk")
-	ann.settled("the search results", `document.getElementById('result-count').textContent.includes('match')`)
+	// Keys are typed one by one: wait for the results of the whole word, not of a prefix the
+	// debounce let through on a loaded machine.
+	ann.settled("the search results", `document.getElementById('result-count').textContent.includes('match') &&
+	  document.getElementById('result-count').textContent.includes('“desk”')`)
 	desks := ann.rowsOf("item-rows")
 	if len(desks) != 2 {
 		t.Fatalf("search for desk shows %v, want the desk lamp and the standing desk", desks)
