@@ -18,3 +18,10 @@ CREATE TABLE admin_log (
 
 ALTER TABLE market_events DROP CONSTRAINT market_events_kind_check;
 ALTER TABLE market_events ADD CONSTRAINT market_events_kind_check CHECK (kind IN ('buy', 'sell', 'add', 'edit', 'retire', 'grant'));
+
+-- The market's pages and counts are of the items on sale and not retired: the partial indexes
+-- say both (see the SQLite migration).
+DROP INDEX items_market_name;
+DROP INDEX items_market_price;
+CREATE INDEX items_market_name  ON items ((name COLLATE nocase), id) WHERE owner_id IS NULL AND retired_at IS NULL;
+CREATE INDEX items_market_price ON items (price, (name COLLATE nocase), id) WHERE owner_id IS NULL AND retired_at IS NULL;
