@@ -38,18 +38,18 @@ func openEventsStore(t *testing.T) (*store.Store, int64, []store.Item) {
 func TestEventsSinceReplaysTrades(t *testing.T) {
 	ctx := context.Background()
 	st, uid, items := openEventsStore(t)
-	before, _ := st.Version(ctx)
+	before := exactVersion(t, st)
 	if _, err := st.Buy(ctx, uid, items[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	mid, _ := st.Version(ctx)
+	mid := exactVersion(t, st)
 	if _, err := st.Sell(ctx, uid, items[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Buy(ctx, uid, 1<<40); err == nil { // refused: no event
 		t.Fatal("bought an item that does not exist")
 	}
-	after, _ := st.Version(ctx)
+	after := exactVersion(t, st)
 	ev, complete, err := st.EventsSince(ctx, before, 100)
 	if err != nil || !complete {
 		t.Fatal(err, complete)
@@ -75,7 +75,7 @@ func TestEventsPruned(t *testing.T) {
 	}
 	ctx := context.Background()
 	st, uid, items := openEventsStore(t)
-	start, _ := st.Version(ctx)
+	start := exactVersion(t, st)
 	for i := 0; i < store.EventsKept/2+400; i++ {
 		if _, err := st.Buy(ctx, uid, items[0].ID); err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func TestEventsPruned(t *testing.T) {
 	if _, complete, _ := st.EventsSince(ctx, start, 10); complete {
 		t.Fatal("pruned events reported complete")
 	}
-	v, _ := st.Version(ctx)
+	v := exactVersion(t, st)
 	ev, complete, err := st.EventsSince(ctx, v-4, 10)
 	if err != nil || !complete || len(ev) != 2 {
 		t.Fatalf("recent events: %v %v %+v", err, complete, ev)

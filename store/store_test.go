@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
@@ -22,6 +23,25 @@ import (
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	return storetest.Open(t)
+}
+
+// exactVersion is the store's version once it is exact, as caches and event ids take it: on
+// PostgreSQL a read while an older transaction of the cluster still runs (another test's
+// database, in CI) stays at that transaction's horizon for a moment.
+func exactVersion(t testing.TB, st *store.Store) int64 {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) { // polling
+		v, err := st.Version(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if store.Exact(v) {
+			return v
+		}
+		if time.Now().After(end) {
+			t.Fatalf("version %d: not exact for 10 s", v)
+		}
+	}
 }
 
 func openStore(t testing.TB, path string) *store.Store {

@@ -15,11 +15,7 @@ func TestVersionMovesAndNeverRepeats(t *testing.T) {
 	ctx := context.Background()
 	version := func() int64 {
 		t.Helper()
-		v, err := st.Version(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+		return exactVersion(t, st)
 	}
 	u := createUser(t, st, "versioned")
 	it := addItem(t, st, "Vase", 10)
