@@ -9,15 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The change feed on PostgreSQL (migrations/postgres/0004_feed.sql). Triggers insert a row into
-// market_feed for every change of an item or a budget, stamped with the id of the transaction
-// that wrote it (xid8); nothing is updated afterwards, and no two writers share a row. A
-// reader's snapshot has a horizon, pg_snapshot_xmin: every transaction below it has ended, so
-// no row can appear below it later. Readers take the rows below it, in (xid, seq) order, and
-// that is the whole technique: every committed change once, none that rolled back, and a long
-// transaction holds the horizon back, delaying the feed without losing anything. A trade's
-// first write is its item's row (market_trade), so the trades of one item are in the order
-// they committed.
+// The change feed on PostgreSQL (migrations/postgres/0004_feed.sql, 0005_trade_feed.sql). A trade
+// (market_trade) and triggers, for every other change of an item or a budget, insert a row into
+// market_feed, stamped with the id of the transaction that wrote it (xid8); nothing is updated
+// afterwards, and no two writers share a row. A reader's snapshot has a horizon, pg_snapshot_xmin:
+// every transaction below it has ended, so no row can appear below it later. Readers take the rows
+// below it, in (xid, seq) order, and that is the whole technique: every committed change once, none
+// that rolled back, and a long transaction holds the horizon back, delaying the feed without losing
+// anything. A trade's first write is its item's row (market_trade), so the trades of one item are
+// in the order they committed.
 //
 // A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
 // int64 that only grows (the live streams' SSE ids and since= keep their form, and SQLite's

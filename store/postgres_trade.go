@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// trade on PostgreSQL is one statement, market_trade (migrations/postgres/0004_feed.sql), in a
+// trade on PostgreSQL is one statement, market_trade (migrations/postgres/0005_trade_feed.sql), in a
 // transaction of its own: one round trip where the shared trade takes nine (begin, two reads,
 // two updates, the event, the ledger row, the budget again, commit). It runs again, as the
 // writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock, or
