@@ -29,6 +29,9 @@ func TestCopyToPostgres(t *testing.T) {
 	if _, err := src.Buy(ctx, alice.ID, p.Items[0].ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.SetRole(ctx, "alice", store.RoleAdmin); err != nil { // a line of the admin log
+		t.Fatal(err)
+	}
 	ss := src.Sessions(0)
 	if err := ss.Commit("tok123", []byte("data"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -36,13 +39,21 @@ func TestCopyToPostgres(t *testing.T) {
 	src.Close()
 
 	out, err := adminRun(t, path, "copy", "-to", to, "-sessions")
-	if err != nil || !strings.Contains(out, "1 users, 26 items, 2 trades, 1 sessions") || !strings.Contains(out, "\nok: ") {
+	if err != nil || !strings.Contains(out, "1 users, 26 items, 2 trades, 1 admin log entries, 1 sessions") || !strings.Contains(out, "\nok: ") {
 		t.Fatalf("copy: %q %v", out, err)
 	}
 	dst := storetest.OpenAt(t, to)
 	u, err := dst.Authenticate(ctx, "alice", "correct horse")
-	if err != nil || u.ID != alice.ID || u.Budget != 720 {
-		t.Errorf("alice on PostgreSQL: %+v %v, want id %d and budget 720", u, err, alice.ID)
+	if err != nil || u.ID != alice.ID || u.Budget != 720 || u.Role != store.RoleAdmin {
+		t.Errorf("alice on PostgreSQL: %+v %v, want id %d, budget 720, an admin", u, err, alice.ID)
+	}
+	// The admin log came along, and goes on after it.
+	if _, err := dst.SetRole(ctx, "alice", store.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := dst.AdminLog(ctx, 1); err != nil || len(l.Entries) != 2 || l.Entries[1].Action != "set role" ||
+		l.Entries[1].After != store.RoleAdmin || l.Entries[0].ID <= l.Entries[1].ID {
+		t.Errorf("admin log on PostgreSQL: %+v %v, want the copied line and a new one after it", l, err)
 	}
 	if it, _ := dst.Item(ctx, p.Items[0].ID); it.OwnerID != alice.ID {
 		t.Errorf("the headphones' owner is %d, want alice", it.OwnerID)

@@ -12,12 +12,12 @@ import (
 
 // CopyStats says what CopyTo moved.
 type CopyStats struct {
-	Users, Items, Trades, Sessions int
+	Users, Items, Trades, AdminLog, Sessions int
 }
 
 // CopyTo moves this (SQLite) market into dst, an empty PostgreSQL market, in one transaction:
-// users with their password hashes, items, the ledger with its ids and times, and the sessions
-// when asked (users stay signed in). Ids are kept, and dst's id sequences and market version
+// users with their password hashes and roles, items, the ledger with its ids and times, the
+// admin log, and the sessions when asked (users stay signed in). Ids are kept, and dst's id sequences and market version
 // go on from beyond them. Run Check on dst afterwards.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStats, error) {
 	var st CopyStats
@@ -78,6 +78,8 @@ func copyTables(st *CopyStats, sessions bool) []copyTable {
 			`SELECT id, name, price, barcode, description, owner_id, retired_at FROM items ORDER BY id`, nil, &st.Items},
 		{"trades", []string{"id", "user_id", "item_id", "kind", "amount", "created_at"},
 			`SELECT id, user_id, item_id, kind, amount, created_at FROM trades ORDER BY id`, nil, &st.Trades},
+		{"admin_log", []string{"id", "admin_id", "action", "subject", "old_value", "new_value", "created_at"},
+			`SELECT id, admin_id, action, subject, old_value, new_value, created_at FROM admin_log ORDER BY id`, nil, &st.AdminLog},
 	}
 	if sessions {
 		tables = append(tables, copyTable{"sessions", []string{"token", "data", "expiry"},
@@ -143,7 +145,7 @@ func readRows(ctx context.Context, src *sql.Tx, query string, conv func([]any) e
 // created, above every SQLite version; and the events are not copied, so a live stream from
 // before the copy gets a refresh.
 func goOnFrom(ctx context.Context, tx pgx.Tx) error {
-	for _, t := range []string{"users", "items", "trades"} {
+	for _, t := range []string{"users", "items", "trades", "admin_log"} {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'),
 			(SELECT coalesce(max(id), 0) + 1 FROM %[1]s), false)`, t)); err != nil {
 			return fmt.Errorf("sequence of %s: %w", t, err)
