@@ -71,3 +71,25 @@ func TestGrantReachesStreams(t *testing.T) {
 		t.Errorf("the grant's event: want the new budget and no trade announced:\n%s", ev.data)
 	}
 }
+
+// An item renamed while someone owns it: the owner's open pages show the new name in their list
+// of items, within a second, and announce no trade.
+func TestRenamedItemReachesItsOwner(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.signUpAdmin("boss")
+	ann := app.signUp("ann")
+	mouse := app.item("Mouse")
+	ann.buy(mouse.ID)
+	ls := ann.stream("/market/events?since="+strconv.FormatInt(app.version(), 10), nil)
+	res := admin.htmx("/admin/items/"+strconv.FormatInt(mouse.ID, 10),
+		itemForm("Travel mouse", strconv.FormatInt(mouse.Price, 10), mouse.Barcode, mouse.Description))
+	if !strings.Contains(res.body, "Travel mouse") {
+		t.Fatalf("the rename: %s", res.body)
+	}
+	ev := ls.next(t, time.Second)
+	owned := `<tbody hx-swap-oob="innerHTML:#owned-rows">`
+	i := strings.Index(ev.data, owned)
+	if i < 0 || !strings.Contains(ev.data[i:], ">Travel mouse</a>") || strings.Contains(ev.data, "data-change") {
+		t.Errorf("the rename's event for the owner: want their items with the new name and no trade announced:\n%s", ev.data)
+	}
+}

@@ -110,7 +110,7 @@ func (s *Store) AddItem(ctx context.Context, adminID int64, in ItemInput) (Item,
 			return fmt.Errorf("add item: %w", s.uniqueItemError(err))
 		}
 		it = Item{ID: it.ID, Name: in.Name, Price: in.Price, Barcode: in.Barcode, Description: in.Description}
-		if err := s.recordEvent(ctx, tx, it.ID, "add", adminID); err != nil {
+		if err := s.recordEvent(ctx, tx, it.ID, "add", 0); err != nil {
 			return err
 		}
 		return logAdmin(ctx, tx, adminID, "add item", itemSubject(it), "", describeItem(it))
@@ -173,7 +173,8 @@ func (s *Store) EditItem(ctx context.Context, adminID, id int64, in ItemInput) (
 		if it.Item == before {
 			return nil // nothing changed: nothing to log or announce
 		}
-		if err := s.recordEvent(ctx, tx, id, "edit", adminID); err != nil {
+		// It concerns the owner, if any: their list of items shows the new name.
+		if err := s.recordEvent(ctx, tx, id, "edit", it.OwnerID); err != nil {
 			return err
 		}
 		b, a := diffItems(before, it.Item)
@@ -202,7 +203,7 @@ func (s *Store) RetireItem(ctx context.Context, adminID, id int64) (AdminItem, e
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrOwned
 		}
-		if err := s.recordEvent(ctx, tx, id, "retire", adminID); err != nil {
+		if err := s.recordEvent(ctx, tx, id, "retire", 0); err != nil {
 			return err
 		}
 		return logAdmin(ctx, tx, adminID, "retire item", itemSubject(it.Item), "on sale", "retired")

@@ -7,14 +7,15 @@ import (
 	"time"
 )
 
-// MarketEvent is one trade as the live streams tell it: the market version right after it,
-// the item, what happened to it and who did it.
+// MarketEvent is one change of the market as the live streams tell it: the market version right
+// after it, the item, what happened to it and the user it concerns, whose open pages show their
+// items and budget again.
 type MarketEvent struct {
 	Version  int64
-	ItemID   int64
+	ItemID   int64  // 0 for a grant
 	ItemName string // "" if the item has since been deleted
-	Kind     string // "buy" or "sell"
-	UserID   int64
+	Kind     string // "buy" or "sell"; an operator's "add", "edit", "retire" or "grant"
+	UserID   int64  // the buyer, the seller, the owner of an edited item, the user granted; else 0
 }
 
 // EventsKept is how many market events are kept; older ones are pruned as new ones come.
