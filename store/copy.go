@@ -76,8 +76,9 @@ func copyTables(st *CopyStats, sessions bool) []copyTable {
 			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
 		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id", "retired_at"},
 			`SELECT id, name, price, barcode, description, owner_id, retired_at FROM items ORDER BY id`, nil, &st.Items},
-		{"trades", []string{"id", "user_id", "item_id", "kind", "amount", "created_at"},
-			`SELECT id, user_id, item_id, kind, amount, created_at FROM trades ORDER BY id`, nil, &st.Trades},
+		// No transaction id: the copied trades are not in the target's change feed.
+		{"trades", []string{"id", "user_id", "item_id", "kind", "amount", "created_at", "xid"},
+			`SELECT id, user_id, item_id, kind, amount, created_at, NULL FROM trades ORDER BY id`, nil, &st.Trades},
 		{"admin_log", []string{"id", "admin_id", "action", "subject", "old_value", "new_value", "created_at"},
 			`SELECT id, admin_id, action, subject, old_value, new_value, created_at FROM admin_log ORDER BY id`, nil, &st.AdminLog},
 	}

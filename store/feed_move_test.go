@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	osexec "os/exec"
 	"testing"
 
@@ -50,12 +51,16 @@ func TestFeedEpochRollsOnRestore(t *testing.T) {
 }
 
 // Feed rows from transactions the cluster has not reached (a restore into a younger cluster)
-// would sort before every new change: the epoch is rolled and they are dropped.
+// would sort before every new change: the epoch is rolled and they are dropped; a ledger row
+// stays in the ledger, and leaves the feed.
 func TestFeedEpochRollsOnRowsFromTheFuture(t *testing.T) {
 	storetest.RequirePostgres(t)
 	ctx := context.Background()
 	st := newStore(t)
+	u := createUser(t, st, "future")
+	it := addItem(t, st, "Crate", 10)
 	exec(t, st.DB(), `INSERT INTO market_feed (xid, item_id, kind, user_id) VALUES ('900000000'::xid8, 1, 'buy', 1)`)
+	exec(t, st.DB(), `INSERT INTO trades (xid, user_id, item_id, kind, amount) VALUES ('900000001'::xid8, ?, ?, 'buy', 0)`, u.ID, it.ID)
 	before, _ := st.Version(ctx)
 	epoch := func() (e int64) {
 		if err := st.DB().QueryRow(`SELECT epoch FROM catalogue`).Scan(&e); err != nil {
@@ -71,6 +76,10 @@ func TestFeedEpochRollsOnRowsFromTheFuture(t *testing.T) {
 	var n int
 	if err := again.DB().QueryRow(`SELECT count(*) FROM market_feed WHERE xid = '900000000'::xid8`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d rows from the future kept (%v)", n, err)
+	}
+	var xid sql.NullString
+	if err := again.DB().QueryRow(`SELECT xid::text FROM trades WHERE user_id = ? AND kind = 'buy'`, u.ID).Scan(&xid); err != nil || xid.Valid {
+		t.Errorf("the ledger row from the future: xid %v (%v), want it kept, out of the feed", xid, err)
 	}
 	if _, complete, _ := again.EventsSince(ctx, before, 10); complete {
 		t.Error("a cursor from before the roll is complete")

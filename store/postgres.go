@@ -178,8 +178,8 @@ func (e *postgresEngine) isUnique(err error, column string) bool {
 		strings.Contains(pe.ConstraintName, strings.ReplaceAll(column, ".", "_"))
 }
 
-// recordEvent on PostgreSQL: a purchase or a sale is in the feed already (market_trade writes
-// it, migrations/postgres/0005_trade_feed.sql); an operator's change (add, edit, retire,
+// recordEvent on PostgreSQL: a purchase or a sale is in the feed already (its ledger row is,
+// migrations/postgres/0005_trade_feed.sql); an operator's change (add, edit, retire,
 // grant) is written here, with its kind and whom it concerns, beside the trigger's plain
 // "change" row, so that the streams can tell an edited row or a granted budget.
 func (e *postgresEngine) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {

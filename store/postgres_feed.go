@@ -9,15 +9,16 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The change feed on PostgreSQL (migrations/postgres/0004_feed.sql, 0005_trade_feed.sql). A trade
-// (market_trade) and triggers, for every other change of an item or a budget, insert a row into
-// market_feed, stamped with the id of the transaction that wrote it (xid8); nothing is updated
-// afterwards, and no two writers share a row. A reader's snapshot has a horizon, pg_snapshot_xmin:
-// every transaction below it has ended, so no row can appear below it later. Readers take the rows
-// below it, in (xid, seq) order, and that is the whole technique: every committed change once, none
-// that rolled back, and a long transaction holds the horizon back, delaying the feed without losing
-// anything. A trade's first write is its item's row (market_trade), so the trades of one item are
-// in the order they committed.
+// The change feed on PostgreSQL (migrations/postgres/0004_feed.sql, 0005_trade_feed.sql) is
+// the view market_changes: a trade's ledger row, and a row of market_feed for every other
+// change of an item or a budget (triggers, an operator's change), each stamped with the id of
+// the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
+// share a row. A reader's snapshot has a horizon, pg_snapshot_xmin: every transaction below it
+// has ended, so no row can appear below it later. Readers take the rows below it, in (xid,
+// seq) order, and that is the whole technique: every committed change once, none that rolled
+// back, and a long transaction holds the horizon back, delaying the feed without losing
+// anything. A trade's first write is its item's row (market_trade), so the trades of one item
+// are in the order they committed.
 //
 // A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
 // int64 that only grows (the live streams' SSE ids and since= keep their form, and SQLite's
@@ -47,6 +48,13 @@ func pgVersion(epoch, xid int64, exact bool) int64 {
 	return v
 }
 
+// pgNewest is the newest transaction id in the feed (NULL when empty), an index-only look at
+// each of its tables' newest row. Ordered scans go to the tables, not to the view: PostgreSQL
+// does not flatten a UNION ALL branch with a WHERE clause, so it sorts the view's rows instead
+// of merging the two indexes.
+const pgNewest = `greatest((SELECT max(xid) FROM market_feed),
+	(SELECT max(xid) FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell')))`
+
 // pgPosition reads the epoch, the newest change the snapshot sees (or, in an empty feed, the
 // transaction before the catalogue's horizon) and the snapshot's horizon: the whole per-request
 // freshness read, an index-only look at the feed's newest row. No feed row can appear below
@@ -54,7 +62,7 @@ func pgVersion(epoch, xid int64, exact bool) int64 {
 // the snapshot's horizon counts from there at least: a long transaction elsewhere in the
 // cluster (another database's) does not send a new market's versions back before its feed.
 const pgPosition = `SELECT c.epoch,
-	greatest((SELECT max(f.xid) FROM market_feed f)::text::bigint, c.horizon::text::bigint - 1),
+	greatest((` + pgNewest + `)::text::bigint, c.horizon::text::bigint - 1),
 	greatest(pg_snapshot_xmin(pg_current_snapshot())::text::bigint, c.horizon::text::bigint)`
 
 func (e *postgresEngine) position(ctx context.Context, q querier) (int64, bool, error) {
@@ -103,21 +111,31 @@ func (e *postgresEngine) eventsSince(ctx context.Context, q querier, since int64
 	if since/pgEpochUnit != epoch || after+1 < pruned {
 		return nil, false, nil
 	}
-	return scanEvents(q.QueryContext(ctx,
-		`SELECT ?::bigint + f.xid::text::bigint * 2, f.item_id, coalesce(i.name, ''), f.kind, f.user_id
-		 FROM market_feed f LEFT JOIN items i ON i.id = f.item_id
-		 WHERE f.xid > ?::bigint::text::xid8 AND f.xid < pg_snapshot_xmin(pg_current_snapshot())
-		   AND f.kind <> 'change'
-		 ORDER BY f.xid, f.seq LIMIT ?`, epoch*pgEpochUnit, after, limit))
+	return scanEvents(q.QueryContext(ctx, pgEvents, epoch*pgEpochUnit, after, limit))
 }
 
-// prune deletes the feed's rows beyond the newest keep, whole transactions and only below the
-// horizon (a row of a transaction still running must not appear behind it), and moves the
-// catalogue's horizon past them, in one statement.
+// pgEvents reads the feed's events after a transaction id and below the snapshot's horizon, as
+// versions from a base: a range of the two indexes' newest rows.
+const pgEvents = `SELECT ?::bigint + f.xid::text::bigint * 2, f.item_id, coalesce(i.name, ''), f.kind, f.user_id
+	FROM market_changes f LEFT JOIN items i ON i.id = f.item_id
+	WHERE f.xid > ?::bigint::text::xid8 AND f.xid < pg_snapshot_xmin(pg_current_snapshot())
+	  AND f.kind <> 'change'
+	ORDER BY f.xid, f.seq LIMIT ?`
+
+// pgFeedCut is the transaction id before which the feed keeps no more than $1 rows (in whole
+// transactions), and no later than the snapshot's horizon; none when it holds fewer.
+const pgFeedCut = `SELECT least(f.xid, pg_snapshot_xmin(pg_current_snapshot())) AS x FROM (
+		(SELECT xid FROM market_feed ORDER BY xid DESC LIMIT $1 + 1)
+		UNION ALL
+		(SELECT xid FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell') ORDER BY xid DESC LIMIT $1 + 1)
+	) f ORDER BY f.xid DESC OFFSET $1 LIMIT 1`
+
+// prune moves the catalogue's horizon past the feed's rows beyond the newest keep, whole
+// transactions and only below the snapshot's horizon (a row of a transaction still running
+// must not appear behind it), and deletes those of market_feed, in one statement; the ledger's
+// rows stay, and a cursor before the horizon gets a refresh.
 func (e *postgresEngine) prune(ctx context.Context, keep int) error {
-	_, err := e.pgx.Exec(ctx, `WITH cut AS (
-			SELECT least(f.xid, pg_snapshot_xmin(pg_current_snapshot())) AS x
-			FROM market_feed f ORDER BY f.xid DESC, f.seq DESC OFFSET $1 LIMIT 1),
+	_, err := e.pgx.Exec(ctx, `WITH cut AS (`+pgFeedCut+`),
 		moved AS (
 			UPDATE catalogue c SET horizon = greatest(c.horizon, cut.x) FROM cut RETURNING c.horizon)
 		DELETE FROM market_feed WHERE xid < (SELECT horizon FROM moved)`, keep)
@@ -159,7 +177,7 @@ func (e *postgresEngine) reset(ctx context.Context, old int64) error {
 // that is not where it was (another database OID, another cluster's system identifier when
 // it can be read, or feed rows from transactions this cluster has not reached: a dump
 // restored elsewhere) rolls its epoch and empties the feed, whose xids belong to the old
-// place. after > 0 rolls the epoch past after (Reset). Under the migrations' lock, so that
+// place (the ledger's rows stay, and those from the future leave the feed). after > 0 rolls the epoch past after (Reset). Under the migrations' lock, so that
 // instances starting together claim once.
 func (e *postgresEngine) claim(ctx context.Context, after int64) error {
 	var system sql.NullString // pg_control_system may be refused to the market's role
@@ -178,7 +196,7 @@ func (e *postgresEngine) claim(ctx context.Context, after int64) error {
 		err := tx.QueryRow(ctx, `SELECT c.epoch, c.db_oid IS NULL,
 			c.db_oid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
 				OR ($1::text IS NOT NULL AND c.system_id IS NOT NULL AND c.system_id <> $1::text),
-			coalesce((SELECT max(xid) FROM market_feed), '0'::xid8) >= pg_snapshot_xmax(pg_current_snapshot())
+			coalesce(`+pgNewest+`, '0'::xid8) >= pg_snapshot_xmax(pg_current_snapshot())
 				OR c.horizon > pg_snapshot_xmax(pg_current_snapshot())
 			FROM catalogue c`, system).Scan(&epoch, &first, &moved, &future)
 		if err != nil {
@@ -191,8 +209,13 @@ func (e *postgresEngine) claim(ctx context.Context, after int64) error {
 			epoch = 1 + time.Now().UnixNano()%(1<<20)
 		case moved || future:
 			epoch += 1 + time.Now().UnixNano()%1024
-			if _, err := tx.Exec(ctx, `DELETE FROM market_feed`); err != nil {
-				return err
+			// The ledger stays: its rows from the future leave the feed (the others are below
+			// the new horizon, where no cursor of the new epoch reads).
+			for _, q := range []string{`DELETE FROM market_feed`, `UPDATE trades SET xid = NULL
+				WHERE xid >= pg_snapshot_xmax(pg_current_snapshot()) AND kind IN ('buy', 'sell')`} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
 			}
 		default:
 			return nil

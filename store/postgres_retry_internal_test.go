@@ -3,44 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
-	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Two writes that lock the same two rows in opposite orders deadlock for real; PostgreSQL
 // aborts one, and the store runs it again: both callers hear success, none hears "deadlock".
 func TestPostgresDeadlockIsRetried(t *testing.T) {
-	admin := os.Getenv("MARKET_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("MARKET_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("MARKET_REQUIRE_POSTGRES=1 but MARKET_TEST_POSTGRES is not set")
-		}
-		t.Skip("needs PostgreSQL: set MARKET_TEST_POSTGRES (see .ci/postgres)")
-	}
+	st := openInternalPostgres(t, "deadlock")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	name := "t_deadlock_" + time.Now().Format("150405000000")
-	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`)
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	st, err := Open(ctx, u.String(), Options{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	a, _ := st.CreateUser(ctx, "alice", "alice@example.com", "correct horse")
 	b, _ := st.CreateUser(ctx, "bob", "bob@example.com", "correct horse")
 
