@@ -3,10 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/justinas/nosurf"
@@ -66,11 +63,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r, "current_password", "password", "confirm_password")
 	password := f.values["password"]
 	f.check(f.values["current_password"] != "", "current_password", "Enter your current password.")
-	f.check(password != "", "password", "Enter a new password.")
-	f.check(len(password) >= 8, "password", "Use at least 8 characters for your password.")
-	f.check(len(password) <= 72, "password", "Use at most 72 bytes for your password.")
-	f.check(f.values["confirm_password"] != "", "confirm_password", "Confirm your new password.")
-	f.check(f.values["confirm_password"] == password, "confirm_password", "The passwords do not match.")
+	f.checkNewPassword("new password")
 	if !f.valid() {
 		h.renderAccount(w, r, http.StatusOK, f)
 		return
@@ -78,15 +71,9 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	// A wrong current password counts as a failed login of this user from this address, and of
 	// the address: each attempt counts until the password proves right, as at login.
 	ip, now := h.clientIP(r), h.cfg.Now()
-	userKey := strings.ToLower(user.Username) + "\x00" + ip
-	wait := h.loginByUser.take(userKey, now)
-	if wait == 0 {
-		if wait = h.loginByAddr.take(ip, now); wait > 0 {
-			h.loginByUser.undo(userKey, now)
-		}
-	}
-	if wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	byUser := loginKey(user.Username, ip)
+	if wait := h.takeLogin(byUser, ip, now); wait > 0 {
+		setRetryAfter(w, wait)
 		f.check(false, "current_password", "Too many failed login attempts. Try again in "+minutes(wait)+".")
 		h.renderAccount(w, r, http.StatusTooManyRequests, f)
 		return
@@ -100,8 +87,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, http.StatusOK, f)
 		return
 	}
-	h.loginByUser.undo(userKey, now)
-	h.loginByAddr.undo(ip, now)
+	h.forgiveLogin(byUser, ip, now)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

@@ -146,27 +146,13 @@ func (h *Handler) addItem(w http.ResponseWriter, r *http.Request) {
 		components.AdminResult([]string{msg}, nil, components.AddedItemRow(tok, store.AdminItem{Item: it}))))
 }
 
-// adminItemID parses the item of /admin/items/{id}...; false after a 404 answer.
-func (h *Handler) pathItem(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	id, ok := parseID(r.PathValue("id"))
-	if !ok {
-		h.notFound(w, r)
-	}
-	return id, ok
-}
-
 func (h *Handler) editItemForm(w http.ResponseWriter, r *http.Request) {
 	id, ok := h.pathItem(w, r)
 	if !ok {
 		return
 	}
 	it, err := h.store.AdminItem(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		h.notFound(w, r)
-		return
-	}
-	if err != nil {
-		h.serverError(w, r, err)
+	if h.lookupFailed(w, r, err) {
 		return
 	}
 	v := components.EditItemView{Item: it, Form: components.FormView{Values: components.ItemValues(it.Item)}}
@@ -300,10 +286,8 @@ func (h *Handler) grant(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrInsufficientFunds):
 		h.adminAnswer(w, r, "", fmt.Sprintf("%s has %s: granting %s would take the budget below $0.",
 			u.Username, components.Money(u.Budget), components.Money(amount)), nil)
-	case errors.Is(err, store.ErrNotFound):
-		h.notFound(w, r)
 	default:
-		h.serverError(w, r, err)
+		h.lookupFailed(w, r, err)
 	}
 }
 

@@ -67,6 +67,17 @@ func (f form) check(ok bool, field, message string) {
 
 func (f form) valid() bool { return len(f.errors) == 0 }
 
+// checkNewPassword applies the password rules to the fields password and confirm_password; what
+// names the password in the messages ("password", "new password") is the form's.
+func (f form) checkNewPassword(what string) {
+	password := f.values["password"]
+	f.check(password != "", "password", "Enter a "+what+".")
+	f.check(len(password) >= 8, "password", "Use at least 8 characters for your password.")
+	f.check(len(password) <= 72, "password", "Use at most 72 bytes for your password.")
+	f.check(f.values["confirm_password"] != "", "confirm_password", "Confirm your "+what+".")
+	f.check(f.values["confirm_password"] == password, "confirm_password", "The passwords do not match.")
+}
+
 func (f form) view() components.FormView {
 	return components.FormView{Values: f.values, Errors: f.errors}
 }
@@ -103,11 +114,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	f.check(email != "", "email", "Enter an email address.")
 	f.check(len(email) <= 120, "email", "Use an email address of at most 120 characters.")
 	f.check(validEmail(email), "email", "Enter an email address like name@example.com.")
-	f.check(password != "", "password", "Enter a password.")
-	f.check(len(password) >= 8, "password", "Use at least 8 characters for your password.")
-	f.check(len(password) <= 72, "password", "Use at most 72 bytes for your password.")
-	f.check(f.values["confirm_password"] != "", "confirm_password", "Confirm your password.")
-	f.check(f.values["confirm_password"] == password, "confirm_password", "The passwords do not match.")
+	f.checkNewPassword("password")
 	if !f.valid() {
 		h.registerFailed(w, r, http.StatusOK, f)
 		return
@@ -118,7 +125,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	// so this count is what keeps probing for registered emails from being free. It is taken
 	// before the account is made, so parallel sign-ups meet the cap too.
 	if wait := h.signups.take(ip, now); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		setRetryAfter(w, wait)
 		h.registerFailed(w, r, http.StatusTooManyRequests, f,
 			"Too many accounts were created from your address. Try again in "+minutes(wait)+".")
 		return
@@ -186,7 +193,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	ip, now := h.clientIP(r), h.cfg.Now()
 	byUser := loginKey(username, ip)
 	if wait := h.takeLogin(byUser, ip, now); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		setRetryAfter(w, wait)
 		h.loginFailed(w, r, http.StatusTooManyRequests, f, next,
 			"Too many failed login attempts. Try again in "+minutes(wait)+".")
 		return
@@ -201,8 +208,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil { // our trouble (busy, the database): the attempt does not count
-		h.loginByUser.undo(byUser, now)
-		h.loginByAddr.undo(ip, now)
+		h.forgiveLogin(byUser, ip, now)
 		h.serverError(w, r, err)
 		return
 	}
@@ -251,6 +257,18 @@ func (h *Handler) takeLogin(byUser, ip string, now time.Time) time.Duration {
 		h.loginByUser.undo(byUser, now)
 	}
 	return wait
+}
+
+// forgiveLogin takes back the attempt takeLogin counted: the password proved right, or was
+// never checked (our trouble).
+func (h *Handler) forgiveLogin(byUser, ip string, now time.Time) {
+	h.loginByUser.undo(byUser, now)
+	h.loginByAddr.undo(ip, now)
+}
+
+// setRetryAfter says in whole seconds, rounded up, when to try again.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 }
 
 // loginFailed shows the form again with message; straight onto the page, not through a

@@ -153,18 +153,12 @@ func (h *Handler) pageOnScreen(r *http.Request) (*store.MarketPage, error) {
 
 func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
-	id, ok := parseID(r.PathValue("id"))
+	id, ok := h.pathItem(w, r)
 	if !ok {
-		h.notFound(w, r)
 		return
 	}
 	it, err := h.store.Item(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		h.notFound(w, r)
-		return
-	}
-	if err != nil {
-		h.serverError(w, r, err)
+	if h.lookupFailed(w, r, err) {
 		return
 	}
 	if isFragment(r) {

@@ -214,3 +214,27 @@ func plainError(w http.ResponseWriter, status int, message string) {
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.clientError(w, r, http.StatusNotFound, "There is nothing at this address. Check the link, or start again from the home page.")
 }
+
+// pathItem parses the id of an address like /items/{id} or /admin/items/{id}; false after a 404
+// answer.
+func (h *Handler) pathItem(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, ok := parseID(r.PathValue("id"))
+	if !ok {
+		h.notFound(w, r)
+	}
+	return id, ok
+}
+
+// lookupFailed answers a failed read of what the address names, and reports whether it failed:
+// 404 when there is no such thing, the server's error otherwise.
+func (h *Handler) lookupFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		h.notFound(w, r)
+	default:
+		h.serverError(w, r, err)
+	}
+	return true
+}
