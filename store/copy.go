@@ -16,9 +16,9 @@ type CopyStats struct {
 }
 
 // CopyTo moves this (SQLite) market into dst, an empty PostgreSQL market, in one transaction:
-// users with their password hashes and roles, items, the ledger with its ids and times, the
-// admin log, and the sessions when asked (users stay signed in). Ids are kept, and dst's id sequences and market version
-// go on from beyond them. Run Check on dst afterwards.
+// users with their password hashes and roles, items, the ledger with its ids and times, the admin
+// log, and the sessions when asked (users stay signed in). Ids are kept, and dst's id sequences
+// and market version go on from beyond them. Run Check on dst afterwards.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStats, error) {
 	var st CopyStats
 	to := dst.Pool() // CopyFrom is pgx's

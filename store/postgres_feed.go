@@ -172,13 +172,13 @@ func (e *postgresEngine) reset(ctx context.Context, old int64) error {
 	return e.claim(ctx, old/pgEpochUnit)
 }
 
-// claim makes the feed's history this database's. A database opened for the first time draws
-// its epoch at random (two databases, a copy and its source, then hardly ever share one); one
-// that is not where it was (another database OID, another cluster's system identifier when
-// it can be read, or feed rows from transactions this cluster has not reached: a dump
-// restored elsewhere) rolls its epoch and empties the feed, whose xids belong to the old
-// place (the ledger's rows stay, and those from the future leave the feed). after > 0 rolls the epoch past after (Reset). Under the migrations' lock, so that
-// instances starting together claim once.
+// claim makes the feed's history this database's. A database opened for the first time draws its
+// epoch at random (two databases, a copy and its source, then hardly ever share one); one that is
+// not where it was (another database OID, another cluster's system identifier when it can be read,
+// or feed rows from transactions this cluster has not reached: a dump restored elsewhere) rolls
+// its epoch and empties the feed, whose xids belong to the old place (the ledger's rows stay, and
+// those from the future leave the feed). after > 0 rolls the epoch past after (Reset). Under the
+// migrations' lock, so that instances starting together claim once.
 func (e *postgresEngine) claim(ctx context.Context, after int64) error {
 	var system sql.NullString // pg_control_system may be refused to the market's role
 	if err := e.pgx.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&system); err != nil {
