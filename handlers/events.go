@@ -33,11 +33,13 @@ func newBroker(h *Handler) *live.Broker {
 // streamSignedIn reports whether the session a stream was opened with still signs its viewer
 // in: it exists (no logout, here or on another instance) for the same user, has not been idle
 // past the idle timeout, and is not older than its user's session generation (a password
-// change or "sign out everywhere else", account.go). A stream is no sign of a person at the screen, so it reads the
-// session without refreshing its timer, and writes nothing. A failed read counts as signed in:
-// it is no proof of a logout.
+// change or "sign out everywhere else", account.go). A stream is no sign of a person at the
+// screen, so it reads the session without refreshing its timer, and writes nothing: one read
+// per ping, the session with its user's generation. A failed read counts as signed in: it is
+// no proof of a logout.
 func (h *Handler) streamSignedIn(ctx context.Context) bool {
-	data, found, err := h.sessions.Store.Find(h.sessions.Token(ctx))
+	viewer, _ := ctx.Value(userKey).(store.User)
+	data, gen, found, err := h.store.StreamSession(ctx, h.sessions.Token(ctx), viewer.ID)
 	if err != nil {
 		return true
 	}
@@ -48,15 +50,11 @@ func (h *Handler) streamSignedIn(ctx context.Context) bool {
 	if err != nil {
 		return true
 	}
-	viewer, _ := ctx.Value(userKey).(store.User)
 	id, _ := values[keyUserID].(int64)
 	seen, _ := values[keySeen].(int64)
-	if id == 0 || id != viewer.ID || h.cfg.Now().Unix()-seen > int64(h.cfg.IdleTimeout/time.Second) {
-		return false
-	}
-	gen, _ := values[keyGen].(int64)
-	u, err := h.store.User(ctx, id)
-	return err != nil || gen >= u.SessionGen
+	sessionGen, _ := values[keyGen].(int64)
+	idle := h.cfg.Now().Unix()-seen > int64(h.cfg.IdleTimeout/time.Second)
+	return id != 0 && id == viewer.ID && !idle && sessionGen >= gen
 }
 
 // OpenStreams is the number of live streams open in this process.

@@ -75,6 +75,9 @@ type dialect struct {
 	// lockRow ends a read of a row the transaction is about to change, so that a concurrent
 	// change of the row waits for it (PostgreSQL's FOR UPDATE; SQLite writes one at a time).
 	lockRow string
+	// sessionAlive holds for a session s that has not expired (scs's stores keep the expiry
+	// as a Julian day on SQLite, a timestamp on PostgreSQL).
+	sessionAlive string
 }
 
 // schemaLock reads and moves the schema version while migrations run.

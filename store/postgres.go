@@ -109,7 +109,8 @@ func redact(dsn string) string {
 }
 
 // postgresDialect: PostgreSQL checks its own integrity; Check has only the money to verify.
-var postgresDialect = dialect{like: "ILIKE", schemaVersion: `SELECT version FROM schema_version`, lockRow: ` FOR UPDATE`}
+var postgresDialect = dialect{like: "ILIKE", schemaVersion: `SELECT version FROM schema_version`, lockRow: ` FOR UPDATE`,
+	sessionAlive: `current_timestamp < s.expiry`}
 
 func (e *postgresEngine) dialect() dialect { return postgresDialect }
 

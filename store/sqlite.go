@@ -86,6 +86,7 @@ var sqliteDialect = dialect{
 	like:          "LIKE", // SQLite's ignores letter case
 	schemaVersion: `PRAGMA user_version`,
 	integrity:     []string{`SELECT 'integrity: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'`},
+	sessionAlive:  `julianday('now') < s.expiry`,
 }
 
 func (e *sqliteEngine) dialect() dialect { return sqliteDialect }

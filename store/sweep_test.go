@@ -68,3 +68,34 @@ func TestSweep(t *testing.T) {
 		t.Errorf("sweep while another instance sweeps: %+v %v, want skipped", sw, err)
 	}
 }
+
+// A live stream's check reads a session with its account's generation in one read; an
+// expired session, another's token or a missing account is no session.
+func TestStreamSession(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t)
+	ss := st.Sessions(0)
+	defer ss.StopCleanup()
+	u := createUser(t, st, "streamer")
+	now := time.Now()
+	for token, expiry := range map[string]time.Time{"live": now.Add(time.Hour), "gone": now.Add(-time.Minute)} {
+		if err := ss.Commit(token, []byte("data of "+token), expiry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.EndSessions(ctx, u.ID); err != nil { // generation 1
+		t.Fatal(err)
+	}
+	data, gen, ok, err := st.StreamSession(ctx, "live", u.ID)
+	if err != nil || !ok || string(data) != "data of live" || gen != 1 {
+		t.Errorf("a live session: %q gen %d ok %v (%v), want its data and generation 1", data, gen, ok, err)
+	}
+	for _, tt := range []struct {
+		token string
+		user  int64
+	}{{"gone", u.ID}, {"nobody's", u.ID}, {"live", u.ID + 1000}} {
+		if _, _, ok, err := st.StreamSession(ctx, tt.token, tt.user); err != nil || ok {
+			t.Errorf("session %q of user %d: ok %v (%v), want none", tt.token, tt.user, ok, err)
+		}
+	}
+}
