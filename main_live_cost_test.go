@@ -96,7 +96,13 @@ func liveSearchLoad(t *testing.T, bin, db string) (alone, beside []time.Duration
 			t.Errorf("stream %s: %v %v", path, err, res)
 			return
 		}
-		readers.Go(func() { readIDs(res, events) })
+		readers.Go(func() {
+			readIDs(res, func(int64) {
+				if events != nil {
+					events <- time.Now()
+				}
+			})
+		})
 	}
 	seen := make(chan time.Time, 1000)
 	open(viewer, "/market/events", "10.1.0.1", seen)
@@ -146,9 +152,8 @@ func timeTrades(t *testing.T, base string, trader loadUser, seen <-chan time.Tim
 	return delays
 }
 
-// readIDs reads a stream to its end, sending the time of each event (its id: line) to events
-// when events is not nil.
-func readIDs(res *http.Response, events chan<- time.Time) {
+// readIDs reads a stream to its end, calling each with the id of each event as it arrives.
+func readIDs(res *http.Response, each func(id int64)) {
 	defer res.Body.Close()
 	r := bufio.NewReader(res.Body)
 	for {
@@ -156,8 +161,9 @@ func readIDs(res *http.Response, events chan<- time.Time) {
 		if err != nil {
 			return
 		}
-		if events != nil && bytes.HasPrefix(line, []byte("id: ")) {
-			events <- time.Now()
+		if id, ok := bytes.CutPrefix(line, []byte("id: ")); ok {
+			v, _ := strconv.ParseInt(string(bytes.TrimSpace(id)), 10, 64)
+			each(v)
 		}
 	}
 }

@@ -169,21 +169,12 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 			t.Fatalf("stream %d: status %d", i, res.StatusCode)
 		}
 		readers.Go(func() {
-			defer res.Body.Close()
-			r := bufio.NewReader(res.Body)
-			for {
-				line, err := r.ReadSlice('\n')
-				if err != nil {
-					return
-				}
-				if id, ok := bytes.CutPrefix(line, []byte("id: ")); ok {
-					v, _ := strconv.ParseInt(string(bytes.TrimSpace(id)), 10, 64)
-					at := time.Now()
-					mu.Lock()
-					got[i] = append(got[i], receipt{v, at})
-					mu.Unlock()
-				}
-			}
+			readIDs(res, func(v int64) {
+				at := time.Now()
+				mu.Lock()
+				got[i] = append(got[i], receipt{v, at})
+				mu.Unlock()
+			})
 		})
 	}
 	if open := sum(t, instances, "market_live_streams"); open != float64(streams) {

@@ -157,46 +157,13 @@ func TestConcurrentLoginGuessesThrottled(t *testing.T) {
 	app := newTestApp(t)
 	app.signUp("bob")
 	const n = 30
-	clients := make([]*client, n)
-	tokens := make([]string, n)
-	for i := range clients {
-		clients[i] = app.client()
-		tokens[i] = clients[i].token()
-	}
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	results := make([]result, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			form := url.Values{"username": {"bob"}, "password": {fmt.Sprintf("guess %d", i)}, "csrf_token": {tokens[i]}}
-			req, _ := http.NewRequest(http.MethodPost, app.server.URL+"/login", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", app.server.URL)
-			<-start
-			res, err := c.hc.Do(req)
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			defer res.Body.Close()
-			b, _ := io.ReadAll(res.Body)
-			results[i] = result{status: res.StatusCode, body: string(b)}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := postAtOnce(t, app, n, "/login", func(i int) url.Values {
+		return url.Values{"username": {"bob"}, "password": {fmt.Sprintf("guess %d", i)}}
+	})
 	tried, refused := 0, 0
 	for _, r := range results {
 		switch {
-		case r.err != nil:
-			t.Errorf("request: %v", r.err)
+		case r.status == 0: // the request failed: postAtOnce said so
 		case r.status == http.StatusOK && strings.Contains(r.body, loginFailed):
 			tried++
 		case r.status == http.StatusTooManyRequests:
@@ -258,50 +225,62 @@ func TestSignupCapPerAddress(t *testing.T) {
 func TestConcurrentSignupsCapped(t *testing.T) {
 	app := newTestApp(t, handlers.Config{SignupsPerHour: 3})
 	const n = 20
-	clients := make([]*client, n)
-	tokens := make([]string, n)
-	for i := range clients {
-		clients[i] = app.client()
-		tokens[i] = clients[i].token()
-	}
-	start := make(chan struct{})
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			name := fmt.Sprintf("racer%02d", i)
-			form := url.Values{"username": {name}, "email": {name + "@example.com"},
-				"password": {"long enough"}, "confirm_password": {"long enough"}, "csrf_token": {tokens[i]}}
-			req, _ := http.NewRequest(http.MethodPost, app.server.URL+"/register", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", app.server.URL)
-			<-start
-			res, err := c.hc.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			statuses[i] = res.StatusCode
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := postAtOnce(t, app, n, "/register", func(i int) url.Values {
+		name := fmt.Sprintf("racer%02d", i)
+		return url.Values{"username": {name}, "email": {name + "@example.com"},
+			"password": {"long enough"}, "confirm_password": {"long enough"}}
+	})
 	created := 0
-	for _, s := range statuses {
-		switch s {
+	for _, r := range results {
+		switch r.status {
 		case http.StatusFound:
 			created++
-		case http.StatusTooManyRequests:
+		case http.StatusTooManyRequests, 0:
 		default:
-			t.Errorf("status %d", s)
+			t.Errorf("status %d", r.status)
 		}
 	}
 	users, _ := app.store.Users(context.Background())
 	if created != 3 || len(users) != 3 {
 		t.Errorf("%d sign-ups answered as created, %d accounts; want exactly the cap of 3", created, len(users))
 	}
+}
+
+// sent is what a request of postAtOnce got: status 0 when it failed (an error is reported).
+type sent struct {
+	status int
+	body   string
+}
+
+// postAtOnce posts form(i), with its CSRF token, to path from n new clients (each a session of
+// its own), all released at the same moment, and returns what each got, in order.
+func postAtOnce(t *testing.T, app *testApp, n int, path string, form func(i int) url.Values) []sent {
+	t.Helper()
+	results := make([]sent, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		c := app.client()
+		f := form(i)
+		f.Set("csrf_token", c.token())
+		req, _ := http.NewRequest(http.MethodPost, app.server.URL+path, strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", app.server.URL)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := c.hc.Do(req)
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			results[i] = sent{res.StatusCode, string(b)}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results
 }
