@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// trade on PostgreSQL is one statement, market_trade (migrations/postgres/0005_trade_feed.sql), in a
-// transaction of its own: one round trip where the shared trade takes nine (begin, two reads,
-// two updates, the event, the ledger row, the budget again, commit). It runs again, as the
-// writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock, or
-// when the refusal it found no longer holds.
+// trade on PostgreSQL is one statement, market_trade (migrations/postgres/0005_trade_feed.sql),
+// in a transaction of its own: one round trip where the shared trade takes nine (begin, two
+// reads, two updates, the event, the ledger row, the budget again, commit). It runs again, as
+// the writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock,
+// or when the refusal it found no longer holds.
 func (e *postgresEngine) trade(ctx context.Context, userID, itemID int64, buy bool) (Trade, bool, error) {
 	if e.writer.closed.Load() {
 		return Trade{}, true, ErrClosed

@@ -77,11 +77,11 @@ func (e *sqliteEngine) trade(context.Context, int64, int64, bool) (Trade, bool, 
 	return Trade{}, false, nil
 }
 
-// position: the catalogue row's version, which triggers move in every change's transaction.
-// SQLite has one writer, so every version q sees is exact.
 // lookAgain: every SQLite version is exact.
 func (e *sqliteEngine) lookAgain() {}
 
+// position: the catalogue row's version, which triggers move in every change's transaction.
+// SQLite has one writer, so every version q sees is exact.
 func (e *sqliteEngine) position(ctx context.Context, q querier) (int64, bool, error) {
 	v, err := readVersion(ctx, q)
 	return v, err == nil, err
