@@ -1,115 +1,105 @@
+// The binary's contract: its flags and environment, its metrics on their own address, and a
+// graceful shutdown.
+
 package main
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"market/handlers/webtest"
+	"market/store/storetest"
 )
 
-// buildBinary compiles the command into a temporary directory, as it would be deployed.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the binary with")
+func TestFlagsAndEnvironment(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantAddr string
+		wantDB   string
+		secure   bool
+	}{
+		{"defaults", nil, nil, "127.0.0.1:5000", "instance/market.db", false},
+		{"environment", nil, map[string]string{"ADDR": ":8080", "DATABASE_URL": "sqlite:///rel.db", "SECURE": "1",
+			"TRUSTED_ORIGINS": "http://127.0.0.1:7331,http://localhost:7331"}, ":8080", "rel.db", true},
+		{"absolute URL", nil, map[string]string{"DATABASE_URL": "sqlite:////abs/m.db"}, "127.0.0.1:5000", "/abs/m.db", false},
+		{"flags win", []string{"-addr", "127.0.0.1:9", "-db", "f.db", "-secure=false"},
+			map[string]string{"ADDR": ":8080", "DATABASE_URL": "e.db", "SECURE": "1"}, "127.0.0.1:9", "f.db", false},
+		{"postgres", nil, map[string]string{"DATABASE_URL": "postgres://u@h:5432/market"}, "127.0.0.1:5000", "postgres://u@h:5432/market", false},
+		{"postgresql flag", []string{"-db", "postgresql://u@h/m?sslmode=disable"}, nil, "127.0.0.1:5000", "postgresql://u@h/m?sslmode=disable", false},
 	}
-	bin := filepath.Join(t.TempDir(), "market")
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// syncBuffer collects a process's log while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// process is the server binary, running.
-type process struct {
-	cmd  *exec.Cmd
-	url  string
-	log  *syncBuffer
-	done chan struct{} // closed when it has exited; err is then its exit status
-	err  error
-}
-
-var servingURL = regexp.MustCompile(`msg=serving url=(\S+)`)
-
-// startServer runs the binary on db, on a free port, and waits until it serves.
-func startServer(t *testing.T, bin, db string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-db", db)
-	cmd.Env = []string{"TZ=UTC"}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(p.log, line)
-			if m := servingURL.FindStringSubmatch(line); m != nil {
-				urls <- m[1]
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := parseFlags(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case p.url = <-urls:
-		return p
-	case <-p.done:
-		t.Fatalf("the server exited before serving: %v\n%s", p.err, p.log)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the server did not start\n%s", p.log)
+			if tt.env["TRUSTED_ORIGINS"] != "" && len(cfg.trustedOrigins) != 2 {
+				t.Errorf("trusted origins %q", cfg.trustedOrigins)
+			}
+			if cfg.addr != tt.wantAddr || cfg.db != tt.wantDB || cfg.secure != tt.secure {
+				t.Errorf("got %+v, want addr %s db %s secure %v", cfg, tt.wantAddr, tt.wantDB, tt.secure)
+			}
+		})
 	}
-	return nil
 }
 
-// runAdmin runs an admin subcommand of the binary and returns its output and exit status.
-func runAdmin(t *testing.T, bin, db string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"-db", db}, args...)...)
-	cmd.Env = []string{"TZ=UTC"}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+// /metrics is served on the metrics address, in Prometheus's format, counting the public
+// requests by route, method and status; the public address has no /metrics.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	public, private := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", public, "-metrics-addr", private, "-db", storetest.URL(t)},
+			func(string) string { return "" }, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the server to answer /healthz", 20*time.Second, func() bool {
+		res, err := http.Get("http://" + public + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil
+	})
+	for range 2 {
+		fetch(t, "http://"+public+"/healthz")
+	}
+	if code, _ := fetch(t, "http://"+public+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("public /metrics: status %d, want 404", code)
+	}
+	code, body := fetch(t, "http://"+private+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("metrics: status %d", code)
+	}
+	for _, want := range []string{
+		`market_http_requests_total{method="GET",route="GET /healthz",status="200"} 3`,
+		`market_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`market_http_request_duration_seconds_bucket{route="GET /healthz",le="+Inf"} 3`,
+		`market_trades_total 0`,
+		`market_trade_refusals_total{reason="unavailable"} 0`,
+		`go_sql_open_connections{db_name="market"}`,
+		`market_db_commit_seconds_count`,
+		`market_live_streams 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if storetest.Postgres() && !strings.Contains(body, "market_pgxpool_total_conns") {
+		t.Error("metrics lack the pgx pool on PostgreSQL")
+	}
 }
 
 // SIGTERM lets a request in flight finish, refuses new connections, and exits 0.
@@ -120,7 +110,7 @@ func TestGracefulShutdown(t *testing.T) {
 	bin := buildBinary(t)
 	db := filepath.Join(t.TempDir(), "market.db")
 	srv := startServer(t, bin, db)
-	b := newBrowser("patience")
+	b := webtest.New(srv.url, "patience")
 	conn, answer, body := startSlowSignUp(t, srv, b)
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -140,23 +130,19 @@ func TestGracefulShutdown(t *testing.T) {
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
 		t.Errorf("the request in flight: %d → %q, want the sign-up to complete", res.StatusCode, res.Header.Get("Location"))
 	}
-	checkStoppedCleanly(t, srv, bin, db, b.name)
+	checkStoppedCleanly(t, srv, bin, db, b.Name)
 }
 
 // startSlowSignUp starts a sign-up whose body arrives slowly: it sends half of it, once the
 // server has said a handler reads it, and returns the connection, its reader and the body.
-func startSlowSignUp(t *testing.T, srv *process, b *browser) (net.Conn, *bufio.Reader, string) {
+func startSlowSignUp(t *testing.T, srv *process, b *webtest.Client) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
-	if err := b.loadToken(srv.url, "/register"); err != nil {
+	if err := b.LoadToken("/register"); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(srv.url)
-	var cookies []string
-	for _, c := range b.hc.Jar.Cookies(u) {
-		cookies = append(cookies, c.Name+"="+c.Value)
-	}
-	body := url.Values{"username": {b.name}, "email": {b.name + "@example.com"}, "password": {"correct horse"},
-		"confirm_password": {"correct horse"}, "csrf_token": {b.token}}.Encode()
+	body := url.Values{"username": {b.Name}, "email": {b.Name + "@example.com"}, "password": {webtest.Password},
+		"confirm_password": {webtest.Password}, "csrf_token": {b.Token}}.Encode()
 
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
@@ -167,7 +153,7 @@ func startSlowSignUp(t *testing.T, srv *process, b *browser) (net.Conn, *bufio.R
 	// request is in flight for certain.
 	fmt.Fprintf(conn, "POST /register HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nCookie: %s\r\n"+
 		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
-		u.Host, srv.url, strings.Join(cookies, "; "), len(body))
+		u.Host, srv.url, b.CookieHeader(), len(body))
 	answer := bufio.NewReader(conn)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if line, err := answer.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
@@ -185,13 +171,9 @@ func startSlowSignUp(t *testing.T, srv *process, b *browser) (net.Conn, *bufio.R
 func waitDraining(t *testing.T, srv *process) {
 	t.Helper()
 	u, _ := url.Parse(srv.url)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(srv.log.String(), "shutting down") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no sign of shutting down\n%s", srv.log)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the log to say it is shutting down", 5*time.Second, func() bool {
+		return strings.Contains(srv.log.String(), "shutting down")
+	})
 	// Shutdown closes the listener first: once a new connection is refused, it is waiting for
 	// the request in flight, and the server must still be running.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {

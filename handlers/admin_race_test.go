@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -41,17 +42,29 @@ func TestAdminRaces(t *testing.T) {
 		}
 	}
 	grantee := strconv.FormatInt(userID(t, app, "b1"), 10)
-	mouse := strconv.FormatInt(app.item("Mouse").ID, 10)
+	for _, c := range []*client{buyers[0], admin} { // the tokens the goroutines below send
+		c.web.Token = c.token()
+	}
+	mouse := app.item("Mouse").ID
 	var wg sync.WaitGroup
+	// Each trade and each grant beside the others must succeed: the buyer can always afford
+	// the mouse, and no grant takes the budget below zero.
 	wg.Go(func() {
 		for range 15 {
-			buyers[0].htmx("/market", url.Values{"purchase_item": {mouse}})
-			buyers[0].htmx("/market", url.Values{"sold_item": {mouse}})
+			for _, sell := range []bool{false, true} {
+				res, err := buyers[0].web.Trade(mouse, sell)
+				if err != nil || res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "Purchased") && !strings.Contains(res.Body, "Sold") {
+					t.Errorf("a trade (sell=%v) beside grants: %v %v", sell, err, res.Response)
+				}
+			}
 		}
 	})
 	wg.Go(func() {
 		for i := range 15 {
-			admin.htmx("/admin/users/"+grantee+"/grant", url.Values{"amount": {strconv.Itoa(i%3*7 - 5)}})
+			res, err := admin.web.HTMX("/admin/users/"+grantee+"/grant", url.Values{"amount": {strconv.Itoa(i%3*7 - 5)}})
+			if err != nil || res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "Granted") {
+				t.Errorf("a grant beside trades: %v %v %.200s", err, res.Response, res.Body)
+			}
 		}
 	})
 	wg.Wait()

@@ -260,7 +260,7 @@ func TestAdminRetireItem(t *testing.T) {
 	if res := buyer.get("/items/" + strconv.FormatInt(kettle.ID, 10)); res.StatusCode != http.StatusNotFound {
 		t.Errorf("item page of a retired item: %d", res.StatusCode)
 	}
-	res = buyer.htmx("/market", url.Values{"purchase_item": {strconv.FormatInt(kettle.ID, 10)}})
+	res = buyer.answer(buyer.web.Buy(kettle.ID))
 	if messages(res.doc(t)) != "That item does not exist." {
 		t.Errorf("buy a retired item: %q", messages(res.doc(t)))
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"market/assets"
 	"market/handlers"
+	"market/handlers/webtest"
 	"market/store"
 	"market/store/storetest"
 )
@@ -84,18 +84,17 @@ func serveApp(t testing.TB, st *store.Store, cfgs ...handlers.Config) *testApp {
 	return &testApp{t: t, server: ts, store: st, clock: clock, handler: h}
 }
 
-// client is one browser: its own cookie jar, redirects not followed.
+// client is one browser: its own cookie jar, redirects not followed (a webtest.Client, whose
+// errors fail the test).
 type client struct {
 	app *testApp
 	hc  *http.Client
+	web *webtest.Client
 }
 
 func (a *testApp) client() *client {
-	jar, _ := cookiejar.New(nil)
-	return &client{app: a, hc: &http.Client{
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	web := webtest.New(a.server.URL, "")
+	return &client{app: a, hc: web.HTTP, web: web}
 }
 
 // response is a finished response with its body read.
@@ -118,35 +117,40 @@ func (r response) doc(t testing.TB) *goquery.Document {
 	return doc
 }
 
+// answer is what the server said, or the end of the test when it said nothing.
+func (c *client) answer(a webtest.Answer, err error) response {
+	c.app.t.Helper()
+	if err != nil {
+		c.app.t.Fatal(err)
+	}
+	return response{Response: a.Response, body: a.Body}
+}
+
 func (c *client) do(method, path string, form url.Values, headers map[string]string) response {
 	c.app.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	return c.answer(c.web.Do(method, path, form, headers))
+}
+
+// buy and sell are htmx trades, as the market page's buttons send them, that must succeed:
+// the test ends unless the answer is 200 with the success message.
+func (c *client) buy(item int64) response {
+	c.app.t.Helper()
+	return c.htmxTrade(item, false, "Purchased")
+}
+
+func (c *client) sell(item int64) response {
+	c.app.t.Helper()
+	return c.htmxTrade(item, true, "Sold")
+}
+
+func (c *client) htmxTrade(item int64, sell bool, want string) response {
+	c.app.t.Helper()
+	c.web.Token = c.token()
+	res := c.answer(c.web.Trade(item, sell))
+	if res.StatusCode != http.StatusOK || !strings.Contains(res.body, want) {
+		c.app.t.Fatalf("trade %d (sell=%v): %d %.300s", item, sell, res.StatusCode, res.body)
 	}
-	req, err := http.NewRequest(method, c.app.server.URL+path, body)
-	if err != nil {
-		c.app.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if method != http.MethodGet && method != http.MethodHead {
-		req.Header.Set("Origin", c.app.server.URL)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		c.app.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		c.app.t.Fatal(err)
-	}
-	return response{Response: res, body: string(b)}
+	return res
 }
 
 func (c *client) get(path string, headers ...map[string]string) response {
@@ -191,10 +195,8 @@ func first(h []map[string]string) map[string]string {
 func (a *testApp) signUp(username string) *client {
 	a.t.Helper()
 	c := a.client()
-	res := c.post("/register", url.Values{
-		"username": {username}, "email": {username + "@example.com"},
-		"password": {"correct horse"}, "confirm_password": {"correct horse"},
-	})
+	c.web.Name = username
+	res := c.answer(c.web.SignUp())
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
 		a.t.Fatalf("sign up %s: %d %s", username, res.StatusCode, res.Header.Get("Location"))
 	}

@@ -71,9 +71,7 @@ func TestHashingBusyIs503(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { holder.do(http.MethodPost, "/register", form, nil) })
 	defer wg.Wait()
-	for st.HashesInFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the sign-up to take the one hashing slot", 10*time.Second, func() bool { return st.HashesInFlight() > 0 })
 	login := url.Values{"username": {"slowpoke"}, "password": {"long enough"}, "csrf_token": {tok}}
 	res := prober.do(http.MethodPost, "/login", login, nil)
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {

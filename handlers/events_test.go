@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,13 +111,6 @@ func (a *testApp) version() int64 {
 	}
 }
 
-func (c *client) buy(id int64) {
-	c.app.t.Helper()
-	if res := c.htmx("/market", url.Values{"purchase_item": {strconv.FormatInt(id, 10)}}); !strings.Contains(res.body, "Purchased") {
-		c.app.t.Fatalf("buy %d: %s", id, res.body)
-	}
-}
-
 func TestStreamNeedsLogin(t *testing.T) {
 	app := newTestApp(t)
 	res := app.client().get("/market/events")
@@ -160,7 +152,7 @@ func TestStreamShowsOthersTrades(t *testing.T) {
 	// Bob's own stream gets his items and budget, for his other tabs.
 	bs := bob.stream("/market/events", nil)
 	ann.buy(app.item("Kettle").ID)
-	bob.htmx("/market", url.Values{"sold_item": {strconv.FormatInt(mouse.ID, 10)}})
+	bob.sell(mouse.ID)
 	var got string
 	for !strings.Contains(got, `data-change="sold"`) {
 		got = bs.next(t, time.Second).data

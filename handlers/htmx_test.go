@@ -146,7 +146,7 @@ func TestHtmxRefusals(t *testing.T) {
 	c := app.signUp("alice")
 	bob := app.signUp("bob")
 	laptop, sofa, phone := app.item("Laptop"), app.item("Sofa"), app.item("Phone")
-	bob.htmx("/market", url.Values{"purchase_item": {id(laptop)}})
+	bob.buy(laptop.ID)
 
 	tests := []struct {
 		name, field, value, want string

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -17,8 +16,8 @@ func TestTradesPage(t *testing.T) {
 	mouse := app.item("Mouse")
 	// 15 purchase/sale pairs and the opening grant: 31 rows, two pages of 25.
 	for range 15 {
-		c.htmx("/market", url.Values{"purchase_item": {id(mouse)}})
-		c.htmx("/market", url.Values{"sold_item": {id(mouse)}})
+		c.buy(mouse.ID)
+		c.sell(mouse.ID)
 	}
 	res := c.get("/trades")
 	if res.StatusCode != http.StatusOK {

@@ -108,21 +108,33 @@ func (c *Client) HTMX(path string, form url.Values) (Answer, error) {
 }
 
 // SignUp registers c.Name (email name@example.com, password Password) through the form; the
-// server answers 302 to /market when it worked.
+// server answers 302 to /market when it worked, and renews the token (Trade reads it again).
 func (c *Client) SignUp() (Answer, error) {
 	if err := c.LoadToken("/register"); err != nil {
 		return Answer{}, err
 	}
-	return c.Post("/register", url.Values{"username": {c.Name}, "email": {c.Name + "@example.com"},
+	a, err := c.Post("/register", url.Values{"username": {c.Name}, "email": {c.Name + "@example.com"},
 		"password": {Password}, "confirm_password": {Password}})
+	c.renewed(a)
+	return a, err
 }
 
-// LogIn logs c.Name in through the form; the server answers 302 to /market when it worked.
+// renewed forgets the token when the answer signed c in: the server renews it then.
+func (c *Client) renewed(a Answer) {
+	if a.Response != nil && a.StatusCode == http.StatusFound {
+		c.Token = ""
+	}
+}
+
+// LogIn logs c.Name in through the form; the server answers 302 to /market when it worked,
+// and renews the token (Trade reads it again).
 func (c *Client) LogIn(password string) (Answer, error) {
 	if err := c.LoadToken("/login"); err != nil {
 		return Answer{}, err
 	}
-	return c.Post("/login", url.Values{"username": {c.Name}, "password": {password}})
+	a, err := c.Post("/login", url.Values{"username": {c.Name}, "password": {password}})
+	c.renewed(a)
+	return a, err
 }
 
 // Buy is an htmx purchase of the item: 200 and "Purchased NAME!" when it worked.

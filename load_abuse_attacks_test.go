@@ -1,3 +1,5 @@
+//go:build load
+
 package main
 
 // The attacks TestAbuse runs, as one address sends them.
@@ -8,8 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,13 +45,8 @@ func flood(stop <-chan struct{}, next func(n int) *http.Request) {
 	wg.Wait()
 }
 
-// abuseRate is how many requests a second each attack sends (MARKET_ABUSE_RATE, default 200).
-func abuseRate() int {
-	if n, err := strconv.Atoi(os.Getenv("MARKET_ABUSE_RATE")); err == nil && n > 0 {
-		return n
-	}
-	return 200
-}
+// abuseRate is how many requests a second each attack sends.
+func abuseRate() int { return 200 }
 
 func (s *abuseServer) takenNameSignups(stop <-chan struct{}) {
 	flood(stop, func(n int) *http.Request {

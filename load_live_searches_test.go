@@ -1,3 +1,5 @@
+//go:build load
+
 package main
 
 import (
@@ -6,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -31,12 +32,9 @@ const (
 // streams of distinct searches (from 100 users, 4 tabs each, each user from an address of
 // their own behind a trusted proxy) that the traded item does not match. Each trade is timed
 // from its request to the viewer's event, one at a time. SQLite, and PostgreSQL in the same
-// run when MARKET_TEST_POSTGRES is set: `MARKET_LOAD=1 go test -run TestLoadLiveSearches .`
+// run when a cluster is given (see .ci/postgres): `go test -tags load -run TestLoadLiveSearches .`
 func TestLoadLiveSearches(t *testing.T) {
-	if os.Getenv("MARKET_LOAD") == "" {
-		t.Skip("the live searches benchmark runs with MARKET_LOAD=1")
-	}
-	bin := loadBuild(t)
+	bin := buildBinary(t)
 	dbs := map[string]string{"SQLite": filepath.Join(t.TempDir(), "market.db")}
 	if storetest.Postgres() {
 		dbs["PostgreSQL"] = storetest.NewPostgres(t)
@@ -75,9 +73,9 @@ func liveSearchLoad(t *testing.T, bin, db string) (alone, beside []time.Duration
 	if out, err := exec.Command(bin, "-db", db, "seed", "-items", "100000", "-users", strconv.Itoa(users), "-password", "password").CombinedOutput(); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
-	addr := loadFreeAddr(t)
+	addr := freeAddr(t)
 	base := "http://" + addr
-	p := loadStart(t, exec.Command(bin, "-db", db, "-addr", addr, "-trust-proxy"), base)
+	p := startProc(t, exec.Command(bin, "-db", db, "-addr", addr, "-trust-proxy"), base)
 	defer p.stop()
 	logins := loadLogins(t, users, func(int) string { return base })
 	viewer, trader, others := logins[0], logins[1], logins[2:]
@@ -146,7 +144,7 @@ func timeTrades(t *testing.T, base string, trader loadUser, seen <-chan time.Tim
 		case <-time.After(5 * time.Second):
 			t.Fatalf("trade %d: no event for the viewer within 5 s", i)
 		}
-		time.Sleep(searchStep)
+		time.Sleep(searchStep) // the pace of the trades, not a wait for anything
 	}
 	slices.Sort(delays)
 	return delays

@@ -7,16 +7,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"market/handlers/webtest"
 	"market/store"
 	"market/store/storetest"
 )
@@ -24,18 +24,19 @@ import (
 // trader buys and sells only its own items, so that every answer it gets says exactly what
 // the database must now hold for them.
 type trader struct {
-	*browser
+	*webtest.Client
 	id    int64
 	items []store.Item
 	owned map[int64]bool // what the answers so far say this trader owns
 	// pending is the trade in flight when the server died: it may or may not have happened.
 	pending *store.Item
 	acked   int
+	total   *atomic.Int64 // the answered trades of every trader in this round
 }
 
 // trade runs until stop is closed or the server stops answering. Every answer must be the
 // success message: the trader only buys what is on sale and sells what it owns.
-func (tr *trader) trade(base string, rng *rand.Rand, stop <-chan struct{}) error {
+func (tr *trader) trade(rng *rand.Rand, stop <-chan struct{}) error {
 	for {
 		select {
 		case <-stop:
@@ -43,22 +44,22 @@ func (tr *trader) trade(base string, rng *rand.Rand, stop <-chan struct{}) error
 		default:
 		}
 		it := tr.items[rng.IntN(len(tr.items))]
-		field, want := "purchase_item", "Purchased "+it.Name+"!"
-		if tr.owned[it.ID] {
-			field, want = "sold_item", "Sold "+it.Name+" back to the market!"
+		sell, want := tr.owned[it.ID], "Purchased "+it.Name+"!"
+		if sell {
+			want = "Sold " + it.Name + " back to the market!"
 		}
 		tr.pending = &it
-		res, body, err := tr.post(base, "/market", url.Values{field: {strconv.FormatInt(it.ID, 10)}},
-			map[string]string{"HX-Request": "true", "X-CSRF-Token": tr.token})
+		res, err := tr.Trade(it.ID, sell)
 		if err != nil {
 			return nil // the server is gone; the trade in flight is pending
 		}
 		tr.pending = nil
-		if res.StatusCode != http.StatusOK || !strings.Contains(body, "<p>"+want+"</p>") {
-			return fmt.Errorf("%s %s %s: %d %.300s", tr.name, field, it.Name, res.StatusCode, body)
+		if res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "<p>"+want+"</p>") {
+			return fmt.Errorf("%s sell=%v %s: %d %.300s", tr.Name, sell, it.Name, res.StatusCode, res.Body)
 		}
 		tr.owned[it.ID] = !tr.owned[it.ID]
 		tr.acked++
+		tr.total.Add(1)
 	}
 }
 
@@ -97,13 +98,14 @@ type crashTest struct {
 	srv     *process
 	traders []*trader
 	rng     *rand.Rand
+	acked   atomic.Int64 // the answered trades of the round under way
 }
 
 // newCrashTest starts the server on a fresh database and signs up four traders, three cheap
 // items each: together they can always afford all of them.
 func newCrashTest(t *testing.T) *crashTest {
 	c := &crashTest{t: t, bin: buildBinary(t)}
-	c.db = storetest.URL(t) // SQLite, or PostgreSQL when MARKET_TEST_POSTGRES says so
+	c.db = storetest.URL(t) // SQLite, or PostgreSQL when the environment names a cluster
 	c.srv = startServer(t, c.bin, c.db)
 
 	st := c.openStore()
@@ -114,9 +116,8 @@ func newCrashTest(t *testing.T) *crashTest {
 	}
 	c.traders = make([]*trader, 4)
 	for i := range c.traders {
-		tr := &trader{browser: newBrowser(fmt.Sprintf("trader%d", i)), owned: map[int64]bool{}}
-		tr.register(t, c.srv.url)
-		if err := tr.loadToken(c.srv.url, "/market"); err != nil {
+		tr := &trader{Client: signUp(t, c.srv.url, fmt.Sprintf("trader%d", i)), owned: map[int64]bool{}, total: &c.acked}
+		if err := tr.LoadToken("/market"); err != nil {
 			t.Fatal(err)
 		}
 		for j := i; j < 12; j += 4 {
@@ -138,20 +139,28 @@ func (c *crashTest) openStore() *store.Store {
 }
 
 // killUnderLoad sets every trader trading, kills the server with SIGKILL at a random moment
-// (the randomness is the point: a sleep, not a wait), and reports what the traders saw.
+// (once the traders have been answered a random number of trades, 1 to 300), and reports
+// what the traders saw.
 func (c *crashTest) killUnderLoad(round int) {
+	c.acked.Store(0)
 	stop := make(chan struct{})
 	errs := make(chan error, len(c.traders))
 	var wg sync.WaitGroup
+	var ended atomic.Int32
 	for _, tr := range c.traders {
 		tr.acked = 0
+		tr.Base = c.srv.url // a new port each round; the cookies (per host) still hold
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- tr.trade(c.srv.url, rand.New(rand.NewPCG(c.rng.Uint64(), 1)), stop)
+			errs <- tr.trade(rand.New(rand.NewPCG(c.rng.Uint64(), 1)), stop)
+			ended.Add(1)
 		}()
 	}
-	time.Sleep(time.Duration(100+c.rng.IntN(900)) * time.Millisecond)
+	target := int64(1 + c.rng.IntN(300))
+	waitFor(c.t, fmt.Sprintf("%d answered trades", target), 60*time.Second, func() bool {
+		return c.acked.Load() >= target || ended.Load() == int32(len(c.traders)) // or a trader failed
+	})
 	if err := c.srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		c.t.Fatal(err)
 	}
@@ -186,7 +195,7 @@ func (c *crashTest) verifyTrader(st *store.Store, round int, tr *trader) bool {
 	t := c.t
 	ctx := context.Background()
 	if tr.id == 0 {
-		u, err := st.Authenticate(ctx, tr.name, "correct horse")
+		u, err := st.Authenticate(ctx, tr.Name, webtest.Password)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +211,7 @@ func (c *crashTest) verifyTrader(st *store.Store, round int, tr *trader) bool {
 		if owns != tr.owned[it.ID] {
 			if tr.pending == nil || tr.pending.ID != it.ID {
 				t.Errorf("round %d: %s was told it owns %s: %v, but the database says owner %d",
-					round, tr.name, it.Name, tr.owned[it.ID], got.OwnerID)
+					round, tr.Name, it.Name, tr.owned[it.ID], got.OwnerID)
 			}
 			tr.owned[it.ID] = owns // the trade in flight did happen
 		}
@@ -220,7 +229,7 @@ func (c *crashTest) verifyTrader(st *store.Store, round int, tr *trader) bool {
 		t.Fatal(err)
 	}
 	if u.Budget != store.StartingBudget-spent {
-		t.Errorf("round %d: %s has %d, but owns items worth %d of its %d", round, tr.name, u.Budget, spent, store.StartingBudget)
+		t.Errorf("round %d: %s has %d, but owns items worth %d of its %d", round, tr.Name, u.Budget, spent, store.StartingBudget)
 	}
 	return inFlight
 }

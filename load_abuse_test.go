@@ -1,10 +1,12 @@
+//go:build load
+
 package main
 
 // The abuse checks: each cheap attack of one address runs for a while beside a normal user, on
 // the real binary with the request log on, written to a file. Run them with `task abuse`, or
 // briefly (CI):
 //
-//	MARKET_ABUSE=1 MARKET_ABUSE_SECONDS=3 go test -run '^TestAbuse$' -count=1 -v .
+//	MARKET_ABUSE_SECONDS=3 go test -tags load -run '^TestAbuse$' -count=1 -v .
 
 import (
 	"bufio"
@@ -30,7 +32,7 @@ const abuseStreamUsers = 15
 
 // abuseServer is the real binary under attack, and the accounts the test uses.
 type abuseServer struct {
-	proc           *loadProc
+	proc           *serverProc
 	base, metrics  string
 	db, log        string
 	viewer, trader loadUser
@@ -42,28 +44,14 @@ type abuseServer struct {
 	patience       time.Duration  // how long a trade's event is waited for
 }
 
-// abuseFloor is the least quiet p99 the doubling rule starts from: on a shared machine of two
-// cores a few milliseconds of scheduling noise would otherwise decide (MARKET_ABUSE_FLOOR_MS,
-// default 25).
-func abuseFloor() time.Duration {
-	if n, err := strconv.Atoi(os.Getenv("MARKET_ABUSE_FLOOR_MS")); err == nil && n >= 0 {
-		return time.Duration(n) * time.Millisecond
-	}
-	return 25 * time.Millisecond
-}
-
-func abuseDuration() time.Duration {
-	if n, err := strconv.Atoi(os.Getenv("MARKET_ABUSE_SECONDS")); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	return 20 * time.Second
-}
+// The least quiet p99 the doubling rule starts from (knobs.abuseFloor, default 25 ms): on a
+// shared machine of two cores a few milliseconds of scheduling noise would otherwise decide.
 
 // startAbuseServer seeds items (0: the demo catalogue) and streamUsers+3 accounts, serves
 // them, and logs in the viewer, the trader, the streaming accounts and the attacker.
 func startAbuseServer(t *testing.T, streamUsers, items int) *abuseServer {
 	t.Helper()
-	bin, dir := loadBuild(t), t.TempDir()
+	bin, dir := buildBinary(t), t.TempDir()
 	db := filepath.Join(dir, "market.db")
 	seed := []string{"-db", db, "seed", "-users", strconv.Itoa(streamUsers + 3), "-password", "password"}
 	if items > 0 {
@@ -72,7 +60,7 @@ func startAbuseServer(t *testing.T, streamUsers, items int) *abuseServer {
 	if out, err := exec.Command(bin, seed...).CombinedOutput(); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
-	addr, maddr := loadFreeAddr(t), loadFreeAddr(t)
+	addr, maddr := freeAddr(t), freeAddr(t)
 	s := &abuseServer{base: "http://" + addr, metrics: "http://" + maddr + "/metrics", db: db,
 		log: filepath.Join(dir, "server.log"), stream: make(chan time.Time, 1024), patience: 3 * time.Second}
 	logFile, err := os.Create(s.log)
@@ -82,7 +70,7 @@ func startAbuseServer(t *testing.T, streamUsers, items int) *abuseServer {
 	t.Cleanup(func() { logFile.Close() })
 	cmd := exec.Command(bin, "-db", db, "-addr", addr, "-metrics-addr", maddr)
 	cmd.Stderr = logFile
-	s.proc = loadStart(t, cmd, s.base)
+	s.proc = startProc(t, cmd, s.base)
 	users := loadLogins(t, streamUsers+2, func(int) string { return s.base })
 	s.viewer, s.trader, s.streamers = users[0], users[1], users[2:]
 	attacker := loadLogin(t, s.base, fmt.Sprintf("user%05d", streamUsers+3), "password")
@@ -197,7 +185,7 @@ func (s *abuseServer) tradeWhile(t *testing.T, d time.Duration) []time.Duration 
 		case <-time.After(s.patience):
 			delays = append(delays, s.patience)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // a person's pace, not a wait for anything
 	}
 	slices.Sort(delays)
 	return delays
@@ -244,12 +232,8 @@ func (s *abuseServer) series(t *testing.T) int {
 }
 
 func TestAbuse(t *testing.T) {
-	if os.Getenv("MARKET_ABUSE") == "" {
-		t.Skip("the abuse checks run with MARKET_ABUSE=1 (task abuse)")
-	}
-	d := abuseDuration()
-	items, _ := strconv.Atoi(os.Getenv("MARKET_ABUSE_ITEMS"))
-	s := startAbuseServer(t, abuseStreamUsers, items)
+	d := knobs.abuseDuration()
+	s := startAbuseServer(t, abuseStreamUsers, knobs.abuseItems())
 	// Each attack briefly first: every series it can make (OTHER, 405, 429...) exists from here on.
 	for _, warm := range []func(<-chan struct{}){s.takenNameSignups, s.cookielessViews, s.madeUpMethods} {
 		warm(closedAfter(300 * time.Millisecond))
@@ -273,7 +257,7 @@ func TestAbuse(t *testing.T) {
 		}
 		t.Logf("%-38s %9s %9s %9s %9s %7d", a.name, quiet.p99().Round(time.Microsecond), w.p99().Round(time.Microsecond),
 			w.live().Round(time.Millisecond), (w.cpu - quiet.cpu).Round(10*time.Millisecond), len(w.pages))
-		if limit := 2 * max(quiet.p99(), abuseFloor()); w.p99() > limit {
+		if limit := 2 * max(quiet.p99(), knobs.abuseFloor()); w.p99() > limit {
 			t.Errorf("%s: the normal user's GET /market p99 %s, over twice the quiet %s", a.name, w.p99(), quiet.p99())
 		}
 		if w.live() > time.Second {

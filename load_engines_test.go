@@ -1,3 +1,5 @@
+//go:build load
+
 package main
 
 import (
@@ -8,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -27,13 +28,10 @@ import (
 // selling back an item of their own) on SQLite, on PostgreSQL with one instance, the same with
 // each flush 1 ms longer (commit_delay = 1000, what a networked disk costs), and on PostgreSQL
 // with three instances behind a round-robin reverse proxy (in this process), in one run:
-// `task bench-pg` (and `task bench`) with MARKET_TEST_POSTGRES set.
+// `task bench-pg` (and `task bench`), which start a throwaway cluster.
 func TestLoadEngines(t *testing.T) {
-	if os.Getenv("MARKET_LOAD") == "" {
-		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench)")
-	}
 	storetest.RequirePostgres(t)
-	bin := loadBuild(t)
+	bin := buildBinary(t)
 	type setup struct {
 		name        string
 		db          string
@@ -60,10 +58,10 @@ func TestLoadEngines(t *testing.T) {
 		}
 		items := affordable(t, s.db, loadConns)
 		var backends []*url.URL
-		var procs []*loadProc
+		var procs []*serverProc
 		for range s.instances {
-			addr := loadFreeAddr(t)
-			procs = append(procs, loadStart(t, exec.Command(bin, "-db", s.db, "-addr", addr), "http://"+addr))
+			addr := freeAddr(t)
+			procs = append(procs, startProc(t, exec.Command(bin, "-db", s.db, "-addr", addr), "http://"+addr))
 			u, _ := url.Parse("http://" + addr)
 			backends = append(backends, u)
 		}

@@ -1,14 +1,15 @@
+//go:build load
+
 package main
 
 // The cost benchmarks of the README's Security section, measured side by side in one run:
 //
-//	MARKET_LOAD=1 go test -run '^TestAbuseBench$' -count=1 -v -timeout 30m .
+//	go test -tags load -run '^TestAbuseBench$' -count=1 -v -timeout 30m .
 
 import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,9 +17,6 @@ import (
 )
 
 func TestAbuseBench(t *testing.T) {
-	if testing.Short() || os.Getenv("MARKET_LOAD") == "" {
-		t.Skip("the cost benchmarks run with MARKET_LOAD=1 (task abuse)")
-	}
 	s := startAbuseServer(t, 100, 100_000) // 100 accounts x 4 streams: 400
 	anon := func(path string) func(w, n int) *http.Request {
 		return func(w, n int) *http.Request { req, _ := http.NewRequest(http.MethodGet, s.base+path, nil); return req }

@@ -1,3 +1,5 @@
+//go:build load
+
 package main
 
 import (
@@ -84,9 +86,6 @@ COMMIT;
 // server's flushes as they are and 1 ms longer (commit_delay = 1000, what a networked disk
 // costs). Part of `task bench-pg`.
 func TestLoadFeedSQL(t *testing.T) {
-	if os.Getenv("MARKET_LOAD") == "" {
-		t.Skip("the load benchmark runs with MARKET_LOAD=1 (task bench-pg)")
-	}
 	storetest.RequirePostgres(t)
 	pgbench, err := exec.LookPath("pgbench")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"market/handlers/webtest"
 	"market/store/storetest"
 )
 
@@ -133,69 +133,59 @@ func TestNginxRecipe(t *testing.T) {
 	nginx := requireNginx(t)
 	bin := buildBinary(t)
 	db := storetest.NewPostgres(t)
-	var procs []*loadProc
+	var procs []*serverProc
 	var addrs []string
 	for range 3 {
-		addr := loadFreeAddr(t)
+		addr := freeAddr(t)
 		cmd := exec.Command(bin, "-db", db, "-addr", addr)
 		cmd.Env = append(os.Environ(), "TRUST_PROXY=1", "TZ=UTC")
-		procs = append(procs, loadStart(t, cmd, "http://"+addr))
+		procs = append(procs, startProc(t, cmd, "http://"+addr))
 		addrs = append(addrs, addr)
 	}
-	base := startNginx(t, nginx, addrs, loadFreeAddr(t))
+	base := startNginx(t, nginx, addrs, freeAddr(t))
 
-	alice, bob := newBrowser("alice"), newBrowser("bob")
-	alice.register(t, base) // a form post: 302 → /market, signed in
-	nginxLogin(t, base, bob)
+	alice := signUp(t, base, "alice") // a form post: 302 → /market, signed in
+	bob := nginxLogin(t, base, "bob")
 	nginxTradePair(t, base, alice)
 	nginxLiveTrade(t, base, alice, bob)
 	nginxKillWhileTrading(t, base, bin, db, procs[1])
 }
 
-// nginxLogin signs b up, then logs in again from a fresh cookie jar through the login form.
-func nginxLogin(t *testing.T, base string, b *browser) {
+// nginxLogin signs name up, then logs in again from a fresh cookie jar through the login form.
+func nginxLogin(t *testing.T, base, name string) *webtest.Client {
 	t.Helper()
-	b.register(t, base)
-	*b = *newBrowser(b.name)
-	if err := b.loadToken(base, "/login"); err != nil {
-		t.Fatal(err)
-	}
-	res, _, err := b.post(base, "/login", url.Values{"username": {b.name}, "password": {"correct horse"}, "csrf_token": {b.token}}, nil)
+	signUp(t, base, name)
+	b := webtest.New(base, name)
+	res, err := b.LogIn(webtest.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/market" {
 		t.Fatalf("login through nginx: %d → %q, want 302 → /market", res.StatusCode, res.Header.Get("Location"))
 	}
-	if err := b.loadToken(base, "/market"); err != nil {
+	if err := b.LoadToken("/market"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// nginxTrade is an htmx purchase (or sale) of item by b through nginx; it returns the answer.
-func nginxTrade(base string, b *browser, field string, item int64) (int, string, error) {
-	res, body, err := b.post(base, "/market", url.Values{field: {strconv.FormatInt(item, 10)}},
-		map[string]string{"HX-Request": "true", "X-CSRF-Token": b.token})
-	if err != nil {
-		return 0, "", err
-	}
-	return res.StatusCode, body, nil
+	return b
 }
 
 // nginxTradePair buys and sells back the cheapest item as b, with htmx.
-func nginxTradePair(t *testing.T, base string, b *browser) {
+func nginxTradePair(t *testing.T, base string, b *webtest.Client) {
 	t.Helper()
-	if err := b.loadToken(base, "/market"); err != nil {
+	if err := b.LoadToken("/market"); err != nil {
 		t.Fatal(err)
 	}
 	it := nginxOnSale(t, base, b, 1)[0]
-	for _, step := range []struct{ field, want string }{
-		{"purchase_item", "Purchased " + it.name + "!"},
-		{"sold_item", "Sold " + it.name + " back to the market!"},
+	for _, step := range []struct {
+		sell bool
+		want string
+	}{
+		{false, "Purchased " + it.name + "!"},
+		{true, "Sold " + it.name + " back to the market!"},
 	} {
-		code, body, err := nginxTrade(base, b, step.field, it.id)
-		if err != nil || code != http.StatusOK || !strings.Contains(body, "<p>"+step.want+"</p>") {
-			t.Fatalf("htmx %s through nginx: %d %v %.300s, want 200 and %q", step.field, code, err, body, step.want)
+		res, err := b.Trade(it.id, step.sell)
+		if err != nil || res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "<p>"+step.want+"</p>") {
+			t.Fatalf("htmx trade (sell=%v) through nginx: %v %v, want 200 and %q", step.sell, err, res, step.want)
 		}
 	}
 }
@@ -207,13 +197,12 @@ type nginxItem struct {
 
 // nginxItems are the rows of a list of the market page (#item-rows or #owned-rows) as b sees
 // it, cheapest first.
-func nginxItems(base string, b *browser, list string) ([]nginxItem, error) {
-	res, err := b.hc.Get(base + "/market?sort=price")
+func nginxItems(b *webtest.Client, list string) ([]nginxItem, error) {
+	res, err := b.Get("/market?sort=price")
 	if err != nil {
 		return nil, err
 	}
-	defer res.Body.Close()
-	doc, err := goquery.NewDocumentFromReader(res.Body)
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(res.Body))
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +215,9 @@ func nginxItems(base string, b *browser, list string) ([]nginxItem, error) {
 }
 
 // nginxOnSale are the items on sale, cheapest first; at least n of them.
-func nginxOnSale(t *testing.T, base string, b *browser, n int) []nginxItem {
+func nginxOnSale(t *testing.T, base string, b *webtest.Client, n int) []nginxItem {
 	t.Helper()
-	items, err := nginxItems(base, b, "#item-rows")
+	items, err := nginxItems(b, "#item-rows")
 	if err != nil || len(items) < n {
 		t.Fatalf("market page through nginx: %d items on sale, want %d: %v", len(items), n, err)
 	}
@@ -237,12 +226,12 @@ func nginxOnSale(t *testing.T, base string, b *browser, n int) []nginxItem {
 
 // nginxLiveTrade opens watcher's live stream through nginx, has trader buy an item, and waits
 // for the stream's event naming that item's row.
-func nginxLiveTrade(t *testing.T, base string, watcher, trader *browser) {
+func nginxLiveTrade(t *testing.T, base string, watcher, trader *webtest.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/market/events", nil)
-	stream := &http.Client{Jar: watcher.hc.Jar} // no client timeout: the stream stays open
+	stream := &http.Client{Jar: watcher.HTTP.Jar} // no client timeout: the stream stays open
 	res, err := stream.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -252,8 +241,8 @@ func nginxLiveTrade(t *testing.T, base string, watcher, trader *browser) {
 		t.Fatalf("live stream through nginx: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	it := nginxOnSale(t, base, trader, 1)[0]
-	if code, body, err := nginxTrade(base, trader, "purchase_item", it.id); err != nil || code != http.StatusOK {
-		t.Fatalf("purchase for the stream: %d %v %.300s", code, err, body)
+	if res, err := trader.Buy(it.id); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("purchase for the stream: %v %v", res, err)
 	}
 	row := fmt.Sprintf(`id="item-%d"`, it.id)
 	sc := bufio.NewScanner(res.Body)
@@ -263,20 +252,20 @@ func nginxLiveTrade(t *testing.T, base string, watcher, trader *browser) {
 			return
 		}
 	}
-	t.Fatalf("the stream through nginx did not show %s's purchase of %s: %v", trader.name, it.name, sc.Err())
+	t.Fatalf("the stream through nginx did not show %s's purchase of %s: %v", trader.Name, it.name, sc.Err())
 }
 
 // nginxTrader trades its own items through nginx; on any failure it learns what it owns again
 // from its market page, since a trade whose answer was lost may or may not have happened.
 type nginxTrader struct {
-	*browser
+	*webtest.Client
 	items     []nginxItem
 	owned     map[int64]bool
 	successes atomic.Int64
 	failures  atomic.Int64
 }
 
-func (tr *nginxTrader) run(base string, stop <-chan struct{}) {
+func (tr *nginxTrader) run(stop <-chan struct{}) {
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
@@ -284,18 +273,18 @@ func (tr *nginxTrader) run(base string, stop <-chan struct{}) {
 		default:
 		}
 		it := tr.items[i%len(tr.items)]
-		field, want := "purchase_item", "Purchased "+it.name+"!"
-		if tr.owned[it.id] {
-			field, want = "sold_item", "Sold "+it.name+" back to the market!"
+		sell, want := tr.owned[it.id], "Purchased "+it.name+"!"
+		if sell {
+			want = "Sold " + it.name + " back to the market!"
 		}
-		code, body, err := nginxTrade(base, tr.browser, field, it.id)
-		if err == nil && code == http.StatusOK && strings.Contains(body, "<p>"+want+"</p>") {
+		res, err := tr.Trade(it.id, sell)
+		if err == nil && res.StatusCode == http.StatusOK && strings.Contains(res.Body, "<p>"+want+"</p>") {
 			tr.owned[it.id] = !tr.owned[it.id]
 			tr.successes.Add(1)
 			continue
 		}
 		tr.failures.Add(1)
-		if owned, err := nginxItems(base, tr.browser, "#owned-rows"); err == nil {
+		if owned, err := nginxItems(tr.Client, "#owned-rows"); err == nil {
 			clear(tr.owned)
 			for _, o := range owned {
 				tr.owned[o.id] = true
@@ -308,30 +297,25 @@ func (tr *nginxTrader) run(base string, stop <-chan struct{}) {
 func waitSuccesses(t *testing.T, traders []*nginxTrader, n func(i int) int64) {
 	t.Helper()
 	for i, tr := range traders {
-		for deadline := time.Now().Add(60 * time.Second); tr.successes.Load() < n(i); {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d trades succeeded, want %d", tr.name, tr.successes.Load(), n(i))
-			}
-			time.Sleep(10 * time.Millisecond) // polling for the condition: the trades counted
-		}
+		waitFor(t, fmt.Sprintf("%s's %d successful trades", tr.Name, n(i)), 60*time.Second,
+			func() bool { return tr.successes.Load() >= n(i) })
 	}
 }
 
 // nginxKillWhileTrading has four users trade through nginx, kills victim with SIGKILL among
 // them, and wants every user's trades to go on through the other instances, at most the
 // trades in flight lost, and check clean afterwards.
-func nginxKillWhileTrading(t *testing.T, base, bin, db string, victim *loadProc) {
+func nginxKillWhileTrading(t *testing.T, base, bin, db string, victim *serverProc) {
 	t.Helper()
 	traders := make([]*nginxTrader, 4)
 	var onSale []nginxItem
 	for i := range traders {
-		traders[i] = &nginxTrader{browser: newBrowser(fmt.Sprintf("trader%d", i)), owned: map[int64]bool{}}
-		traders[i].register(t, base)
-		if err := traders[i].loadToken(base, "/market"); err != nil {
+		traders[i] = &nginxTrader{Client: signUp(t, base, fmt.Sprintf("trader%d", i)), owned: map[int64]bool{}}
+		if err := traders[i].LoadToken("/market"); err != nil {
 			t.Fatal(err)
 		}
 		if onSale == nil {
-			onSale = nginxOnSale(t, base, traders[i].browser, 3*len(traders))
+			onSale = nginxOnSale(t, base, traders[i].Client, 3*len(traders))
 		}
 		for j := i; j < 3*len(traders); j += len(traders) {
 			traders[i].items = append(traders[i].items, onSale[j])
@@ -341,7 +325,7 @@ func nginxKillWhileTrading(t *testing.T, base, bin, db string, victim *loadProc)
 	stopAll := sync.OnceFunc(func() { close(stop) })
 	var wg sync.WaitGroup
 	for _, tr := range traders {
-		wg.Go(func() { tr.run(base, stop) })
+		wg.Go(func() { tr.run(stop) })
 	}
 	defer wg.Wait()
 	defer stopAll() // on a failure below

@@ -6,99 +6,17 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// inProcess is the server started by run in this process.
-type inProcess struct {
-	base string
-	addr string
-	log  string // the log file's path
-}
-
-// serveInProcess runs the server on a fresh database and waits until it serves. The test's
-// end stops it as SIGTERM would, and waits for it to return.
-func serveInProcess(t *testing.T, env map[string]string) *inProcess {
-	t.Helper()
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "market.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	getenv := func(k string) string { return env[k] }
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "market.db")}, getenv, io.Discard, logFile)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("the server did not stop")
-		}
-		logFile.Close()
-	})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(logPath)
-		if m := servingURL.FindSubmatch(b); m != nil {
-			base := string(m[1])
-			return &inProcess{base: base, addr: strings.TrimPrefix(base, "http://"), log: logPath}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the server stopped before serving: %v\n%s", err, b)
-		default:
-		}
-	}
-	t.Fatal("the server did not start")
-	return nil
-}
-
-// cookieHeader is the Cookie header a browser that registered as name would send.
-func cookieHeader(t *testing.T, base, name string) string {
-	t.Helper()
-	b := newBrowser(name)
-	b.register(t, base)
-	u, _ := http.NewRequest(http.MethodGet, base+"/market", nil)
-	var parts []string
-	for _, c := range b.hc.Jar.Cookies(u.URL) {
-		parts = append(parts, c.Name+"="+c.Value)
-	}
-	return strings.Join(parts, "; ")
-}
-
-// get sends one request on a new connection and returns the status.
-func get(t *testing.T, base, path, cookie string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-	req.Header.Set("Cookie", cookie)
-	req.Close = true
-	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
-}
 
 // readStatus reads the status line of an answer on c, or the error that ended the connection.
 func readStatus(c net.Conn, within time.Duration) (int, error) {
