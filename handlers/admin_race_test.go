@@ -16,6 +16,9 @@ func TestAdminRaces(t *testing.T) {
 	app := newTestApp(t)
 	admin := app.signUpAdmin("boss")
 	buyers := []*client{app.signUp("b1"), app.signUp("b2"), app.signUp("b3")}
+	for _, c := range append(buyers, admin) { // the tokens the goroutines below send
+		c.web.Token = c.token()
+	}
 	for round := range 6 {
 		name := "Race " + strconv.Itoa(round)
 		admin.htmx("/admin/items", itemForm(name, "10", "3333333333"+strconv.Itoa(10+round), ""))
@@ -24,16 +27,29 @@ func TestAdminRaces(t *testing.T) {
 			wg              sync.WaitGroup
 			bought, retired atomic.Int32
 		)
+		// Every answer is 200 with the success or the refusal the loser of the race is owed.
 		for _, b := range buyers {
 			wg.Go(func() {
-				if strings.Contains(b.htmx("/market", url.Values{"purchase_item": {id}}).body, "Purchased") {
+				res, err := b.web.HTMX("/market", url.Values{"purchase_item": {id}})
+				switch {
+				case err != nil || res.StatusCode != http.StatusOK:
+					t.Errorf("a purchase racing a retirement: %v %v", err, res.Response)
+				case strings.Contains(res.Body, "Purchased "+name+"!"):
 					bought.Add(1)
+				case !strings.Contains(res.Body, name+" is no longer available.") && !strings.Contains(res.Body, "That item does not exist."):
+					t.Errorf("a purchase that lost the race: %.300s", res.Body)
 				}
 			})
 		}
 		wg.Go(func() {
-			if strings.Contains(admin.htmx("/admin/items/"+id+"/retire", url.Values{}).body, "Retired") {
+			res, err := admin.web.HTMX("/admin/items/"+id+"/retire", url.Values{})
+			switch {
+			case err != nil || res.StatusCode != http.StatusOK:
+				t.Errorf("a retirement racing purchases: %v %v", err, res.Response)
+			case strings.Contains(res.Body, "Retired "+name+"."):
 				retired.Add(1)
+			case !strings.Contains(res.Body, "it can be retired once it is sold back."):
+				t.Errorf("a retirement that lost the race: %.300s", res.Body)
 			}
 		})
 		wg.Wait()
@@ -42,9 +58,6 @@ func TestAdminRaces(t *testing.T) {
 		}
 	}
 	grantee := strconv.FormatInt(userID(t, app, "b1"), 10)
-	for _, c := range []*client{buyers[0], admin} { // the tokens the goroutines below send
-		c.web.Token = c.token()
-	}
 	mouse := app.item("Mouse").ID
 	var wg sync.WaitGroup
 	// Each trade and each grant beside the others must succeed: the buyer can always afford

@@ -140,16 +140,22 @@ func TestManyBuyersOneItem(t *testing.T) {
 	var mu sync.Mutex
 	bought := 0
 	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := c.htmx("/market", url.Values{"purchase_item": {id(laptop)}})
-			if strings.Contains(res.body, "Purchased Laptop!") {
+		c.web.Token = c.token()
+	}
+	for _, c := range clients {
+		wg.Go(func() {
+			res, err := c.web.Buy(laptop.ID)
+			switch {
+			case err != nil || res.StatusCode != http.StatusOK:
+				t.Errorf("a purchase in the race: %v %v", err, res.Response)
+			case strings.Contains(res.Body, "Purchased Laptop!"):
 				mu.Lock()
 				bought++
 				mu.Unlock()
+			case !strings.Contains(res.Body, "Laptop is no longer available."):
+				t.Errorf("a purchase that lost the race: %.300s", res.Body)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if owner := app.owner(laptop.ID); bought != 1 || owner == 0 {
