@@ -49,15 +49,18 @@ func flood(stop <-chan struct{}, next func(n int) *http.Request) {
 func abuseRate() int { return 200 }
 
 func (s *abuseServer) takenNameSignups(stop <-chan struct{}) {
-	flood(stop, func(n int) *http.Request {
-		form := url.Values{"username": {"user00001"}, "email": {fmt.Sprintf("probe%d@example.com", n)},
-			"password": {"long enough"}, "confirm_password": {"long enough"}, "csrf_token": {s.signupToken}}
-		req, _ := http.NewRequest(http.MethodPost, s.base+"/register", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", s.base)
-		req.Header.Set("Cookie", s.signupCookies)
-		return req
-	})
+	flood(stop, s.takenNameSignup)
+}
+
+// takenNameSignup is the attacker's nth sign-up as user00001, taken, with a new email.
+func (s *abuseServer) takenNameSignup(n int) *http.Request {
+	form := url.Values{"username": {"user00001"}, "email": {fmt.Sprintf("probe%d@example.com", n)},
+		"password": {"long enough"}, "confirm_password": {"long enough"}, "csrf_token": {s.signupToken}}
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/register", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.base)
+	req.Header.Set("Cookie", s.signupCookies)
+	return req
 }
 
 func (s *abuseServer) cookielessViews(stop <-chan struct{}) {

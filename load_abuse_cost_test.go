@@ -7,9 +7,7 @@ package main
 //	go test -tags load -run '^TestAbuseBench$' -count=1 -v -timeout 30m .
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,13 +30,7 @@ func TestAbuseBench(t *testing.T) {
 	statuses := map[int]int{}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for i := range 200 {
-		form := url.Values{"username": {"user00001"}, "email": {fmt.Sprintf("probe%d@example.com", i)},
-			"password": {"long enough"}, "confirm_password": {"long enough"}, "csrf_token": {s.signupToken}}
-		req, _ := http.NewRequest(http.MethodPost, s.base+"/register", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", s.base)
-		req.Header.Set("Cookie", s.signupCookies)
-		res, err := client.Do(req)
+		res, err := client.Do(s.takenNameSignup(i))
 		if err != nil {
 			t.Fatal(err)
 		}
