@@ -22,50 +22,63 @@ func TestAdminRaces(t *testing.T) {
 	for round := range 6 {
 		name := "Race " + strconv.Itoa(round)
 		admin.htmx("/admin/items", itemForm(name, "10", "3333333333"+strconv.Itoa(10+round), ""))
-		id := strconv.FormatInt(app.item(name).ID, 10)
-		var (
-			wg              sync.WaitGroup
-			bought, retired atomic.Int32
-		)
-		// Every answer is 200 with the success or the refusal the loser of the race is owed.
-		for _, b := range buyers {
-			wg.Go(func() {
-				res, err := b.web.HTMX("/market", url.Values{"purchase_item": {id}})
-				switch {
-				case err != nil || res.StatusCode != http.StatusOK:
-					t.Errorf("a purchase racing a retirement: %v %v", err, res.Response)
-				case strings.Contains(res.Body, "Purchased "+name+"!"):
-					bought.Add(1)
-				case !strings.Contains(res.Body, name+" is no longer available.") && !strings.Contains(res.Body, "That item does not exist."):
-					t.Errorf("a purchase that lost the race: %.300s", res.Body)
-				}
-			})
-		}
-		wg.Go(func() {
-			res, err := admin.web.HTMX("/admin/items/"+id+"/retire", url.Values{})
-			switch {
-			case err != nil || res.StatusCode != http.StatusOK:
-				t.Errorf("a retirement racing purchases: %v %v", err, res.Response)
-			case strings.Contains(res.Body, "Retired "+name+"."):
-				retired.Add(1)
-			case !strings.Contains(res.Body, "it can be retired once it is sold back."):
-				t.Errorf("a retirement that lost the race: %.300s", res.Body)
-			}
-		})
-		wg.Wait()
-		if n := bought.Load() + retired.Load(); n != 1 {
-			t.Errorf("round %d: %d bought, %d retired: want exactly one winner", round, bought.Load(), retired.Load())
+		bought, retired := raceRetirement(t, admin, buyers, name, strconv.FormatInt(app.item(name).ID, 10))
+		if n := bought + retired; n != 1 {
+			t.Errorf("round %d: %d bought, %d retired: want exactly one winner", round, bought, retired)
 		}
 	}
-	grantee := strconv.FormatInt(userID(t, app, "b1"), 10)
-	mouse := app.item("Mouse").ID
+	grantsBesideTrades(t, admin, buyers[0], strconv.FormatInt(userID(t, app, "b1"), 10), app.item("Mouse").ID)
+	assertCheck(t, app)
+	tot := app.totals()
+	if tot.Budgets+tot.Owned != tot.Granted {
+		t.Errorf("money: %+v", tot)
+	}
+}
+
+// raceRetirement has the buyers buy the item while the admin retires it, all at once, and
+// counts the winners. Every answer is 200 with the success, or the refusal a loser is owed.
+func raceRetirement(t *testing.T, admin *client, buyers []*client, name, id string) (bought, retired int32) {
+	var (
+		wg         sync.WaitGroup
+		nBought, nRetired atomic.Int32
+	)
+	for _, b := range buyers {
+		wg.Go(func() {
+			res, err := b.web.HTMX("/market", url.Values{"purchase_item": {id}})
+			switch {
+			case err != nil || res.StatusCode != http.StatusOK:
+				t.Errorf("a purchase racing a retirement: %v %v", err, res.Response)
+			case strings.Contains(res.Body, "Purchased "+name+"!"):
+				nBought.Add(1)
+			case !strings.Contains(res.Body, name+" is no longer available.") && !strings.Contains(res.Body, "That item does not exist."):
+				t.Errorf("a purchase that lost the race: %.300s", res.Body)
+			}
+		})
+	}
+	wg.Go(func() {
+		res, err := admin.web.HTMX("/admin/items/"+id+"/retire", url.Values{})
+		switch {
+		case err != nil || res.StatusCode != http.StatusOK:
+			t.Errorf("a retirement racing purchases: %v %v", err, res.Response)
+		case strings.Contains(res.Body, "Retired "+name+"."):
+			nRetired.Add(1)
+		case !strings.Contains(res.Body, "it can be retired once it is sold back."):
+			t.Errorf("a retirement that lost the race: %.300s", res.Body)
+		}
+	})
+	wg.Wait()
+	return nBought.Load(), nRetired.Load()
+}
+
+// grantsBesideTrades has the buyer buy and sell back the mouse 15 times while the admin grants
+// it 15 amounts. Each must succeed: the buyer can always afford the mouse, and no grant takes
+// the budget below zero.
+func grantsBesideTrades(t *testing.T, admin, buyer *client, grantee string, mouse int64) {
 	var wg sync.WaitGroup
-	// Each trade and each grant beside the others must succeed: the buyer can always afford
-	// the mouse, and no grant takes the budget below zero.
 	wg.Go(func() {
 		for range 15 {
 			for _, sell := range []bool{false, true} {
-				res, err := buyers[0].web.Trade(mouse, sell)
+				res, err := buyer.web.Trade(mouse, sell)
 				if err != nil || res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "Purchased") && !strings.Contains(res.Body, "Sold") {
 					t.Errorf("a trade (sell=%v) beside grants: %v %v", sell, err, res.Response)
 				}
@@ -81,9 +94,4 @@ func TestAdminRaces(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	assertCheck(t, app)
-	tot := app.totals()
-	if tot.Budgets+tot.Owned != tot.Granted {
-		t.Errorf("money: %+v", tot)
-	}
 }
