@@ -35,149 +35,27 @@ type soakSample struct {
 
 func TestSoak(t *testing.T) {
 	duration := knobs.soakDuration()
-	srv := serveInProcess(t, nil)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopped := func() bool {
-		select {
-		case <-stop:
-			return true
-		default:
-			return false
-		}
-	}
+	s := &soak{srv: serveInProcess(t, nil), stop: make(chan struct{})}
+	s.readers(t, 8)
+	s.traders(t, 4)
+	s.aborter(t)
+	s.hold(20, true)
+	s.hold(200, false)
 
-	// Normal users: 8 of them reading the market and searching, latency recorded.
-	var mu sync.Mutex
-	var latencies []time.Duration
-	var failures atomic.Int64
-	for i := range 8 {
-		cookie := cookieHeader(t, srv.base, fmt.Sprintf("reader%d", i))
-		client := &http.Client{Timeout: 10 * time.Second}
-		wg.Go(func() {
-			for n := 0; !stopped(); n++ {
-				path := "/market"
-				if n%3 == 1 {
-					path = "/market?q=lamp"
-				}
-				req, _ := http.NewRequest(http.MethodGet, srv.base+path, nil)
-				req.Header.Set("Cookie", cookie)
-				start := time.Now()
-				res, err := client.Do(req)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					failures.Add(1)
-				}
-				mu.Lock()
-				latencies = append(latencies, time.Since(start))
-				mu.Unlock()
-			}
-		})
-	}
-
-	// Traders: 4 users buying and selling their own item through htmx.
-	var trades atomic.Int64
-	for i := range 4 {
-		b := signUp(t, srv.base, fmt.Sprintf("trader%d", i))
-		if err := b.LoadToken("/market"); err != nil {
-			t.Fatal(err)
-		}
-		item := int64(i + 1)
-		wg.Go(func() {
-			for n := 0; !stopped(); n++ {
-				res, err := b.Trade(item, n%2 == 1)
-				if err != nil || res.StatusCode != http.StatusOK {
-					failures.Add(1)
-					continue
-				}
-				if strings.Contains(res.Body, "Purchased") || strings.Contains(res.Body, "Sold") {
-					trades.Add(1)
-				}
-				time.Sleep(5 * time.Millisecond) // a trader's pace, not a wait for anything
-			}
-		})
-	}
-
-	// Aborted requests: logged-in GET /market reset at once, 100 a second.
-	abortCookie := cookieHeader(t, srv.base, "aborter")
-	wg.Go(func() {
-		for !stopped() {
-			resetStorm(t, srv.addr, abortCookie, 10)
-			time.Sleep(100 * time.Millisecond) // the pace: 100 a second
-		}
-	})
-
-	// Slow-header clients (20 at a time, a byte a second) and idle connections (200 at a time,
-	// never sending): each is replaced when the server cuts it off.
-	hold := func(n int, slow bool) {
-		for range n {
-			wg.Go(func() {
-				for !stopped() {
-					c, err := net.Dial("tcp", srv.addr)
-					if err != nil {
-						time.Sleep(100 * time.Millisecond) // the backlog is full: try again shortly
-						continue
-					}
-					if slow {
-						c.Write([]byte("GET /market HTTP/1.1\r\nHost: x\r\n"))
-					}
-					for !stopped() {
-						if slow {
-							if _, err := c.Write([]byte("X")); err != nil {
-								break
-							}
-						}
-						c.SetReadDeadline(time.Now().Add(time.Second))
-						if _, err := c.Read(make([]byte, 1)); err != nil {
-							if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-								break // the server closed it
-							}
-						}
-					}
-					c.Close()
-				}
-			})
-		}
-	}
-	hold(20, true)
-	hold(200, false)
-
-	// One sample per stretch of 15 s; the first comes after a stretch of warming up.
-	const stretch = 15 * time.Second
-	sample := func() soakSample {
-		time.Sleep(stretch) // the window measured, not a wait for something
-		mu.Lock()
-		l := latencies
-		latencies = nil
-		mu.Unlock()
-		slices.Sort(l)
-		s := soakSample{rss: rssMiB(t), goroutines: runtime.NumGoroutine(), requests: len(l)}
-		if len(l) > 0 {
-			s.p99 = l[len(l)*99/100]
-		}
-		t.Logf("%s RSS %.1f MiB, goroutines %d, p99 %s over %d requests, %d trades, %d failures",
-			time.Now().Format("15:04:05"), s.rss, s.goroutines, s.p99.Round(10*time.Microsecond), s.requests, trades.Load(), failures.Load())
-		return s
-	}
-	sample() // warming up
+	s.sample(t) // warming up
 	var samples []soakSample
 	for start := time.Now(); time.Since(start) < duration; {
-		samples = append(samples, sample())
+		samples = append(samples, s.sample(t))
 	}
-	close(stop)
-	wg.Wait()
+	close(s.stop)
+	s.wg.Wait()
 
 	// The start and the end are each the median of a quarter of the stretches: one stretch's
 	// p99 swings with whatever else the machine is doing.
 	k := max(1, len(samples)/4)
 	first, last := medianSample(samples[:k]), medianSample(samples[len(samples)-k:])
 	t.Logf("start: RSS %.1f MiB, goroutines %d, p99 %s; end: RSS %.1f MiB, goroutines %d, p99 %s; %d trades, %d failures",
-		first.rss, first.goroutines, first.p99, last.rss, last.goroutines, last.p99, trades.Load(), failures.Load())
+		first.rss, first.goroutines, first.p99, last.rss, last.goroutines, last.p99, s.trades.Load(), s.failures.Load())
 	flat := func(name string, a, b float64) {
 		if b > a*1.10 {
 			t.Errorf("%s grew from %.2f to %.2f over the soak: more than 10 %%", name, a, b)
@@ -186,9 +64,153 @@ func TestSoak(t *testing.T) {
 	flat("RSS (MiB)", first.rss, last.rss)
 	flat("goroutines", float64(first.goroutines), float64(last.goroutines))
 	flat("p99 (ms)", float64(first.p99)/1e6, float64(last.p99)/1e6)
-	if n := failures.Load(); n > 0 {
+	if n := s.failures.Load(); n > 0 {
 		t.Errorf("%d requests of normal users or traders failed", n)
 	}
+}
+
+// soak is the server under the soak and the clients at it, until stop is closed.
+type soak struct {
+	srv  *inProcess
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	latencies []time.Duration // of the normal users' requests since the last sample
+
+	failures, trades atomic.Int64
+}
+
+func (s *soak) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// readers are n normal users reading the market and searching, latency recorded.
+func (s *soak) readers(t *testing.T, n int) {
+	for i := range n {
+		cookie := cookieHeader(t, s.srv.base, fmt.Sprintf("reader%d", i))
+		client := &http.Client{Timeout: 10 * time.Second}
+		s.wg.Go(func() {
+			for n := 0; !s.stopped(); n++ {
+				path := "/market"
+				if n%3 == 1 {
+					path = "/market?q=lamp"
+				}
+				req, _ := http.NewRequest(http.MethodGet, s.srv.base+path, nil)
+				req.Header.Set("Cookie", cookie)
+				start := time.Now()
+				res, err := client.Do(req)
+				if err != nil {
+					s.failures.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					s.failures.Add(1)
+				}
+				s.mu.Lock()
+				s.latencies = append(s.latencies, time.Since(start))
+				s.mu.Unlock()
+			}
+		})
+	}
+}
+
+// traders are n users buying and selling their own item through htmx.
+func (s *soak) traders(t *testing.T, n int) {
+	for i := range n {
+		b := signUp(t, s.srv.base, fmt.Sprintf("trader%d", i))
+		if err := b.LoadToken("/market"); err != nil {
+			t.Fatal(err)
+		}
+		item := int64(i + 1)
+		s.wg.Go(func() {
+			for n := 0; !s.stopped(); n++ {
+				res, err := b.Trade(item, n%2 == 1)
+				if err != nil || res.StatusCode != http.StatusOK {
+					s.failures.Add(1)
+					continue
+				}
+				if strings.Contains(res.Body, "Purchased") || strings.Contains(res.Body, "Sold") {
+					s.trades.Add(1)
+				}
+				time.Sleep(5 * time.Millisecond) // a trader's pace, not a wait for anything
+			}
+		})
+	}
+}
+
+// aborter sends logged-in GET /market reset at once, 100 a second.
+func (s *soak) aborter(t *testing.T) {
+	cookie := cookieHeader(t, s.srv.base, "aborter")
+	s.wg.Go(func() {
+		for !s.stopped() {
+			resetStorm(t, s.srv.addr, cookie, 10)
+			time.Sleep(100 * time.Millisecond) // the pace: 100 a second
+		}
+	})
+}
+
+// hold keeps n connections open: slow-header clients (a byte a second) when slow, else idle
+// ones that never send. Each is replaced when the server cuts it off.
+func (s *soak) hold(n int, slow bool) {
+	for range n {
+		s.wg.Go(func() {
+			for !s.stopped() {
+				c, err := net.Dial("tcp", s.srv.addr)
+				if err != nil {
+					time.Sleep(100 * time.Millisecond) // the backlog is full: try again shortly
+					continue
+				}
+				if slow {
+					c.Write([]byte("GET /market HTTP/1.1\r\nHost: x\r\n"))
+				}
+				s.holdOne(c, slow)
+				c.Close()
+			}
+		})
+	}
+}
+
+// holdOne keeps c until the server closes it or the soak ends.
+func (s *soak) holdOne(c net.Conn, slow bool) {
+	for !s.stopped() {
+		if slow {
+			if _, err := c.Write([]byte("X")); err != nil {
+				return
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				return // the server closed it
+			}
+		}
+	}
+}
+
+// sample watches one stretch of 15 s and says what the server looked like over it.
+func (s *soak) sample(t *testing.T) soakSample {
+	const stretch = 15 * time.Second
+	time.Sleep(stretch) // the window measured, not a wait for something
+	s.mu.Lock()
+	l := s.latencies
+	s.latencies = nil
+	s.mu.Unlock()
+	slices.Sort(l)
+	sm := soakSample{rss: rssMiB(t), goroutines: runtime.NumGoroutine(), requests: len(l)}
+	if len(l) > 0 {
+		sm.p99 = l[len(l)*99/100]
+	}
+	t.Logf("%s RSS %.1f MiB, goroutines %d, p99 %s over %d requests, %d trades, %d failures",
+		time.Now().Format("15:04:05"), sm.rss, sm.goroutines, sm.p99.Round(10*time.Microsecond), sm.requests, s.trades.Load(), s.failures.Load())
+	return sm
 }
 
 // medianSample is the median of each figure of the samples.

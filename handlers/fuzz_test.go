@@ -164,7 +164,7 @@ func FuzzTrade(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, purchase, sold string, fields uint8, htmx bool) {
 		a := app.forT(t)
-		c := &client{app: a, hc: alice.hc}
+		c := &client{app: a, hc: alice.hc, web: alice.web}
 		form := url.Values{}
 		if fields&1 != 0 {
 			form.Set("purchase_item", purchase)
@@ -240,7 +240,7 @@ func FuzzMarketQuery(f *testing.F) {
 	alice := app.signUp("alice")
 	f.Fuzz(func(t *testing.T, q, sort, page string, htmx bool) {
 		a := app.forT(t)
-		c := &client{app: a, hc: alice.hc}
+		c := &client{app: a, hc: alice.hc, web: alice.web}
 		var headers map[string]string
 		if htmx {
 			headers = map[string]string{"HX-Request": "true"}
