@@ -162,40 +162,12 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 		sum(t, instances, "go_memstats_heap_inuse_bytes"), sum(t, instances, "go_goroutines")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	defer client.CloseIdleConnections()
-	type receipt struct {
-		version int64
-		at      time.Time
-	}
 	streams := liveUsers * liveTabs
-	got := make([][]receipt, streams)
-	var mu sync.Mutex
+	got := &receipts{of: make([][]receipt, streams)}
 	var readers sync.WaitGroup
 	defer readers.Wait()
 	defer cancel()
-	for i := range streams {
-		u := users[i/liveTabs]
-		req := u.get(base(i), "/market/events?since="+strconv.FormatInt(v0, 10), false).WithContext(ctx)
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.3.%d.%d", i/liveTabs/250, i/liveTabs%250+1)) // one address a user
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("stream %d: status %d", i, res.StatusCode)
-		}
-		readers.Go(func() {
-			readIDs(res, func(v int64) {
-				at := time.Now()
-				mu.Lock()
-				got[i] = append(got[i], receipt{v, at})
-				mu.Unlock()
-			})
-		})
-	}
+	openLiveStreams(t, ctx, &readers, users, base, v0, got)
 	if open := sum(t, instances, "market_live_streams"); open != float64(streams) {
 		t.Fatalf("%v streams open on the servers, want %d", open, streams)
 	}
@@ -206,8 +178,34 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 	// The trades: buy and sell back one item, each through the next instance, then read the
 	// version it made. A trade's clock starts when its request is sent (its commit is a little
 	// later, so the delays below are upper bounds).
-	sent := make([]time.Time, liveTrades)
-	versions := make([]int64, liveTrades)
+	sent, versions := liveTradeRun(t, trader, base)
+	// The last events delivered (a stream that misses one is counted below), and what they
+	// allocated collected.
+	eventually(10*time.Second, func() bool { return got.allHave(versions[liveTrades-1]) })
+	settle(t, instances)
+	rss2 := sum(t, instances, "process_resident_memory_bytes")
+
+	delays, missing := got.delays(sent, versions)
+	if missing > 0 {
+		t.Errorf("%d of %d (trade, stream) pairs never arrived", missing, liveTrades*streams)
+	}
+	slices.Sort(delays)
+	q := func(f float64) time.Duration {
+		return delays[int(f*float64(len(delays)-1))].Round(100 * time.Microsecond)
+	}
+	return liveResult{
+		rss: (rss1 - rss0) / float64(streams), rssAfter: (rss2 - rss0) / float64(streams),
+		heap: (heap1 - heap0) / float64(streams), goroutines: (g1 - g0) / float64(streams),
+		p50: q(0.5), p99: q(0.99), max: q(1),
+	}
+}
+
+// liveTradeRun buys and sells back one item liveTrades times as trader, each through the next
+// instance, and returns when each was sent and the version each made.
+func liveTradeRun(t *testing.T, trader loadUser, base func(int) string) (sent []time.Time, versions []int64) {
+	t.Helper()
+	sent = make([]time.Time, liveTrades)
+	versions = make([]int64, liveTrades)
 	for i := range liveTrades {
 		sell, want := i%2 == 1, "Purchased"
 		if sell {
@@ -220,28 +218,49 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 		versions[i] = liveVersion(t, base(i), trader)
 		time.Sleep(liveTradeStep) // the pace of the trades, not a wait for anything
 	}
-	// The last events delivered (a stream that misses one is counted below), and what they
-	// allocated collected.
-	eventually(10*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, rs := range got {
-			if len(rs) == 0 || rs[len(rs)-1].version < versions[liveTrades-1] {
-				return false
-			}
-		}
-		return true
-	})
-	settle(t, instances)
-	rss2 := sum(t, instances, "process_resident_memory_bytes")
+	return sent, versions
+}
 
-	var delays []time.Duration
-	missing := 0
-	mu.Lock()
+// receipt is an event's arrival on a stream: its id, the market version, and when.
+type receipt struct {
+	version int64
+	at      time.Time
+}
+
+// receipts are the events each stream received, as they arrive.
+type receipts struct {
+	mu sync.Mutex
+	of [][]receipt // by stream
+}
+
+func (r *receipts) add(stream int, version int64) {
+	at := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.of[stream] = append(r.of[stream], receipt{version, at})
+}
+
+// allHave reports whether every stream has received version v.
+func (r *receipts) allHave(v int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rs := range r.of {
+		if len(rs) == 0 || rs[len(rs)-1].version < v {
+			return false
+		}
+	}
+	return true
+}
+
+// delays are, for each trade sent at sent[i] that made versions[i], the time until the last
+// stream received it, and how many (trade, stream) pairs never arrived.
+func (r *receipts) delays(sent []time.Time, versions []int64) (delays []time.Duration, missing int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for i, at := range sent {
 		var last time.Duration
-		for _, rs := range got {
-			j := slices.IndexFunc(rs, func(r receipt) bool { return r.version >= versions[i] })
+		for _, rs := range r.of {
+			j := slices.IndexFunc(rs, func(x receipt) bool { return x.version >= versions[i] })
 			if j < 0 {
 				missing++
 				continue
@@ -250,18 +269,27 @@ func liveLoad(t *testing.T, bin, db string, n int) liveResult {
 		}
 		delays = append(delays, last)
 	}
-	mu.Unlock()
-	if missing > 0 {
-		t.Errorf("%d of %d (trade, stream) pairs never arrived", missing, liveTrades*streams)
-	}
-	slices.Sort(delays)
-	q := func(f float64) time.Duration {
-		return delays[int(f*float64(len(delays)-1))].Round(100 * time.Microsecond)
-	}
-	return liveResult{
-		rss: (rss1 - rss0) / float64(streams), rssAfter: (rss2 - rss0) / float64(streams),
-		heap: (heap1 - heap0) / float64(streams), goroutines: (g1 - g0) / float64(streams),
-		p50: q(0.5), p99: q(0.99), max: q(1),
+	return delays, missing
+}
+
+// openLiveStreams opens liveTabs streams for each user from version v0, each through the next
+// instance and from the user's own address, and reads each into got until ctx ends.
+func openLiveStreams(t *testing.T, ctx context.Context, readers *sync.WaitGroup, users []loadUser, base func(int) string, v0 int64, got *receipts) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for i := range len(users) * liveTabs {
+		u := users[i/liveTabs]
+		req := u.get(base(i), "/market/events?since="+strconv.FormatInt(v0, 10), false).WithContext(ctx)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.3.%d.%d", i/liveTabs/250, i/liveTabs%250+1)) // one address a user
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: status %d", i, res.StatusCode)
+		}
+		readers.Go(func() { readIDs(res, func(v int64) { got.add(i, v) }) })
 	}
 }
 

@@ -39,7 +39,7 @@ func TestAdminRaces(t *testing.T) {
 // counts the winners. Every answer is 200 with the success, or the refusal a loser is owed.
 func raceRetirement(t *testing.T, admin *client, buyers []*client, name, id string) (bought, retired int32) {
 	var (
-		wg         sync.WaitGroup
+		wg                sync.WaitGroup
 		nBought, nRetired atomic.Int32
 	)
 	for _, b := range buyers {
