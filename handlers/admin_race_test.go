@@ -22,7 +22,7 @@ func TestAdminRaces(t *testing.T) {
 	for round := range 6 {
 		name := "Race " + strconv.Itoa(round)
 		admin.htmx("/admin/items", itemForm(name, "10", "3333333333"+strconv.Itoa(10+round), ""))
-		bought, retired := raceRetirement(t, admin, buyers, name, strconv.FormatInt(app.item(name).ID, 10))
+		bought, retired := raceRetirement(t, admin, buyers, name, app.item(name).ID)
 		if n := bought + retired; n != 1 {
 			t.Errorf("round %d: %d bought, %d retired: want exactly one winner", round, bought, retired)
 		}
@@ -37,14 +37,14 @@ func TestAdminRaces(t *testing.T) {
 
 // raceRetirement has the buyers buy the item while the admin retires it, all at once, and
 // counts the winners. Every answer is 200 with the success, or the refusal a loser is owed.
-func raceRetirement(t *testing.T, admin *client, buyers []*client, name, id string) (bought, retired int32) {
+func raceRetirement(t *testing.T, admin *client, buyers []*client, name string, id int64) (bought, retired int32) {
 	var (
 		wg                sync.WaitGroup
 		nBought, nRetired atomic.Int32
 	)
 	for _, b := range buyers {
 		wg.Go(func() {
-			res, err := b.web.HTMX("/market", url.Values{"purchase_item": {id}})
+			res, err := b.web.Buy(id)
 			switch {
 			case err != nil || res.StatusCode != http.StatusOK:
 				t.Errorf("a purchase racing a retirement: %v %v", err, res.Response)
@@ -56,7 +56,7 @@ func raceRetirement(t *testing.T, admin *client, buyers []*client, name, id stri
 		})
 	}
 	wg.Go(func() {
-		res, err := admin.web.HTMX("/admin/items/"+id+"/retire", url.Values{})
+		res, err := admin.web.HTMX("/admin/items/"+strconv.FormatInt(id, 10)+"/retire", url.Values{})
 		switch {
 		case err != nil || res.StatusCode != http.StatusOK:
 			t.Errorf("a retirement racing purchases: %v %v", err, res.Response)
