@@ -21,6 +21,8 @@ import (
 	"market/store/storetest"
 )
 
+// The settings come from flags, then the environment, then the defaults; a database URL names
+// its engine.
 func TestFlagsAndEnvironment(t *testing.T) {
 	tests := []struct {
 		name     string
