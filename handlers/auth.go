@@ -143,12 +143,29 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.Info("user registered", "user_id", user.ID)
-	if err := h.startSession(w, r, user); err != nil {
-		h.serverError(w, r, err)
+	h.flash(r.Context(), fmt.Sprintf("Account created successfully! You are now logged in as %s.", user.Username))
+	// The account exists from here on: whatever fails now, the answer says so, never an error
+	// that would send the user back to a form whose username is now taken.
+	err = h.startSession(w, r, user)
+	if err == nil {
+		err = h.saveNow(w, r)
+	}
+	if err != nil {
+		h.registeredNotLoggedIn(w, r, user, err)
 		return
 	}
-	h.flash(r.Context(), fmt.Sprintf("Account created successfully! You are now logged in as %s.", user.Username))
 	http.Redirect(w, r, "/market", http.StatusFound)
+}
+
+// registeredNotLoggedIn answers a sign-up whose account was made but whose session could not
+// be saved: the login form, with the username filled in and what happened.
+func (h *Handler) registeredNotLoggedIn(w http.ResponseWriter, r *http.Request, user store.User, err error) {
+	h.logger.Warn("registered, session not saved", "user_id", user.ID, "err", err)
+	c := h.chrome(r, "Log in", "login")
+	c.Flash, c.Alerts = nil, []string{fmt.Sprintf(
+		"Your account %s was created, but we could not log you in just now. Log in to continue.", user.Username)}
+	view := components.FormView{Values: map[string]string{"username": user.Username}}
+	h.render(w, r, http.StatusOK, components.LoginPage(c, view))
 }
 
 // registerFailed shows the form again, with its errors and any alerts. The alerts go straight
