@@ -63,6 +63,9 @@ func (sw *sessionWriter) save() bool {
 		return true
 	}
 	sw.failed = true
+	for _, k := range []string{"Location", "HX-Location", "HX-Redirect", "HX-Trigger"} {
+		sw.Header().Del(k) // where the handler's answer would have sent the client
+	}
 	sw.h.sessionError(sw.ResponseWriter, sw.r, err)
 	return false
 }
