@@ -81,11 +81,14 @@ func run(pg string, users int, phase time.Duration) error {
 		failures = append(failures, t.failures...)
 	}
 	if len(failures) > 0 {
-		seen := map[string]int{}
+		seen, order := map[string]int{}, []string{}
 		for _, f := range failures {
 			if seen[f]++; seen[f] == 1 {
-				defer func() { fmt.Printf("FAIL: %s (%d times)\n", f, seen[f]) }()
+				order = append(order, f)
 			}
+		}
+		for _, f := range order {
+			fmt.Printf("FAIL: %s (%d times)\n", f, seen[f])
 		}
 		return fmt.Errorf("%d failures", len(failures))
 	}
