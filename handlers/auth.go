@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -28,9 +29,13 @@ func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
 	h.assets.ServeHTTP(w, r)
 }
 
+// healthz answers whether the database answers, within 2 s: a health check that waits as long
+// as a hung database would tell a load balancer nothing.
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if err := h.store.Ping(r.Context()); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
 		h.logger.Error("health check", "err", err)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
@@ -143,12 +148,29 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.Info("user registered", "user_id", user.ID)
-	if err := h.startSession(w, r, user); err != nil {
-		h.serverError(w, r, err)
+	h.flash(r.Context(), fmt.Sprintf("Account created successfully! You are now logged in as %s.", user.Username))
+	// The account exists from here on: whatever fails now, the answer says so, never an error
+	// that would send the user back to a form whose username is now taken.
+	err = h.startSession(w, r, user)
+	if err == nil {
+		err = h.saveNow(w, r)
+	}
+	if err != nil {
+		h.registeredNotLoggedIn(w, r, user, err)
 		return
 	}
-	h.flash(r.Context(), fmt.Sprintf("Account created successfully! You are now logged in as %s.", user.Username))
 	http.Redirect(w, r, "/market", http.StatusFound)
+}
+
+// registeredNotLoggedIn answers a sign-up whose account was made but whose session could not
+// be saved: the login form, with the username filled in and what happened.
+func (h *Handler) registeredNotLoggedIn(w http.ResponseWriter, r *http.Request, user store.User, err error) {
+	h.logger.Warn("registered, session not saved", "user_id", user.ID, "err", err)
+	c := h.chrome(r, "Log in", "login")
+	c.Flash, c.Alerts = nil, []string{fmt.Sprintf(
+		"Your account %s was created, but we could not log you in just now. Log in to continue.", user.Username)}
+	view := components.FormView{Values: map[string]string{"username": user.Username}}
+	h.render(w, r, http.StatusOK, components.LoginPage(c, view))
 }
 
 // registerFailed shows the form again, with its errors and any alerts. The alerts go straight

@@ -47,6 +47,9 @@ type Config struct {
 	// from one address as the rate limits see it (default 100): past either, 429.
 	MaxStreams     int
 	StreamsPerAddr int
+	// RequestBudget is how long a request may take before it is answered 503 with Retry-After
+	// (default 5 s; twice that for a request that hashes a password). Live streams have none.
+	RequestBudget time.Duration
 }
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
@@ -102,6 +105,9 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 	if cfg.StreamsPerAddr == 0 {
 		cfg.StreamsPerAddr = 100
 	}
+	if cfg.RequestBudget == 0 {
+		cfg.RequestBudget = 5 * time.Second
+	}
 	h := &Handler{
 		logger:   logger,
 		store:    st,
@@ -123,7 +129,6 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		h.signups.share(st, "signup", logger)
 	}
 	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
-	sessions.ErrorFunc = h.SessionError // a session the database cannot load or save: 503, not 500
 	h.live = newBroker(h)
 	return h
 }
@@ -158,7 +163,7 @@ func (h *Handler) Routes() http.Handler {
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /assets/", h.asset)
-	app := h.sessions.LoadAndSave(sessionLoaded(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
+	app := h.budget(h.loadAndSave(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
 
 	// Static files and the health check need no session: their GETs skip its database read.
 	// Other methods go the long way, to meet the CSRF check and the 405 page.

@@ -207,15 +207,6 @@ const (
 	noticeKey
 )
 
-// sessionLoaded marks requests that passed scs's LoadAndSave: only those may touch the session.
-func sessionLoaded(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, true)))
-	})
-}
-
-func hasSession(r *http.Request) bool { return r.Context().Value(sessionKey) != nil }
-
 // authenticate puts the signed-in user into the context, with the market version read at the
 // start of the request: the caches answer the rest of the request as of that version (a cache
 // miss reads the newest data, and caches it only if the version has not moved). A session idle

@@ -142,6 +142,9 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	switch {
+	case overBudget(r):
+		h.logger.WarnContext(context.WithoutCancel(r.Context()), "over budget", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
+		h.unavailable(w, r, 5, "The market is slow to answer right now. Try again in a moment.")
 	case errors.Is(err, store.ErrBusy):
 		h.logger.WarnContext(r.Context(), "busy", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.unavailable(w, r, 1, "The server is busy. Try again in a moment.")
@@ -160,10 +163,10 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, retryAfter
 	h.clientError(w, r, http.StatusServiceUnavailable, message)
 }
 
-// SessionError answers a request whose session could not be loaded or saved (scs's ErrorFunc):
-// like any other failure, a 503 when the database is unreachable.
-func (h *Handler) SessionError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil { // the client has gone: nobody to answer, nothing wrong here
+// sessionError answers a request whose session could not be loaded or saved: like any other
+// failure, a 503 when the database is unreachable or slow.
+func (h *Handler) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && !overBudget(r) { // the client has gone: nobody to answer
 		h.logger.Info("session not saved: request cancelled", "uri", loggedURI(r), "err", err)
 		return
 	}
@@ -171,9 +174,10 @@ func (h *Handler) SessionError(w http.ResponseWriter, r *http.Request, err error
 }
 
 // abandoned reports whether err is the request's own end: its context cancelled because the
-// client hung up, or because the server is shutting down.
+// client hung up, or because the server is shutting down (not because it ran over its budget).
 func abandoned(r *http.Request, err error) bool {
-	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	return r.Context().Err() != nil && !overBudget(r) &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // cancelled logs a request that ended before its answer, with the cause.

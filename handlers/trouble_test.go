@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
+	"market/handlers"
 	"market/store"
 	"market/store/storetest"
 )
@@ -26,6 +28,36 @@ type dbProxy struct {
 	// trade is one statement, market_trade, which commits as it runs: its commit point.
 	dropCommit  bool
 	commitsSeen int
+	// held, while not nil, holds every byte in both directions until it is closed: the
+	// database hangs.
+	held chan struct{}
+}
+
+// hang makes the database stop answering, until the returned function is called.
+func (p *dbProxy) hang() (resume func()) {
+	held := make(chan struct{})
+	p.mu.Lock()
+	p.held = held
+	p.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.held = nil
+			p.mu.Unlock()
+			close(held)
+		})
+	}
+}
+
+// wait blocks while the database hangs.
+func (p *dbProxy) wait() {
+	p.mu.Lock()
+	held := p.held
+	p.mu.Unlock()
+	if held != nil {
+		<-held
+	}
 }
 
 func newDBProxy(t *testing.T, target string) *dbProxy {
@@ -77,6 +109,7 @@ func (p *dbProxy) pipe(from, to net.Conn, fromClient bool) {
 			}
 		}
 		if n > 0 {
+			p.wait()
 			if _, werr := to.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -212,5 +245,62 @@ func TestTradeWithUnknownOutcome(t *testing.T) {
 		if owner := app.owner(phone.ID); owner != 0 {
 			t.Fatalf("the phone is owned by %d after a commit that never reached the database", owner)
 		}
+	}
+}
+
+// A database that hangs holds no request past its budget: pages, trades and logins answer 503
+// with Retry-After within it (here 400 ms), and once the database answers again, so does the
+// market, with nothing lost.
+func TestHungDatabaseAnswersWithinBudget(t *testing.T) {
+	storetest.RequirePostgres(t)
+	st, proxy := storeBehindProxy(t)
+	const budget = 400 * time.Millisecond
+	app := serveApp(t, st, handlers.Config{RequestBudget: budget})
+	phone := app.item("Phone")
+	c := app.signUp("kate")
+	tok := c.token()
+	before := app.totals()
+
+	resume := proxy.hang()
+	defer resume()
+	id := fmt.Sprint(phone.ID)
+	htmx := map[string]string{"HX-Request": "true", "X-CSRF-Token": tok}
+	reqs := []struct {
+		method, path string
+		form         url.Values
+		headers      map[string]string
+		limit        time.Duration
+	}{
+		{"GET", "/market", nil, nil, budget},
+		{"GET", "/items/" + id, nil, htmx, budget},
+		{"POST", "/market", url.Values{"purchase_item": {id}}, htmx, budget},
+		{"POST", "/market", url.Values{"purchase_item": {id}, "csrf_token": {tok}}, nil, budget},
+		{"POST", "/login", url.Values{"username": {"kate"}, "password": {"correct horse"}, "csrf_token": {tok}}, nil, 2 * budget},
+	}
+	for _, r := range reqs {
+		start := time.Now()
+		res := c.do(r.method, r.path, r.form, r.headers)
+		took := time.Since(start)
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s with the database hung: %d Retry-After %q, want 503 with Retry-After",
+				r.method, r.path, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+		// The budget, and a margin for a loaded machine: a hang is otherwise endless.
+		if took > r.limit+time.Second {
+			t.Errorf("%s %s took %v with the database hung, over its budget of %v", r.method, r.path, took, r.limit)
+		}
+	}
+
+	resume()
+	deadline := time.Now().Add(10 * time.Second)
+	for res := c.get("/market"); res.StatusCode != http.StatusOK; res = c.get("/market") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the market still answers %d 10 s after the database came back", res.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond) // a poll, with the deadline above
+	}
+	after := app.totals()
+	if before.Budgets+before.Owned-before.Granted != after.Budgets+after.Owned-after.Granted {
+		t.Errorf("money before the hang %+v, after %+v: some was made or lost", before, after)
 	}
 }

@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// loadAndSave is scs's LoadAndSave with one answer per request. The session is loaded before
+// the handler runs and saved when the handler starts its answer (its first WriteHeader or
+// Write), so that the cookie goes out with it. When that save fails, the failure is the answer
+// (a 503, by sessionError) and whatever the handler writes after it goes nowhere: scs's own
+// middleware wrote its error and then let the handler's status through as well.
+//
+// A GET changes the session only in passing (a flash shown, the idle timer moved on once a
+// minute): such a save that fails is logged, and the page the handler wrote is served.
+func (h *Handler) loadAndSave(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Cookie")
+		var token string
+		if c, err := r.Cookie(h.sessions.Cookie.Name); err == nil {
+			token = c.Value
+		}
+		ctx, err := h.sessions.Load(r.Context(), token)
+		if err != nil {
+			h.sessionError(w, r, err)
+			return
+		}
+		sw := &sessionWriter{ResponseWriter: w, h: h}
+		sw.r = r.WithContext(context.WithValue(ctx, sessionKey, sw))
+		next.ServeHTTP(sw, sw.r)
+		sw.save()
+	})
+}
+
+// hasSession reports whether r passed loadAndSave: only such requests may touch the session.
+func hasSession(r *http.Request) bool { return r.Context().Value(sessionKey) != nil }
+
+// sessionWriter saves the session before the first byte of the answer.
+type sessionWriter struct {
+	http.ResponseWriter
+	h      *Handler
+	r      *http.Request
+	saved  bool // the save was tried (it happens once)
+	failed bool // it failed and its error answered the request
+}
+
+// save saves the session once, and reports whether the handler's answer may go out.
+func (sw *sessionWriter) save() bool {
+	if sw.saved {
+		return !sw.failed
+	}
+	sw.saved = true
+	err := sw.h.saveSession(sw.ResponseWriter, sw.r.Context())
+	if err == nil {
+		return true
+	}
+	if sw.r.Method == http.MethodGet || sw.r.Method == http.MethodHead {
+		sw.h.logger.Warn("session not saved; page served", "uri", loggedURI(sw.r), "err", err)
+		return true
+	}
+	sw.failed = true
+	for _, k := range []string{"Location", "HX-Location", "HX-Redirect", "HX-Trigger"} {
+		sw.Header().Del(k) // where the handler's answer would have sent the client
+	}
+	sw.h.sessionError(sw.ResponseWriter, sw.r, err)
+	return false
+}
+
+func (sw *sessionWriter) WriteHeader(code int) {
+	if sw.save() {
+		sw.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (sw *sessionWriter) Write(b []byte) (int, error) {
+	if !sw.save() {
+		return len(b), nil // the answer is the save's error; the handler's goes nowhere
+	}
+	return sw.ResponseWriter.Write(b)
+}
+
+func (sw *sessionWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// saveSession writes the session's changes to the store and its cookie to w.
+func (h *Handler) saveSession(w http.ResponseWriter, ctx context.Context) error {
+	switch h.sessions.Status(ctx) {
+	case scs.Modified:
+		token, expiry, err := h.sessions.Commit(ctx)
+		if err != nil {
+			return err
+		}
+		h.sessions.WriteSessionCookie(ctx, w, token, expiry)
+	case scs.Destroyed:
+		h.sessions.WriteSessionCookie(ctx, w, "", time.Time{})
+	}
+	return nil
+}
+
+// saveNow saves r's session before the handler answers, so that the handler can say what
+// happened when it fails (sign-up: the account exists, the login did not stick). Nothing is
+// saved again at the answer.
+func (h *Handler) saveNow(w http.ResponseWriter, r *http.Request) error {
+	sw, ok := r.Context().Value(sessionKey).(*sessionWriter)
+	if !ok {
+		return errors.New("save session: the request has no session")
+	}
+	sw.saved = true
+	return h.saveSession(sw.ResponseWriter, r.Context())
+}
+
+// errBudget is the cause of a request's context when the request ran out of time (budget).
+var errBudget = errors.New("request over its time budget")
+
+// budget bounds how long a request may take: its context ends after the route's budget, so
+// every database call and every wait in it ends too, and the answer is a 503 with Retry-After
+// (serverError) instead of a wait as long as the database's. Live streams keep their own.
+func (h *Handler) budget(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := h.budgetFor(r)
+		if d <= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeoutCause(r.Context(), d, errBudget)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// budgetFor is r's budget: a request that hashes a password may first wait for a hashing slot,
+// so it gets twice a page's; a live stream has none (it ends when the client goes).
+func (h *Handler) budgetFor(r *http.Request) time.Duration {
+	switch {
+	case r.URL.Path == "/market/events":
+		return 0
+	case r.Method == http.MethodPost && hashes(r.URL.Path):
+		return 2 * h.cfg.RequestBudget
+	default:
+		return h.cfg.RequestBudget
+	}
+}
+
+// hashes reports whether a POST to path may hash a password.
+func hashes(path string) bool {
+	switch path {
+	case "/register", "/login", "/account/password":
+		return true
+	}
+	return false
+}
+
+// overBudget reports whether r's context ended because r ran out of its budget.
+func overBudget(r *http.Request) bool { return errors.Is(context.Cause(r.Context()), errBudget) }
