@@ -2,10 +2,11 @@ package handlers_test
 
 import (
 	"database/sql"
-	"market/store/storetest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"market/store/storetest"
 )
 
 // The market's caches answer exactly as fresh as the database, even when another program (an

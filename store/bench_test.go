@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // benchTraders makes n users and n items cheap enough for each to buy, so that parallel
@@ -16,8 +17,8 @@ import (
 func benchTraders(b *testing.B, st *store.Store, n int) (users, items []int64) {
 	b.Helper()
 	for i := range n {
-		u := createUser(b, st, fmt.Sprintf("trader%d", i))
-		it := addItem(b, st, fmt.Sprintf("Widget %d", i), 10)
+		u := storetest.CreateUser(b, st, fmt.Sprintf("trader%d", i))
+		it := storetest.AddItem(b, st, fmt.Sprintf("Widget %d", i), 10)
 		users, items = append(users, u.ID), append(items, it.ID)
 	}
 	return users, items

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"market/store"
+	"market/store/driver/drivertest"
 	"market/store/storetest"
 )
 
@@ -62,8 +63,7 @@ func TestSeedScaleIsQuick(t *testing.T) {
 // A search by substring (LIKE '%q%') cannot use a b-tree index; it walks the partial index of
 // the items on sale in the order asked for, and the answers are cached per catalogue version.
 func TestQueryPlans(t *testing.T) {
-	storetest.SQLiteOnly(t)
-	st := newStore(t)
+	st := storetest.OpenAt(t, drivertest.SQLitePath(t)) // SQLite's plans; PostgreSQL's: store/postgres
 	db := rawDB(t, st)
 	tests := []struct {
 		name, query string
