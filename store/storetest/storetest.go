@@ -162,3 +162,13 @@ func BreakLedger(t testing.TB, st *store.Store, cond, message string) (mend func
 		}
 	}
 }
+
+// OpenOn opens a store on a new database of engine (SQLite or PostgreSQL), closed when the
+// test ends; PostgreSQL without a cluster skips (or fails, see RequirePostgres).
+func OpenOn(t testing.TB, engine string) *store.Store {
+	t.Helper()
+	if engine == PostgreSQL {
+		return OpenAt(t, drivertest.PostgresURL(t))
+	}
+	return OpenAt(t, drivertest.SQLitePath(t))
+}
