@@ -123,3 +123,31 @@ func LedgerSum(entries []store.LedgerEntry) int64 {
 	}
 	return sum
 }
+
+// SessionExpiry is how long the database will keep the session token, from now (0: none).
+func SessionExpiry(t testing.TB, st *store.Store, token string) time.Duration {
+	t.Helper()
+	query := `SELECT (expiry - julianday('now')) * 86400 FROM sessions WHERE token = ?`
+	if store.IsPostgres(st.Path()) {
+		query = `SELECT extract(epoch FROM expiry - now())::float8 FROM sessions WHERE token = ?`
+	}
+	var seconds float64
+	err := RawDB(t, st).QueryRow(query, token).Scan(&seconds)
+	if err == sql.ErrNoRows {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(seconds * float64(time.Second))
+}
+
+// ExpireSession moves the session token's expiry a second into the past, behind the store's back.
+func ExpireSession(t testing.TB, st *store.Store, token string) {
+	t.Helper()
+	expire := `UPDATE sessions SET expiry = julianday('now') - 1.0/86400 WHERE token = ?`
+	if store.IsPostgres(st.Path()) {
+		expire = `UPDATE sessions SET expiry = now() - interval '1 second' WHERE token = ?`
+	}
+	Exec(t, RawDB(t, st), expire, token)
+}
