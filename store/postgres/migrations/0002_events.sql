@@ -1,4 +1,4 @@
--- Market events (issue 11): one row per purchase or sale, as in the SQLite migration 0004.
+-- Market events: one row per purchase or sale, as in the SQLite migration 0004.
 -- A trade inserts its event with a NULL version: the version moves only at commit, in the
 -- deferred market_changed trigger, which then stamps the transaction's own events (only they
 -- are visible to it with a NULL version; committed rows always have one) with the new version.

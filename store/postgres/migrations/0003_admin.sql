@@ -1,4 +1,4 @@
--- Operating the market (issue 17), as in the SQLite migration 0005: roles, session
+-- Operating the market, as in the SQLite migration 0005: roles, session
 -- generations, retired items, the admin log, and market events of items added, edited and
 -- retired, and of grants. A role or a generation does not move the market version (see the
 -- SQLite migration).

@@ -1,4 +1,4 @@
--- The market's change feed without a hot row (issue 16). Until now every writing transaction
+-- The market's change feed without a hot row. Until now every writing transaction
 -- bumped the one catalogue row in a deferred trigger, stamped its events there and notified
 -- inside the transaction: the row's lock was held through each WAL flush, so commits ran one
 -- at a time. Now a change only inserts rows into market_feed, stamped with the id of the

@@ -1,4 +1,4 @@
--- Operating the market (issue 17). Roles: an admin runs the market from /admin. A session
+-- Operating the market. Roles: an admin runs the market from /admin. A session
 -- remembers its user's session generation at login; a password change or "sign out everywhere
 -- else" moves the generation on, which ends every other session on every instance. A retired
 -- item stays in the table for the ledger's sake but leaves the market for good. A role or a
