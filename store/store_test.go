@@ -42,11 +42,6 @@ func exactVersion(t testing.TB, st *store.Store) int64 {
 	}
 }
 
-func openStore(t testing.TB, path string) *store.Store {
-	t.Helper()
-	return storetest.OpenAt(t, path)
-}
-
 // rawDB is a second, ordinary connection to the store's database (see storetest.RawDB).
 func rawDB(t testing.TB, st *store.Store) *sql.DB {
 	t.Helper()

@@ -50,7 +50,7 @@ func (m *MemoryLimits) bucket(name string, length time.Duration) *window {
 	return w
 }
 
-// Take: see Limits.
+// Take records an event, as Limits.Take says.
 func (m *MemoryLimits) Take(_ context.Context, bucket, key string, limit int, length time.Duration, now time.Time) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -68,7 +68,7 @@ func (m *MemoryLimits) Take(_ context.Context, bucket, key string, limit int, le
 	return 0, nil
 }
 
-// RetryAfter: see Limits.
+// RetryAfter is the wait, as Limits.RetryAfter says.
 func (m *MemoryLimits) RetryAfter(_ context.Context, bucket, key string, limit int, length time.Duration, now time.Time) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -80,7 +80,7 @@ func (m *MemoryLimits) RetryAfter(_ context.Context, bucket, key string, limit i
 	return ev[len(ev)-limit].Add(w.length).Sub(now), nil
 }
 
-// Undo: see Limits.
+// Undo forgets one event, as Limits.Undo says.
 func (m *MemoryLimits) Undo(_ context.Context, bucket, key string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -100,7 +100,7 @@ func (m *MemoryLimits) Undo(_ context.Context, bucket, key string, at time.Time)
 	return nil
 }
 
-// Reset: see Limits.
+// Reset forgets key's events, as Limits.Reset says.
 func (m *MemoryLimits) Reset(_ context.Context, bucket, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -85,7 +85,7 @@ func (e *Engine) version(epoch, newest, horizon int64) (int64, bool) {
 	return pgVersion(epoch, horizon-1, false), false
 }
 
-// VersionedUser: the position and the signed-in user in one round trip, each request's first.
+// VersionedUser reads the position and the signed-in user in one round trip, each request's first.
 func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) (int64, driver.User, error) {
 	var (
 		epoch, newest, horizon int64
@@ -167,7 +167,7 @@ func (e *Engine) pruneLoop(ctx context.Context) {
 	}
 }
 
-// Reset: the schema was dropped and migrated again, so the feed is empty; the new epoch is
+// Reset claims a new epoch: the schema was dropped and migrated again, so the feed is empty; the new epoch is
 // past old's, so that versions go on growing and every cursor from before gets a refresh.
 func (e *Engine) Reset(ctx context.Context, old int64) error {
 	return e.claim(ctx, old/pgEpochUnit)

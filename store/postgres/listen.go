@@ -69,7 +69,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Committed: this instance's streams look at once, and the others hear of it by the next
+// Committed rings: this instance's streams look at once, and the others hear of it by the next
 // notification.
 func (e *Engine) Committed() {
 	e.ring()

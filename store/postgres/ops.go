@@ -71,10 +71,10 @@ func (e *Engine) Rows(ctx context.Context) (sessions, limitEvents int64, err err
 	return sessions, limitEvents, nil
 }
 
-// Backup: PostgreSQL's own tools do it better (see store.Backup's message).
+// Backup is not supported: PostgreSQL's own tools do it better (see store.Backup's message).
 func (e *Engine) Backup(context.Context, string) error { return driver.ErrNotSupported }
 
-// Copy: a PostgreSQL market can be a copy's target (from SQLite).
+// Copy says a PostgreSQL market can be a copy's target (from SQLite).
 func (e *Engine) Copy() driver.Copying { return driver.Copying{Target: true} }
 
 // Load writes the tables with CopyFrom, in one transaction, then moves the id sequences
@@ -100,6 +100,6 @@ func (e *Engine) Load(ctx context.Context, tables func(driver.LoadFunc) error) e
 	})
 }
 
-// Exact: a version read while a transaction older than the newest change still runs is odd
+// Exact is false for a version read while a transaction older than the newest change still runs: it is odd
 // (see feed.go); SQLite's small versions (a copy's source) are below the first epoch.
 func (e *Engine) Exact(version int64) bool { return version < pgEpochUnit || version&1 == 0 }

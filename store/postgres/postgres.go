@@ -110,7 +110,7 @@ func redact(dsn string) string {
 var dialect = driver.Dialect{Like: "ILIKE", SchemaVersion: `SELECT version FROM schema_version`, LockRow: ` FOR UPDATE`,
 	SessionAlive: `current_timestamp < s.expiry`}
 
-// Dialect: see driver.Driver.
+// Dialect is how the engine spells what the shared SQL cannot.
 func (e *Engine) Dialect() driver.Dialect { return dialect }
 
 // Migrations are the numbered files of migrations/.
@@ -199,7 +199,7 @@ func (e *Engine) IsUnique(err error, column string) bool {
 		strings.Contains(pe.ConstraintName, strings.ReplaceAll(column, ".", "_"))
 }
 
-// RecordEvent: a purchase or a sale is in the feed already (its ledger row is,
+// RecordEvent writes an operator's change: a purchase or a sale is in the feed already (its ledger row is,
 // migrations/0005_trade_feed.sql); an operator's change (add, edit, retire,
 // grant) is written here, with its kind and whom it concerns, beside the trigger's plain
 // "change" row, so that the streams can tell an edited row or a granted budget.

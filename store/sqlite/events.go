@@ -13,7 +13,7 @@ import (
 // pruneEvery is how often (in versions) the old events are pruned.
 const pruneEvery = 500
 
-// RecordEvent: the triggers have moved catalogue.version already, so the event takes it at
+// RecordEvent writes the event: the triggers have moved catalogue.version already, so it takes it at
 // once. Every pruneEvery-th version also prunes the events beyond driver.EventsKept.
 func (e *Engine) RecordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {
 	res, err := tx.ExecContext(ctx,
@@ -77,20 +77,20 @@ func (e *Engine) Prune(ctx context.Context, keep int) error {
 	return tx.Commit()
 }
 
-// LookAgain: every SQLite version is exact.
+// LookAgain does nothing: every SQLite version is exact.
 func (e *Engine) LookAgain() {}
 
-// Exact: every SQLite version names one state of the market.
+// Exact is true: every SQLite version names one state of the market.
 func (e *Engine) Exact(int64) bool { return true }
 
-// Position: the catalogue row's version, which triggers move in every change's transaction.
+// Position is the catalogue row's version, which triggers move in every change's transaction.
 // SQLite has one writer, so every version q sees is exact.
 func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, error) {
 	v, err := readVersion(ctx, q)
 	return v, err == nil, err
 }
 
-// VersionedUser: the version and the user in one statement.
+// VersionedUser reads the version and the user in one statement.
 func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) (int64, driver.User, error) {
 	var (
 		v int64
@@ -113,7 +113,7 @@ func readVersion(ctx context.Context, q driver.Querier) (int64, error) {
 	return v, nil
 }
 
-// EventsSince: the events after since, unless since is before the horizon of the pruned.
+// EventsSince reads the events after since, unless since is before the horizon of the pruned.
 func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64, limit int) (events []driver.MarketEvent, complete bool, err error) {
 	var horizon int64
 	if err := q.QueryRowContext(ctx, `SELECT pruned_through FROM market_events_horizon`).Scan(&horizon); err != nil {
@@ -128,7 +128,7 @@ func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64,
 		 WHERE e.version > ? ORDER BY e.version LIMIT ?`, since, limit))
 }
 
-// Reset: the version goes on from past old, and the events before are gone.
+// Reset moves the version on from past old, and the events before are gone.
 func (e *Engine) Reset(ctx context.Context, old int64) error {
 	if _, err := e.db.ExecContext(ctx,
 		`UPDATE catalogue SET version = CASE WHEN version > ? THEN version ELSE ? END + 1`, old, old); err != nil {
@@ -140,17 +140,17 @@ func (e *Engine) Reset(ctx context.Context, old int64) error {
 	return nil
 }
 
-// Start: nothing runs in the background before the first Changed.
+// Start does nothing: nothing runs in the background before the first Changed.
 func (e *Engine) Start(context.Context) error { return nil }
 
-// Changed: this process's trades ring the doorbell as they commit (Committed), and a poll of
+// Changed is the doorbell: this process's trades ring it as they commit (Committed), and a poll of
 // the version hears the other processes (admin commands).
 func (e *Engine) Changed() <-chan struct{} { return e.changes.channel(e.read) }
 
 // Committed rings Changed.
 func (e *Engine) Committed() { e.changes.signal() }
 
-// Listening: the poll watches the file itself, so every change is heard.
+// Listening is true: the poll watches the file itself, so every change is heard.
 func (e *Engine) Listening() bool { return true }
 
 // changes is the doorbell behind Changed: a channel closed and replaced on each change.

@@ -66,10 +66,10 @@ func (e *Engine) Backup(ctx context.Context, out string) error {
 	return nil
 }
 
-// Copy: a SQLite market can be copied from (into PostgreSQL), not into.
+// Copy says a SQLite market can be copied from (into PostgreSQL), not into.
 func (e *Engine) Copy() driver.Copying { return driver.Copying{Source: true} }
 
-// Load: a SQLite file is not a copy's target.
+// Load is not supported: a SQLite file is not a copy's target.
 func (e *Engine) Load(context.Context, func(driver.LoadFunc) error) error {
 	return driver.ErrNotSupported
 }

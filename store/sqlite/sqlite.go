@@ -101,7 +101,7 @@ func julianExpiry(v any) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
-// Dialect: see driver.Driver.
+// Dialect is how the engine spells what the shared SQL cannot.
 func (e *Engine) Dialect() driver.Dialect { return dialect }
 
 // Migrations are the numbered files of migrations/.
@@ -127,7 +127,7 @@ func (e *Engine) Run(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	return e.writer.run(ctx, fn)
 }
 
-// lockSchema: the writer connection is the only one that writes, so it is the lock.
+// LockSchema is the writer connection: the only one that writes, so it is the lock.
 func (e *Engine) LockSchema(context.Context) (driver.SchemaLock, error) {
 	return sqliteSchema{e.db}, nil
 }
@@ -160,7 +160,7 @@ func (l sqliteSchema) Apply(ctx context.Context, body string, version int) error
 
 func (sqliteSchema) Release() {}
 
-// dropAll drops the tables (their indexes and triggers go with them) and sets the version
+// DropAll drops the tables (their indexes and triggers go with them) and sets the version
 // back to 0. SQLite has no functions in its schema.
 func (e *Engine) DropAll(ctx context.Context, schema driver.SchemaObjects) error {
 	conn, err := e.db.Conn(ctx) // one connection, so that the pragmas hold for the drops
@@ -181,14 +181,14 @@ func (e *Engine) DropAll(ctx context.Context, schema driver.SchemaObjects) error
 	return nil
 }
 
-// IsUnique: see driver.Driver.
+// IsUnique reports whether err is a unique violation on table.column.
 func (e *Engine) IsUnique(err error, column string) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique &&
 		strings.Contains(se.Error(), column)
 }
 
-// Sessions: commits, deletes and cleanup go through the writer connection, finds (one per
+// Sessions is scs's SQLite store: commits, deletes and cleanup go through the writer connection, finds (one per
 // request) through the readers, so that loading a session never waits for a trade.
 func (e *Engine) Sessions(cleanup time.Duration) *driver.SessionStore {
 	return &driver.SessionStore{
@@ -197,10 +197,10 @@ func (e *Engine) Sessions(cleanup time.Duration) *driver.SessionStore {
 	}
 }
 
-// Limits: one process, so the counts are kept in its memory.
+// Limits are kept in memory: one process.
 func (e *Engine) Limits() driver.Limits { return &e.limits }
 
-// Pools: database/sql's statistics (DB) are all SQLite has.
+// Pools are none: database/sql's statistics (DB) are all SQLite has.
 func (e *Engine) Pools() []driver.PoolStats { return nil }
 
 // Close finishes the write in progress and closes every connection.
