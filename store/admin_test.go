@@ -13,71 +13,71 @@ import (
 	"market/store/storetest"
 )
 
-func TestAdminItems(t *testing.T) {
-	storetest.Each(t, func(t *testing.T) {
-		ctx := context.Background()
-		st := newStore(t)
-		admin := storetest.CreateUser(t, st, "boss")
-		buyer := storetest.CreateUser(t, st, "buyer")
+func TestAdminItems(t *testing.T) { storetest.Each(t, testAdminItems) }
 
-		lamp, err := st.AddItem(ctx, admin.ID, store.ItemInput{Name: "Lamp", Price: 40, Barcode: "123456789012", Description: "Bright"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = st.AddItem(ctx, admin.ID, store.ItemInput{Name: "Lamp", Price: 1, Barcode: "123456789012"})
-		if !errors.Is(err, store.ErrDuplicateName) || !errors.Is(err, store.ErrDuplicateBarcode) {
-			t.Errorf("add a taken name and barcode: %v, want both refusals", err)
-		}
-		if p, _ := st.Market(ctx, store.MarketQuery{Q: "bright"}); len(p.Items) != 1 || p.Items[0].ID != lamp.ID {
-			t.Errorf("search for the new item: %+v", p.Items)
-		}
+func testAdminItems(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	admin := storetest.CreateUser(t, st, "boss")
+	buyer := storetest.CreateUser(t, st, "buyer")
 
-		// A price change applies to the next purchase.
-		if _, err := st.EditItem(ctx, admin.ID, lamp.ID, store.ItemInput{Name: "Lamp", Price: 55, Barcode: "123456789012", Description: "Brighter"}); err != nil {
-			t.Fatal(err)
-		}
-		if tr, err := st.Buy(ctx, buyer.ID, lamp.ID); err != nil || tr.Budget != store.StartingBudget-55 {
-			t.Fatalf("buy after the price change: %+v %v", tr, err)
-		}
-		// Owned: its price cannot change, nor can it be retired; its name can change.
-		it, err := st.EditItem(ctx, admin.ID, lamp.ID, store.ItemInput{Name: "Lamp", Price: 99, Barcode: "123456789012"})
-		if !errors.Is(err, store.ErrOwned) || it.Owner != "buyer" {
-			t.Errorf("re-price an owned item: %+v %v, want ErrOwned naming the owner", it, err)
-		}
-		if _, err := st.EditItem(ctx, admin.ID, lamp.ID, store.ItemInput{Name: "Desk lamp", Price: 55, Barcode: "123456789012"}); err != nil {
-			t.Errorf("rename an owned item: %v", err)
-		}
-		if it, err := st.RetireItem(ctx, admin.ID, lamp.ID); !errors.Is(err, store.ErrOwned) || it.Owner != "buyer" {
-			t.Errorf("retire an owned item: %+v %v", it, err)
-		}
-		if _, err := st.Sell(ctx, buyer.ID, lamp.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.RetireItem(ctx, admin.ID, lamp.ID); err != nil {
-			t.Fatalf("retire an item on sale: %v", err)
-		}
-		// Retired: gone from the market, its page and purchases; a second retirement finds nothing.
-		if p, _ := st.Market(ctx, store.MarketQuery{Q: "lamp"}); p.Total != 0 {
-			t.Errorf("a retired item is still on the market: %+v", p)
-		}
-		if _, err := st.Item(ctx, lamp.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("item page of a retired item: %v", err)
-		}
-		if _, err := st.Buy(ctx, buyer.ID, lamp.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("buy a retired item: %v", err)
-		}
-		if _, err := st.RetireItem(ctx, admin.ID, lamp.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("retire twice: %v", err)
-		}
-		log, err := st.AdminLog(ctx, 1)
-		if err != nil || len(log.Entries) != 4 || log.Entries[0].Action != "retire item" || log.Entries[0].Admin != "boss" {
-			t.Errorf("admin log: %+v %v, want 4 rows, newest first", log, err)
-		}
-		if e := log.Entries[2]; e.Before != "price 40, description \"Bright\"" || e.After != "price 55, description \"Brighter\"" {
-			t.Errorf("edit's before and after: %q -> %q", e.Before, e.After)
-		}
-		storetest.AssertHealthy(t, st)
-	})
+	lamp, err := st.AddItem(ctx, admin.ID, store.ItemInput{Name: "Lamp", Price: 40, Barcode: "123456789012", Description: "Bright"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.AddItem(ctx, admin.ID, store.ItemInput{Name: "Lamp", Price: 1, Barcode: "123456789012"})
+	if !errors.Is(err, store.ErrDuplicateName) || !errors.Is(err, store.ErrDuplicateBarcode) {
+		t.Errorf("add a taken name and barcode: %v, want both refusals", err)
+	}
+	if p, _ := st.Market(ctx, store.MarketQuery{Q: "bright"}); len(p.Items) != 1 || p.Items[0].ID != lamp.ID {
+		t.Errorf("search for the new item: %+v", p.Items)
+	}
+
+	// A price change applies to the next purchase.
+	if _, err := st.EditItem(ctx, admin.ID, lamp.ID, store.ItemInput{Name: "Lamp", Price: 55, Barcode: "123456789012", Description: "Brighter"}); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := st.Buy(ctx, buyer.ID, lamp.ID); err != nil || tr.Budget != store.StartingBudget-55 {
+		t.Fatalf("buy after the price change: %+v %v", tr, err)
+	}
+	// Owned: its price cannot change, nor can it be retired; its name can change.
+	it, err := st.EditItem(ctx, admin.ID, lamp.ID, store.ItemInput{Name: "Lamp", Price: 99, Barcode: "123456789012"})
+	if !errors.Is(err, store.ErrOwned) || it.Owner != "buyer" {
+		t.Errorf("re-price an owned item: %+v %v, want ErrOwned naming the owner", it, err)
+	}
+	if _, err := st.EditItem(ctx, admin.ID, lamp.ID, store.ItemInput{Name: "Desk lamp", Price: 55, Barcode: "123456789012"}); err != nil {
+		t.Errorf("rename an owned item: %v", err)
+	}
+	if it, err := st.RetireItem(ctx, admin.ID, lamp.ID); !errors.Is(err, store.ErrOwned) || it.Owner != "buyer" {
+		t.Errorf("retire an owned item: %+v %v", it, err)
+	}
+	if _, err := st.Sell(ctx, buyer.ID, lamp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RetireItem(ctx, admin.ID, lamp.ID); err != nil {
+		t.Fatalf("retire an item on sale: %v", err)
+	}
+	// Retired: gone from the market, its page and purchases; a second retirement finds nothing.
+	if p, _ := st.Market(ctx, store.MarketQuery{Q: "lamp"}); p.Total != 0 {
+		t.Errorf("a retired item is still on the market: %+v", p)
+	}
+	if _, err := st.Item(ctx, lamp.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("item page of a retired item: %v", err)
+	}
+	if _, err := st.Buy(ctx, buyer.ID, lamp.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("buy a retired item: %v", err)
+	}
+	if _, err := st.RetireItem(ctx, admin.ID, lamp.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("retire twice: %v", err)
+	}
+	log, err := st.AdminLog(ctx, 1)
+	if err != nil || len(log.Entries) != 4 || log.Entries[0].Action != "retire item" || log.Entries[0].Admin != "boss" {
+		t.Errorf("admin log: %+v %v, want 4 rows, newest first", log, err)
+	}
+	if e := log.Entries[2]; e.Before != "price 40, description \"Bright\"" || e.After != "price 55, description \"Brighter\"" {
+		t.Errorf("edit's before and after: %q -> %q", e.Before, e.After)
+	}
+	storetest.AssertHealthy(t, st)
 }
 
 func TestGrantAndRoles(t *testing.T) {

@@ -19,71 +19,71 @@ func names(items []store.Item) []string {
 	return out
 }
 
-func TestMarketQuery(t *testing.T) {
-	storetest.Each(t, func(t *testing.T) {
-		ctx := context.Background()
-		st := newStore(t)
-		if _, err := st.Seed(ctx); err != nil {
-			t.Fatal(err)
-		}
-		all, err := st.Market(ctx, store.MarketQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		byName, byPrice, reverse := itemsByName, itemsByPrice, reverseOrder
-		tests := []struct {
-			name      string
-			q         store.MarketQuery
-			wantSort  string
-			wantOrder func(a, b store.Item) int
-			wantNames []string // nil: every item on sale
-		}{
-			{name: "default is by name", q: store.MarketQuery{}, wantSort: store.SortName, wantOrder: byName},
-			{name: "by name", q: store.MarketQuery{Sort: "name"}, wantSort: store.SortName, wantOrder: byName},
-			{name: "by name descending", q: store.MarketQuery{Sort: "-name"}, wantSort: store.SortNameDesc, wantOrder: reverse(byName)},
-			{name: "by price", q: store.MarketQuery{Sort: "price"}, wantSort: store.SortPrice, wantOrder: byPrice},
-			{name: "by price descending", q: store.MarketQuery{Sort: "-price"}, wantSort: store.SortPriceDesc, wantOrder: reverse(byPrice)},
-			{name: "unknown sort falls back to name", q: store.MarketQuery{Sort: "price; DROP TABLE items"}, wantSort: store.SortName, wantOrder: byName},
-			{name: "search matches name, any case", q: store.MarketQuery{Q: "LAMP"}, wantSort: store.SortName, wantOrder: byName,
-				wantNames: []string{"Desk Lamp"}},
-			{name: "search matches description", q: store.MarketQuery{Q: "espresso"}, wantSort: store.SortName, wantOrder: byName,
-				wantNames: []string{"Coffee Grinder", "Espresso Machine"}},
-			{name: "search is trimmed", q: store.MarketQuery{Q: "  kettle  "}, wantSort: store.SortName, wantOrder: byName,
-				wantNames: []string{"Kettle"}},
-			{name: "percent is literal", q: store.MarketQuery{Q: "%"}, wantSort: store.SortName, wantOrder: byName, wantNames: []string{}},
-			{name: "underscore is literal", q: store.MarketQuery{Q: "_"}, wantSort: store.SortName, wantOrder: byName, wantNames: []string{}},
-			{name: "quote is harmless", q: store.MarketQuery{Q: `' OR 1=1 --`}, wantSort: store.SortName, wantOrder: byName, wantNames: []string{}},
-			{name: "search and sort by price", q: store.MarketQuery{Q: "battery", Sort: "-price"}, wantSort: store.SortPriceDesc, wantOrder: reverse(byPrice),
-				wantNames: []string{"Phone", "Smartwatch", "E-Reader", "Mouse"}},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				p, err := st.Market(ctx, tt.q)
-				if err != nil {
-					t.Fatal(err)
+func TestMarketQuery(t *testing.T) { storetest.Each(t, testMarketQuery) }
+
+func testMarketQuery(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	if _, err := st.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.Market(ctx, store.MarketQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, byPrice, reverse := itemsByName, itemsByPrice, reverseOrder
+	tests := []struct {
+		name      string
+		q         store.MarketQuery
+		wantSort  string
+		wantOrder func(a, b store.Item) int
+		wantNames []string // nil: every item on sale
+	}{
+		{name: "default is by name", q: store.MarketQuery{}, wantSort: store.SortName, wantOrder: byName},
+		{name: "by name", q: store.MarketQuery{Sort: "name"}, wantSort: store.SortName, wantOrder: byName},
+		{name: "by name descending", q: store.MarketQuery{Sort: "-name"}, wantSort: store.SortNameDesc, wantOrder: reverse(byName)},
+		{name: "by price", q: store.MarketQuery{Sort: "price"}, wantSort: store.SortPrice, wantOrder: byPrice},
+		{name: "by price descending", q: store.MarketQuery{Sort: "-price"}, wantSort: store.SortPriceDesc, wantOrder: reverse(byPrice)},
+		{name: "unknown sort falls back to name", q: store.MarketQuery{Sort: "price; DROP TABLE items"}, wantSort: store.SortName, wantOrder: byName},
+		{name: "search matches name, any case", q: store.MarketQuery{Q: "LAMP"}, wantSort: store.SortName, wantOrder: byName,
+			wantNames: []string{"Desk Lamp"}},
+		{name: "search matches description", q: store.MarketQuery{Q: "espresso"}, wantSort: store.SortName, wantOrder: byName,
+			wantNames: []string{"Coffee Grinder", "Espresso Machine"}},
+		{name: "search is trimmed", q: store.MarketQuery{Q: "  kettle  "}, wantSort: store.SortName, wantOrder: byName,
+			wantNames: []string{"Kettle"}},
+		{name: "percent is literal", q: store.MarketQuery{Q: "%"}, wantSort: store.SortName, wantOrder: byName, wantNames: []string{}},
+		{name: "underscore is literal", q: store.MarketQuery{Q: "_"}, wantSort: store.SortName, wantOrder: byName, wantNames: []string{}},
+		{name: "quote is harmless", q: store.MarketQuery{Q: `' OR 1=1 --`}, wantSort: store.SortName, wantOrder: byName, wantNames: []string{}},
+		{name: "search and sort by price", q: store.MarketQuery{Q: "battery", Sort: "-price"}, wantSort: store.SortPriceDesc, wantOrder: reverse(byPrice),
+			wantNames: []string{"Phone", "Smartwatch", "E-Reader", "Mouse"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := st.Market(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Query.Sort != tt.wantSort || p.Page != 1 || p.Pages != 1 {
+				t.Errorf("sort %q page %d of %d, want %q page 1 of 1", p.Query.Sort, p.Page, p.Pages, tt.wantSort)
+			}
+			if !slices.IsSortedFunc(p.Items, tt.wantOrder) {
+				t.Errorf("not in %s order: %q", tt.wantSort, names(p.Items))
+			}
+			if p.Total != len(p.Items) {
+				t.Errorf("total %d, %d items", p.Total, len(p.Items))
+			}
+			if tt.wantNames == nil {
+				if len(p.Items) != len(all.Items) || len(p.Items) < 20 {
+					t.Errorf("%d items, want all %d", len(p.Items), len(all.Items))
 				}
-				if p.Query.Sort != tt.wantSort || p.Page != 1 || p.Pages != 1 {
-					t.Errorf("sort %q page %d of %d, want %q page 1 of 1", p.Query.Sort, p.Page, p.Pages, tt.wantSort)
-				}
-				if !slices.IsSortedFunc(p.Items, tt.wantOrder) {
-					t.Errorf("not in %s order: %q", tt.wantSort, names(p.Items))
-				}
-				if p.Total != len(p.Items) {
-					t.Errorf("total %d, %d items", p.Total, len(p.Items))
-				}
-				if tt.wantNames == nil {
-					if len(p.Items) != len(all.Items) || len(p.Items) < 20 {
-						t.Errorf("%d items, want all %d", len(p.Items), len(all.Items))
-					}
-					return
-				}
-				got := names(p.Items)
-				if !slices.Equal(got, tt.wantNames) && !(len(got) == 0 && len(tt.wantNames) == 0) {
-					t.Errorf("items %q, want %q", got, tt.wantNames)
-				}
-			})
-		}
-	})
+				return
+			}
+			got := names(p.Items)
+			if !slices.Equal(got, tt.wantNames) && !(len(got) == 0 && len(tt.wantNames) == 0) {
+				t.Errorf("items %q, want %q", got, tt.wantNames)
+			}
+		})
+	}
 }
 
 func TestMarketPaging(t *testing.T) {
