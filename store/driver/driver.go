@@ -56,6 +56,9 @@ type Driver interface {
 	Position(ctx context.Context, q Querier) (version int64, exact bool, err error)
 	// Exact reports whether a version names one state of the market (see Position).
 	Exact(version int64) bool
+	// Moved reports whether version is another position of the market than since (an exact
+	// version and the inexact one of the same position are not).
+	Moved(version, since int64) bool
 	// LookAgain rings Changed in a moment: a read found a version that is not exact.
 	LookAgain()
 	// VersionedUser is Position and the user id (ErrNotFound: none), in one statement.

@@ -83,6 +83,9 @@ func (e *Engine) LookAgain() {}
 // Exact is true: every SQLite version names one state of the market.
 func (e *Engine) Exact(int64) bool { return true }
 
+// Moved is true for another version: every version is a position of its own.
+func (e *Engine) Moved(version, since int64) bool { return version != since }
+
 // Position is the catalogue row's version, which triggers move in every change's transaction.
 // SQLite has one writer, so every version q sees is exact.
 func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, error) {
