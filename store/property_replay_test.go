@@ -81,6 +81,11 @@ func (r *replay) step(i int, o op) {
 			}
 		}
 		r.record(i, o, kind(err))
+	case "spendAll": // a grant up or down to the item's price, then its purchase
+		if m.budgets[o.user] >= 0 && m.owners[o.item] < 0 && !m.retired[o.item] {
+			r.step(i, op{kind: "grant", user: o.user, amount: m.prices[o.item] - m.budgets[o.user]})
+			r.trade(i, op{kind: "buy", user: o.user, item: o.item}, true)
+		}
 	case "retire":
 		want := error(nil)
 		switch {

@@ -14,7 +14,8 @@ import (
 	"market/store/storetest"
 )
 
-// The same random sequence of sign-ups, purchases, sales, grants, new items, retirements and
+// The same random sequence of sign-ups, purchases, sales, grants, purchases of exactly the
+// budget left (spendAll: a grant to the item's price, then the purchase), new items, retirements and
 // races (several traders after one item, one trader spending one budget on several items at
 // once) runs on every engine the machine has. Each outcome (the error's kind, the budget, the
 // owner) must be what a model of the money rules says, and the same on every engine; the final
@@ -75,7 +76,7 @@ func at(log []string, i int) string {
 // op is one step of a plan: a kind, and the users, items and amount it names (indexes into
 // what the plan created so far, so that ids may differ between engines).
 type op struct {
-	kind   string // signup, buy, sell, grant, add, retire, raceItem, raceBudget
+	kind   string // signup, buy, sell, grant, spendAll, add, retire, raceItem, raceBudget
 	name   string
 	user   int
 	users  []int
@@ -117,6 +118,8 @@ func newPlan(seed uint64, steps int) []op {
 			add(op{kind: "sell", user: pick(users), item: pick(items)})
 		case w < 70:
 			add(op{kind: "grant", user: pick(users), amount: rng.Int64N(601) - 300})
+		case w < 73:
+			add(op{kind: "spendAll", user: pick(users), item: pick(items)})
 		case w < 76:
 			add(op{kind: "add", name: fmt.Sprintf("Thing %d", items), amount: 1 + rng.Int64N(500)})
 		case w < 80:
