@@ -15,9 +15,9 @@
 //
 // The money rules are written twice, once per engine, on purpose: PostgreSQL's trade is one
 // round trip where SQLite's is nine statements in its group commit, and SQLite has no stored
-// procedures. The conformance suite (every test of this package runs on both engines, and a
-// property test runs the same random trades and races on both and compares every outcome)
-// proves them equal.
+// procedures. The conformance suite proves them equal: this package's tests of a store run on
+// every engine the machine has (storetest.Each), and a property test runs the same seeded random
+// trades and races on each, against a model of the rules, and compares every outcome.
 package store
 
 import (
