@@ -11,7 +11,7 @@ import (
 	"market/store/driver"
 )
 
-// The change feed on PostgreSQL (migrations/postgres/0004_feed.sql, 0005_trade_feed.sql) is
+// The change feed on PostgreSQL (migrations/0004_feed.sql, 0005_trade_feed.sql) is
 // the view market_changes: a trade's ledger row, and a row of market_feed for every other
 // change of an item or a budget (triggers, an operator's change), each stamped with the id of
 // the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
