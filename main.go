@@ -28,7 +28,7 @@ import (
 	"market/handlers"
 	"market/handlers/metrics"
 	"market/store"
-	"market/store/admin"
+	"market/store/commands"
 )
 
 func main() {
@@ -66,7 +66,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs := flag.NewFlagSet("market", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: market [flags] ["+admin.Commands+"]")
+		fmt.Fprintln(stderr, "usage: market [flags] ["+commands.Commands+"]")
 		fs.PrintDefaults()
 	}
 	var c config
@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer st.Close()
 	if len(rest) > 0 {
-		return admin.Run(ctx, st, rest, stdout)
+		return commands.Run(ctx, st, rest, stdout)
 	}
 	return serve(ctx, cfg, st, logger)
 }

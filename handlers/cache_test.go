@@ -2,10 +2,11 @@ package handlers_test
 
 import (
 	"database/sql"
-	"market/store/storetest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"market/store/storetest"
 )
 
 // The market's caches answer exactly as fresh as the database, even when another program (an
@@ -47,17 +48,8 @@ func TestCachedPagesFollowTheDatabase(t *testing.T) {
 }
 
 // otherDB is a connection to the app's database behind its back, as another program or another
-// instance would have: a second SQLite connection to the file, or on PostgreSQL the store's
-// own connections (which any instance shares with the others anyway).
+// instance would have (see storetest.RawDB).
 func otherDB(t testing.TB, app *testApp) *sql.DB {
 	t.Helper()
-	if storetest.Postgres() {
-		return app.store.DB()
-	}
-	db, err := sql.Open("sqlite3", "file:"+app.store.Path()+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.RawDB(t, app.store)
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"market/store"
 )
 
 // sseEvent is one event as an EventSource sees it.
@@ -105,7 +103,7 @@ func (a *testApp) version() int64 {
 		if err != nil {
 			a.t.Fatal(err)
 		}
-		if store.Exact(v) || time.Now().After(end) {
+		if a.store.Exact(v) || time.Now().After(end) {
 			return v
 		}
 	}

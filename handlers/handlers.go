@@ -62,9 +62,9 @@ type Handler struct {
 	cfg        Config
 	urls       components.Assets
 
-	loginByUser *limiter // failed logins per username and address
-	loginByAddr *limiter // failed logins per address
-	signups     *limiter // accounts created per address
+	loginByUser *rateLimit // failed logins per username and address
+	loginByAddr *rateLimit // failed logins per address
+	signups     *rateLimit // accounts created per address
 
 	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
@@ -116,17 +116,12 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		cfg:      cfg,
 		urls: components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE),
 			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS)},
-		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
-		loginByAddr: newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
-		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
-		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
-		ownedCache:  newVersionCache[int64, []store.Item](4096),
-		userCache:   newVersionCache[int64, store.User](4096),
-	}
-	if st.SharedLimits() { // several instances: count for all of them in the database
-		h.loginByUser.share(st, "login_user", logger)
-		h.loginByAddr.share(st, "login_addr", logger)
-		h.signups.share(st, "signup", logger)
+		loginByUser: newRateLimit(st, "login_user", cfg.LoginFailures, cfg.LoginWindow, logger),
+		loginByAddr: newRateLimit(st, "login_addr", 20*cfg.LoginFailures, cfg.LoginWindow, logger),
+		signups:     newRateLimit(st, "signup", cfg.SignupsPerHour, time.Hour, logger),
+		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256, st.Exact), // ~20 KB a page
+		ownedCache:  newVersionCache[int64, []store.Item](4096, st.Exact),
+		userCache:   newVersionCache[int64, store.User](4096, st.Exact),
 	}
 	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
 	h.live = newBroker(h)

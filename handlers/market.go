@@ -53,7 +53,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
 	ctx := r.Context()
-	t, buying, budget, err := h.tradeForm(r, user)
+	t, buying, budget, err := h.runTrade(r, user)
 	var (
 		flash, alert string
 		removed      int64           // the row that leaves its list
@@ -110,9 +110,9 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget, onScreen))
 }
 
-// tradeForm runs the purchase or sale the form asks for. budget is the user's budget as the
+// runTrade runs the purchase or sale the form asks for. budget is the user's budget as the
 // trade, done or refused, left it, or as the request found it when the form names no item.
-func (h *Handler) tradeForm(r *http.Request, user store.User) (t store.Trade, buying bool, budget int64, err error) {
+func (h *Handler) runTrade(r *http.Request, user store.User) (t store.Trade, buying bool, budget int64, err error) {
 	buyID, sellID := r.PostFormValue("purchase_item"), r.PostFormValue("sold_item")
 	buying = buyID != ""
 	raw := buyID

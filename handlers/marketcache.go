@@ -15,21 +15,22 @@ import (
 // store.Version). Between trades a market page, a user's items or a user's budget then cost no
 // query, the version being read once per request anyway; the first trade after moves the
 // version on and empties the cache, so no answer is staler than the database, whichever
-// process wrote it. A version that is not store.Exact (PostgreSQL, while an older transaction
-// still runs) passes the cache by: the request reads the database.
+// process wrote it. A version that is not exact (Store.Exact: PostgreSQL, while an older
+// transaction still runs) passes the cache by: the request reads the database.
 type versionCache[K comparable, V any] struct {
 	mu      sync.Mutex
 	version int64
 	max     int // entries kept at most, bounding the memory a flood of distinct keys takes
 	entries map[K]V
+	exact   func(version int64) bool // the store's Exact
 }
 
-func newVersionCache[K comparable, V any](max int) *versionCache[K, V] {
-	return &versionCache[K, V]{max: max, entries: make(map[K]V)}
+func newVersionCache[K comparable, V any](max int, exact func(int64) bool) *versionCache[K, V] {
+	return &versionCache[K, V]{max: max, entries: make(map[K]V), exact: exact}
 }
 
 func (c *versionCache[K, V]) get(version int64, key K) (V, bool) {
-	if !store.Exact(version) { // data read at it may be newer: it names no one state
+	if !c.exact(version) { // data read at it may be newer: it names no one state
 		var zero V
 		return zero, false
 	}
@@ -44,7 +45,7 @@ func (c *versionCache[K, V]) get(version int64, key K) (V, bool) {
 }
 
 func (c *versionCache[K, V]) put(version int64, key K, v V) {
-	if !store.Exact(version) {
+	if !c.exact(version) {
 		return
 	}
 	c.mu.Lock()

@@ -349,7 +349,7 @@ func (h *Handler) clientIP(r *http.Request) string {
 
 // addrBlock is the block of addresses that counts as one client for the limits: an IPv4
 // address, or the /64 an IPv6 address is in, since one IPv6 host can take any address of its
-// /64. A limiter counts events under a key made of it (and, for logins, of the username too).
+// /64. A rate limit counts events under a key made of it (and, for logins, of the username too).
 func addrBlock(host string) string {
 	ip := net.ParseIP(host)
 	if ip == nil || ip.To4() != nil {

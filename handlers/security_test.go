@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -258,20 +257,7 @@ func TestFriendlyErrorPages(t *testing.T) {
 // sessionExpiry is how long the server will keep the session behind a cookie, from now.
 func sessionExpiry(t *testing.T, app *testApp, token string) time.Duration {
 	t.Helper()
-	db := otherDB(t, app)
-	query := `SELECT (expiry - julianday('now')) * 86400 FROM sessions WHERE token = ?`
-	if storetest.Postgres() {
-		query = `SELECT extract(epoch FROM expiry - now())::float8 FROM sessions WHERE token = ?`
-	}
-	var seconds float64
-	err := db.QueryRow(query, token).Scan(&seconds)
-	if err == sql.ErrNoRows {
-		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(seconds * float64(time.Second))
+	return storetest.SessionExpiry(t, app.store, token)
 }
 
 // A session ends 12 hours after login however busy it is: activity does not extend it.
@@ -299,13 +285,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		t.Errorf("activity extended the session: %s left, was %s a second ago", later, first)
 	}
 	// When the deadline passes, the server no longer knows the session.
-	expire := `UPDATE sessions SET expiry = julianday('now') - 1.0/86400 WHERE token = ?`
-	if storetest.Postgres() {
-		expire = `UPDATE sessions SET expiry = now() - interval '1 second' WHERE token = ?`
-	}
-	if _, err := otherDB(t, app).Exec(expire, token); err != nil {
-		t.Fatal(err)
-	}
+	storetest.ExpireSession(t, app.store, token)
 	if res := c.get("/market"); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/login?next=%2Fmarket" {
 		t.Errorf("after the session's deadline: %d → %q, want a redirect to log in", res.StatusCode, res.Header.Get("Location"))
 	}

@@ -153,7 +153,7 @@ func TestUnreachableDatabaseIs503(t *testing.T) {
 		app     *testApp
 		goesOff func()
 	)
-	if storetest.Postgres() {
+	if storetest.OnPostgres(t) { // the connections cut, behind a proxy; a file cannot be cut
 		st, proxy := storeBehindProxy(t)
 		app, goesOff = serveApp(t, st), proxy.cut
 	} else {

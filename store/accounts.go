@@ -84,7 +84,7 @@ func (s *Store) Grant(ctx context.Context, adminID, userID, amount int64) (User,
 // the new generation, which it returns). A wrong current password is ErrInvalidCredentials.
 func (s *Store) ChangePassword(ctx context.Context, userID int64, current, password string) (int64, error) {
 	var hash string
-	err := s.read.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&hash)
+	err := s.d.Read().QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
@@ -103,7 +103,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, current, passw
 		return 0, fmt.Errorf("hash password: %w", err)
 	}
 	var gen int64
-	err = s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// Only over the hash that was checked: a change that raced this one wins, and this one
 		// is told its current password is no longer right.
 		err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = ?, session_gen = session_gen + 1
@@ -120,7 +120,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, current, passw
 // under an older one, and returns the new generation.
 func (s *Store) EndSessions(ctx context.Context, userID int64) (int64, error) {
 	var gen int64
-	err := s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE users SET session_gen = session_gen + 1 WHERE id = ? RETURNING session_gen`,
 			userID).Scan(&gen)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -39,14 +39,14 @@ type AdminItem struct {
 // lockRow is what a read of a row the transaction is about to change ends with (see dialect):
 // a purchase pays the price it read, and an edit or a retirement that comes while it runs sees
 // the item owned.
-func (s *Store) lockRow() string { return s.eng.dialect().lockRow }
+func (s *Store) lockRow() string { return s.d.Dialect().LockRow }
 
 // adminWrite runs fn as one write; once it committed, the live streams are woken.
 func (s *Store) adminWrite(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if err := s.writer.run(ctx, fn); err != nil {
+	if err := s.d.Run(ctx, fn); err != nil {
 		return err
 	}
-	s.eng.committed()
+	s.d.Committed()
 	return nil
 }
 
@@ -87,9 +87,9 @@ func clashes(ctx context.Context, tx *sql.Tx, id int64, in ItemInput) error {
 // uniqueItemError maps a unique constraint failure on items to its typed error.
 func (s *Store) uniqueItemError(err error) error {
 	switch {
-	case s.eng.isUnique(err, "items.name"):
+	case s.d.IsUnique(err, "items.name"):
 		return ErrDuplicateName
-	case s.eng.isUnique(err, "items.barcode"):
+	case s.d.IsUnique(err, "items.barcode"):
 		return ErrDuplicateBarcode
 	}
 	return err
@@ -143,7 +143,7 @@ func (s *Store) adminItem(ctx context.Context, q querier, id int64, lock bool) (
 
 // AdminItem returns an item that is not retired, with its owner, or ErrNotFound.
 func (s *Store) AdminItem(ctx context.Context, id int64) (AdminItem, error) {
-	return s.adminItem(ctx, s.read, id, false)
+	return s.adminItem(ctx, s.d.Read(), id, false)
 }
 
 // EditItem changes an item. Its price applies to later trades only: a purchase in flight pays

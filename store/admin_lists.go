@@ -37,7 +37,7 @@ func (s *Store) AdminItems(ctx context.Context, q MarketQuery) (AdminItemsPage, 
 	where, args := `retired_at IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
-		like := s.eng.dialect().like
+		like := s.d.Dialect().Like
 		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}

@@ -2,13 +2,12 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // benchTraders makes n users and n items cheap enough for each to buy, so that parallel
@@ -16,8 +15,8 @@ import (
 func benchTraders(b *testing.B, st *store.Store, n int) (users, items []int64) {
 	b.Helper()
 	for i := range n {
-		u := createUser(b, st, fmt.Sprintf("trader%d", i))
-		it := addItem(b, st, fmt.Sprintf("Widget %d", i), 10)
+		u := storetest.CreateUser(b, st, fmt.Sprintf("trader%d", i))
+		it := storetest.AddItem(b, st, fmt.Sprintf("Widget %d", i), 10)
 		users, items = append(users, u.ID), append(items, it.ID)
 	}
 	return users, items
@@ -61,32 +60,4 @@ func BenchmarkBuySellParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(2*float64(b.N)/b.Elapsed().Seconds(), "trades/s")
-}
-
-// BenchmarkCommitCeiling is the fsync ceiling: a bare SQLite commit loop, one small insert per
-// transaction, WAL and synchronous=FULL, on the same file system as the store's benchmarks.
-func BenchmarkCommitCeiling(b *testing.B) {
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.TempDir(), "ceiling.db")+
-		"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)`); err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; b.Loop(); i++ {
-		tx, err := db.Begin()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := tx.Exec(`INSERT INTO t (v) VALUES (?)`, i); err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 }

@@ -55,7 +55,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	defer tx.Rollback()
 
 	var problems []string
-	for _, query := range slices.Concat(s.eng.dialect().integrity, checks) {
+	for _, query := range slices.Concat(s.d.Dialect().Integrity, checks) {
 		lines, err := queryStrings(ctx, tx, query)
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
@@ -81,7 +81,7 @@ type Totals struct {
 
 // Totals reads the market's money totals in one snapshot.
 func (s *Store) Totals(ctx context.Context) (Totals, error) {
-	return totals(ctx, s.read)
+	return totals(ctx, s.d.Read())
 }
 
 func totals(ctx context.Context, q interface {

@@ -10,33 +10,37 @@ import (
 )
 
 func TestCheckHealthy(t *testing.T) {
-	ctx := context.Background()
-	st := newStore(t)
-	if _, err := st.Seed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if problems, err := st.Check(ctx); err != nil || problems != nil {
-		t.Fatalf("empty market: problems %q, err %v", problems, err)
-	}
-	alice, bob := createUser(t, st, "alice"), createUser(t, st, "bob")
-	lamp, mug := addItem(t, st, "Lamp", 250), addItem(t, st, "Mug", 15)
-	for _, step := range []func() error{
-		func() error { _, err := st.Buy(ctx, alice.ID, lamp.ID); return err },
-		func() error { _, err := st.Buy(ctx, bob.ID, mug.ID); return err },
-		func() error { _, err := st.Sell(ctx, alice.ID, lamp.ID); return err },
-		func() error { _, err := st.Buy(ctx, bob.ID, lamp.ID); return err },
-	} {
-		if err := step(); err != nil {
+	storetest.Each(t, func(t *testing.T) {
+		ctx := context.Background()
+		st := newStore(t)
+		if _, err := st.Seed(ctx); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if problems, err := st.Check(ctx); err != nil || problems != nil {
-		t.Fatalf("after trades: problems %q, err %v", problems, err)
-	}
+		if problems, err := st.Check(ctx); err != nil || problems != nil {
+			t.Fatalf("empty market: problems %q, err %v", problems, err)
+		}
+		alice, bob := storetest.CreateUser(t, st, "alice"), storetest.CreateUser(t, st, "bob")
+		lamp, mug := storetest.AddItem(t, st, "Lamp", 250), storetest.AddItem(t, st, "Mug", 15)
+		for _, step := range []func() error{
+			func() error { _, err := st.Buy(ctx, alice.ID, lamp.ID); return err },
+			func() error { _, err := st.Buy(ctx, bob.ID, mug.ID); return err },
+			func() error { _, err := st.Sell(ctx, alice.ID, lamp.ID); return err },
+			func() error { _, err := st.Buy(ctx, bob.ID, lamp.ID); return err },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if problems, err := st.Check(ctx); err != nil || problems != nil {
+			t.Fatalf("after trades: problems %q, err %v", problems, err)
+		}
+	})
 }
 
 // Check reports data that was changed behind the store's back, in words that name the problem.
-func TestCheckFindsCorruption(t *testing.T) {
+func TestCheckFindsCorruption(t *testing.T) { storetest.Each(t, testCheckFindsCorruption) }
+
+func testCheckFindsCorruption(t *testing.T) {
 	tests := []struct {
 		name    string
 		corrupt string   // SQL run behind the store's back; alice owns the Lamp, the Mug is on sale
@@ -61,14 +65,14 @@ func TestCheckFindsCorruption(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := newStore(t)
-			alice := createUser(t, st, "alice")
-			createUser(t, st, "bob")
-			lamp := addItem(t, st, "Lamp", 250)
-			addItem(t, st, "Mug", 15)
+			alice := storetest.CreateUser(t, st, "alice")
+			storetest.CreateUser(t, st, "bob")
+			lamp := storetest.AddItem(t, st, "Lamp", 250)
+			storetest.AddItem(t, st, "Mug", 15)
 			if _, err := st.Buy(ctx, alice.ID, lamp.ID); err != nil {
 				t.Fatal(err)
 			}
-			assertHealthy(t, st)
+			storetest.AssertHealthy(t, st)
 
 			db := rawDB(t, st)
 			conn, err := db.Conn(ctx) // one connection, so a PRAGMA holds for the UPDATE
@@ -76,7 +80,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 				t.Fatal(err)
 			}
 			corrupt := tt.corrupt
-			if storetest.Postgres() { // no pragma there: drop the constraint instead
+			if storetest.OnPostgres(t) { // no pragma there: drop the constraint instead
 				corrupt = strings.Replace(corrupt, "PRAGMA ignore_check_constraints = ON",
 					"ALTER TABLE users DROP CONSTRAINT users_budget_check", 1)
 			}
@@ -102,20 +106,22 @@ func TestCheckFindsCorruption(t *testing.T) {
 }
 
 func TestTotals(t *testing.T) {
-	ctx := context.Background()
-	st := newStore(t)
-	if got, _ := st.Totals(ctx); got != (store.Totals{}) {
-		t.Errorf("empty store totals %+v", got)
-	}
-	alice := createUser(t, st, "alice")
-	createUser(t, st, "bob")
-	lamp := addItem(t, st, "Lamp", 250)
-	addItem(t, st, "Mug", 15) // on the market: nobody's money
-	if _, err := st.Buy(ctx, alice.ID, lamp.ID); err != nil {
-		t.Fatal(err)
-	}
-	want := store.Totals{Budgets: 1750, Owned: 250, Granted: 2000}
-	if got, _ := st.Totals(ctx); got != want {
-		t.Errorf("totals %+v, want %+v", got, want)
-	}
+	storetest.Each(t, func(t *testing.T) {
+		ctx := context.Background()
+		st := newStore(t)
+		if got, _ := st.Totals(ctx); got != (store.Totals{}) {
+			t.Errorf("empty store totals %+v", got)
+		}
+		alice := storetest.CreateUser(t, st, "alice")
+		storetest.CreateUser(t, st, "bob")
+		lamp := storetest.AddItem(t, st, "Lamp", 250)
+		storetest.AddItem(t, st, "Mug", 15) // on the market: nobody's money
+		if _, err := st.Buy(ctx, alice.ID, lamp.ID); err != nil {
+			t.Fatal(err)
+		}
+		want := store.Totals{Budgets: 1750, Owned: 250, Granted: 2000}
+		if got, _ := st.Totals(ctx); got != want {
+			t.Errorf("totals %+v, want %+v", got, want)
+		}
+	})
 }

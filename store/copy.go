@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"market/store/driver"
 )
 
 // CopyStats says what CopyTo moved.
@@ -21,8 +19,7 @@ type CopyStats struct {
 // and market version go on from beyond them. Run Check on dst afterwards.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStats, error) {
 	var st CopyStats
-	to := dst.Pool() // CopyFrom is pgx's
-	if s.Pool() != nil || to == nil {
+	if !s.d.Copy().Source || !dst.d.Copy().Target {
 		return st, fmt.Errorf("copy: from SQLite to PostgreSQL only")
 	}
 	if err := dst.mustBeEmpty(ctx); err != nil {
@@ -33,13 +30,13 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 		return st, err
 	}
 	defer src.Rollback()
-	err = pgx.BeginFunc(ctx, to, func(tx pgx.Tx) error {
-		for _, t := range copyTables(&st, sessions) {
-			if err := t.copy(ctx, src, tx); err != nil {
+	err = dst.d.Load(ctx, func(load driver.LoadFunc) error {
+		for _, t := range copyTables(&st, sessions, s.d.Dialect()) {
+			if err := t.copy(ctx, src, load); err != nil {
 				return err
 			}
 		}
-		return goOnFrom(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return CopyStats{}, fmt.Errorf("copy: %w", err)
@@ -50,7 +47,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStat
 // mustBeEmpty refuses a target that holds users, items or trades.
 func (s *Store) mustBeEmpty(ctx context.Context) error {
 	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM items) +
+	if err := s.d.Read().QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM items) +
 		(SELECT count(*) FROM trades)`).Scan(&n); err != nil {
 		return fmt.Errorf("copy: target: %w", err)
 	}
@@ -70,7 +67,7 @@ type copyTable struct {
 	count *int
 }
 
-func copyTables(st *CopyStats, sessions bool) []copyTable {
+func copyTables(st *CopyStats, sessions bool, source driver.Dialect) []copyTable {
 	tables := []copyTable{
 		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen"},
 			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
@@ -84,36 +81,28 @@ func copyTables(st *CopyStats, sessions bool) []copyTable {
 	}
 	if sessions {
 		tables = append(tables, copyTable{"sessions", []string{"token", "data", "expiry"},
-			`SELECT token, data, expiry FROM sessions WHERE expiry > julianday('now')`, julianExpiry, &st.Sessions})
+			source.Sessions, func(v []any) (err error) {
+				v[2], err = source.SessionExpiry(v[2])
+				return err
+			}, &st.Sessions})
 	}
 	return tables
 }
 
-// julianExpiry turns a session's expiry from SQLite's Julian day into PostgreSQL's timestamp.
-func julianExpiry(v []any) error {
-	jd, ok := v[2].(float64)
-	if !ok {
-		return fmt.Errorf("session expiry %v is not a Julian day", v[2])
-	}
-	sec, frac := math.Modf((jd - 2440587.5) * 86400)
-	v[2] = time.Unix(int64(sec), int64(frac*1e9)).UTC()
-	return nil
-}
-
-// copy reads the whole table from src and writes it into tx.
-func (t copyTable) copy(ctx context.Context, src *sql.Tx, tx pgx.Tx) error {
+// copy reads the whole table from src and loads it into the target.
+func (t copyTable) copy(ctx context.Context, src *sql.Tx, load driver.LoadFunc) error {
 	data, err := readRows(ctx, src, t.query, t.conv)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", t.name, err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromRows(data)); err != nil {
+	if err := load(t.name, t.cols, data); err != nil {
 		return fmt.Errorf("write %s: %w", t.name, err)
 	}
 	*t.count = len(data)
 	return nil
 }
 
-// readRows reads a whole query as CopyFrom rows; conv adjusts one row.
+// readRows reads a whole query as rows to load; conv adjusts one row.
 func readRows(ctx context.Context, src *sql.Tx, query string, conv func([]any) error) ([][]any, error) {
 	r, err := src.QueryContext(ctx, query)
 	if err != nil {
@@ -139,18 +128,4 @@ func readRows(ctx context.Context, src *sql.Tx, query string, conv func([]any) e
 		out = append(out, vals)
 	}
 	return out, r.Err()
-}
-
-// goOnFrom moves the target's id sequences beyond the copied ids. Its market versions are past
-// the source's already: a PostgreSQL version carries the database's epoch, rolled when it was
-// created, above every SQLite version; and the events are not copied, so a live stream from
-// before the copy gets a refresh.
-func goOnFrom(ctx context.Context, tx pgx.Tx) error {
-	for _, t := range []string{"users", "items", "trades", "admin_log"} {
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'),
-			(SELECT coalesce(max(id), 0) + 1 FROM %[1]s), false)`, t)); err != nil {
-			return fmt.Errorf("sequence of %s: %w", t, err)
-		}
-	}
-	return nil
 }

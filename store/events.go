@@ -5,31 +5,21 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"market/store/driver"
 )
 
-// MarketEvent is one change of the market as the live streams tell it: the market version right
-// after it, the item, what happened to it and the user it concerns, whose open pages show their
-// items and budget again.
-type MarketEvent struct {
-	Version  int64
-	ItemID   int64  // 0 for a grant
-	ItemName string // "" if the item has since been deleted
-	Kind     string // "buy" or "sell"; an operator's "add", "edit", "retire" or "grant"
-	UserID   int64  // the buyer, the seller, the owner of an edited item, the user granted; else 0
-}
+// MarketEvent is one change of the market as the live streams tell it (see driver.MarketEvent).
+type MarketEvent = driver.MarketEvent
 
 // EventsKept is how many market events are kept; older ones are pruned as new ones come.
-const EventsKept = 10000
-
-// pruneEvery is how often (in versions) the old events are pruned.
-const pruneEvery = 500
+const EventsKept = driver.EventsKept
 
 // recordEvent writes the event of a trade in the trade's transaction, after its changes: the
-// engine stamps it with the market version after the trade (at once on SQLite; at commit on
-// PostgreSQL, whose version moves only then), and prunes the events beyond EventsKept every
-// pruneEvery versions.
+// engine stamps it with the market version after the change (at once on SQLite; at commit on
+// PostgreSQL, whose version moves only then), and prunes the events beyond EventsKept.
 func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error {
-	if err := s.eng.recordEvent(ctx, tx, itemID, kind, userID); err != nil {
+	if err := s.d.RecordEvent(ctx, tx, itemID, kind, userID); err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
 	return nil
@@ -45,29 +35,13 @@ func (s *Store) EventsSince(ctx context.Context, since int64, limit int) (events
 		return nil, false, err
 	}
 	defer tx.Rollback()
-	return s.eng.eventsSince(ctx, tx, since, limit)
-}
-
-// scanEvents reads the rows of an events query: version, item, item name, kind, user.
-func scanEvents(rows *sql.Rows, err error) (events []MarketEvent, complete bool, _ error) {
-	if err != nil {
-		return nil, false, fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e MarketEvent
-		if err := rows.Scan(&e.Version, &e.ItemID, &e.ItemName, &e.Kind, &e.UserID); err != nil {
-			return nil, false, err
-		}
-		events = append(events, e)
-	}
-	return events, true, rows.Err()
+	return s.d.EventsSince(ctx, tx, since, limit)
 }
 
 // PruneEvents deletes the events beyond the newest keep: a stream or page from before them
 // gets a refresh. The store prunes by itself (EventsKept); tests and administrators may ask.
 func (s *Store) PruneEvents(ctx context.Context, keep int) error {
-	return s.eng.prune(ctx, keep)
+	return s.d.Prune(ctx, keep)
 }
 
 // Changes is what a live stream needs to follow the market, as of one version: the version,
@@ -95,7 +69,7 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, querie
 		c, err := s.changesSince(ctx, since, limit, queries, pages)
 		// Not exact and no further than since: nothing new is final yet; a long transaction
 		// holds the horizon back, and looking again now would find the same.
-		if err != nil || Exact(c.Version) || attempt == exactTries || c.Version/2 == since/2 {
+		if err != nil || s.Exact(c.Version) || attempt == exactTries || !s.d.Moved(c.Version, since) {
 			return c, err
 		}
 		time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
@@ -113,14 +87,14 @@ func (s *Store) changesSince(ctx context.Context, since int64, limit int, querie
 	defer tx.Rollback()
 	c := Changes{Complete: true, Pages: make(map[MarketQuery]MarketPage, len(queries))}
 	var exact bool
-	if c.Version, exact, err = s.eng.position(ctx, tx); err != nil {
+	if c.Version, exact, err = s.d.Position(ctx, tx); err != nil {
 		return Changes{}, err
 	}
 	if !exact {
-		s.eng.lookAgain() // the changes above the horizon are final in a moment
+		s.d.LookAgain() // the changes above the horizon are final in a moment
 	}
 	if limit > 0 {
-		if c.Events, c.Complete, err = s.eng.eventsSince(ctx, tx, since, limit); err != nil {
+		if c.Events, c.Complete, err = s.d.EventsSince(ctx, tx, since, limit); err != nil {
 			return Changes{}, err
 		}
 	}
@@ -149,11 +123,11 @@ func (s *Store) changesSince(ctx context.Context, since int64, limit int, querie
 // the poll when it sees the feed move (a lost notification, an administrator's SQL); a
 // wake-up may also mean that changes may have been missed (the listener reconnected), never
 // that nothing changed when something did.
-func (s *Store) Changed() <-chan struct{} { return s.eng.changed() }
+func (s *Store) Changed() <-chan struct{} { return s.d.Changed() }
 
 // Listening reports whether changes made by other instances are heard as they commit (always
 // on SQLite, whose Changed watches the file itself).
-func (s *Store) Listening() bool { return s.eng.listening() }
+func (s *Store) Listening() bool { return s.d.Listening() }
 
 // ChangePoll is how often the version is read to see changes made by other processes.
-const ChangePoll = 500 * time.Millisecond
+const ChangePoll = driver.ChangePoll

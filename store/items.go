@@ -8,17 +8,12 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"market/store/driver"
 )
 
 // Item is one thing that can be bought and sold. OwnerID 0 means it is on the market.
-type Item struct {
-	ID          int64
-	Name        string
-	Price       int64
-	Barcode     string
-	Description string
-	OwnerID     int64
-}
+type Item = driver.Item
 
 // Sort orders of the market; SortName is the default.
 const (
@@ -91,7 +86,7 @@ type MarketPage struct {
 // built from items and budgets can be cached under it, when it is Exact, and stays exactly as
 // fresh as the data.
 func (s *Store) Version(ctx context.Context) (int64, error) {
-	v, _, err := s.eng.position(ctx, s.read)
+	v, _, err := s.d.Position(ctx, s.d.Read())
 	return v, err
 }
 
@@ -99,19 +94,16 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 // market stays at it may be cached under it. On SQLite every version is exact; on PostgreSQL
 // a version read while a transaction older than the newest change still runs is not (every
 // event up to it is final, but the data may already hold changes after it).
-func Exact(version int64) bool { return version < pgEpochUnit || version&1 == 0 }
+func (s *Store) Exact(version int64) bool { return s.d.Exact(version) }
 
 // querier is a database or a transaction: what a read needs.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+type querier = driver.Querier
 
 // snapshot begins a read-only transaction that sees one state of the database from its first
 // read to its end (as SQLite's read transactions always do; PostgreSQL's need REPEATABLE READ,
 // where each statement would otherwise see the commits made since the one before).
 func (s *Store) snapshot(ctx context.Context) (*sql.Tx, error) {
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	tx, err := s.d.Read().BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -137,7 +129,7 @@ func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPa
 	where, args := `owner_id IS NULL AND retired_at IS NULL`, []any{}
 	if q.Q != "" {
 		pattern := "%" + escapeLike(q.Q) + "%"
-		like := s.eng.dialect().like
+		like := s.d.Dialect().Like
 		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}
@@ -210,7 +202,7 @@ func escapeLike(s string) string {
 
 // OwnedItems lists the items a user owns, by name.
 func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.d.Read().QueryContext(ctx,
 		`SELECT id, name, price, barcode, description, owner_id FROM items
 		 WHERE owner_id = ? ORDER BY name COLLATE NOCASE`, userID)
 	if err != nil {
@@ -234,7 +226,7 @@ func (s *Store) Item(ctx context.Context, id int64) (Item, error) {
 		it    Item
 		owner sql.NullInt64
 	)
-	err := s.read.QueryRowContext(ctx,
+	err := s.d.Read().QueryRowContext(ctx,
 		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ? AND retired_at IS NULL`, id,
 	).Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &owner)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -61,7 +61,7 @@ func Barcode(n int64) string {
 // Seed loads the demo catalogue. It is idempotent: items already there (by name) are kept as
 // they are. It returns how many items it added.
 func (s *Store) Seed(ctx context.Context) (int, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.d.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
@@ -83,7 +83,7 @@ func (s *Store) Seed(ctx context.Context) (int, error) {
 // SeedIfEmpty loads the demo catalogue into a database that has no items at all.
 func (s *Store) SeedIfEmpty(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil {
+	if err := s.d.DB().QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count items: %w", err)
 	}
 	if n > 0 {
@@ -99,7 +99,7 @@ func (s *Store) SeedScale(ctx context.Context, items, users int, password string
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.d.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"market/store/driver"
 )
 
 // Stats counts what the store did since it opened, for /metrics.
@@ -15,7 +17,7 @@ type Stats struct {
 type stats struct {
 	trades                                 atomic.Int64
 	unavailable, funds, notOwner, notFound atomic.Int64
-	onCommit                               atomic.Pointer[func(time.Duration)]
+	commits                                driver.CommitClock
 }
 
 // Stats returns the store's counts so far.
@@ -27,13 +29,7 @@ func (s *Store) Stats() Stats {
 }
 
 // OnCommit has fn called with the time of every commit of a write (on SQLite, of a group).
-func (s *Store) OnCommit(fn func(time.Duration)) { s.stats.onCommit.Store(&fn) }
-
-func (st *stats) committed(d time.Duration) {
-	if fn := st.onCommit.Load(); fn != nil {
-		(*fn)(d)
-	}
-}
+func (s *Store) OnCommit(fn func(time.Duration)) { s.stats.commits.Set(fn) }
 
 // traded counts the outcome of one purchase or sale.
 func (st *stats) traded(err error) {

@@ -2,21 +2,22 @@
 // events and the sessions) in SQLite, or in PostgreSQL when several instances share one market.
 // Every use case that writes is one method, atomic, and every rule about money is inside it.
 //
-// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go) are
-// written once, in SQL with ? placeholders, and never ask which engine runs them. Open picks the
-// engine once; engine.go holds its interface and what both share (the one migrate loop, the
-// objects Reset drops):
-//   - SQLite (sqlite.go, sqlite_events.go, writer.go): one writer connection whose group commits
-//     run every write, beside read-only connections; PRAGMA user_version; Changed rung by this
-//     process's trades and by a poll; login limits counted by the handlers, in memory.
-//   - PostgreSQL (postgres.go, postgres_sql.go, postgres_trade.go, postgres_feed.go,
-//     postgres_listen.go): ? rebound to $n; each write a transaction, retried on a serialization
-//     failure or deadlock, and a trade one statement (market_trade); schema_version under an
-//     advisory lock; the market version a position in an insert-only change feed, read below
-//     the snapshot's horizon, with an epoch; Changed by a NOTIFY each instance sends after its
-//     commits, and a poll; limits and sessions in tables, for every instance.
+// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go,
+// admin.go) are written once, in SQL with ? placeholders, and call only the engine's driver
+// (store/driver): they never ask which engine runs them. Open picks the engine from the URL
+// (engines.go, the one place that names both); the driver package holds the one migrate loop
+// and the objects Reset drops. Each engine is a package of its own with its own migrations:
+//   - store/sqlite: one writer connection whose group commits run every write, beside
+//     read-only connections; the money rules in Go and SQL; limit counts in memory.
+//   - store/postgres: each write a retried transaction, a trade one statement (market_trade,
+//     the money rules in PL/pgSQL); the market version a position in a change feed; Changed by
+//     LISTEN/NOTIFY and a poll; limits and sessions in tables, for every instance.
 //
-// Each engine has its own numbered migrations: migrations/ and migrations/postgres/.
+// The money rules are written twice, once per engine, on purpose: PostgreSQL's trade is one
+// round trip where SQLite's is nine statements in its group commit, and SQLite has no stored
+// procedures. The conformance suite proves them equal: this package's tests of a store run on
+// every engine the machine has (storetest.Each), and a property test runs the same seeded random
+// trades and races on each, against a model of the rules, and compares every outcome.
 package store
 
 import (
@@ -25,22 +26,28 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
+
+	"market/store/driver"
 )
 
 // Errors the store returns for outcomes a caller is expected to handle.
 var (
-	ErrNotFound           = errors.New("store: not found")
+	ErrNotFound           = driver.ErrNotFound
 	ErrDuplicateUsername  = errors.New("store: username taken")
 	ErrDuplicateEmail     = errors.New("store: email taken")
 	ErrInvalidCredentials = errors.New("store: invalid credentials")
-	ErrInsufficientFunds  = errors.New("store: insufficient funds")
-	ErrUnavailable        = errors.New("store: item unavailable")
-	ErrNotOwner           = errors.New("store: not the owner")
+	ErrInsufficientFunds  = driver.ErrInsufficientFunds
+	ErrUnavailable        = driver.ErrUnavailable
+	ErrNotOwner           = driver.ErrNotOwner
+	// ErrClosed is returned by writes after Close.
+	ErrClosed = driver.ErrClosed
+	// ErrCommitUnknown says the connection failed while the transaction was committing: the
+	// store cannot tell whether it took effect. The write is not tried again (it may have
+	// happened); the user is told to look at what is recorded.
+	ErrCommitUnknown = driver.ErrCommitUnknown
 )
 
 // StartingBudget is what every new account is granted.
@@ -56,68 +63,31 @@ type Options struct {
 	HashWait  time.Duration
 }
 
-// Store is the market's database. On SQLite it holds one writer connection, so that writers
-// queue in Go instead of in SQLite's unfair busy handler, beside a pool of read-only connections;
-// trades and sign-ups go through the writer's group commits. On PostgreSQL db and read are one
-// pool, and each write is a transaction of its own.
+// Store is the market's database: the use cases, over one engine's driver. On SQLite writes
+// queue in Go for one writer connection and commit in groups, beside a pool of read-only
+// connections; on PostgreSQL each write is a transaction of its own.
 type Store struct {
-	db        *sql.DB // the writer
-	read      *sql.DB // readers
-	path      string
+	d         driver.Driver // the engine
 	cost      int
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
 	hashes    *hashSlots
-	writer    writes
-	eng       engine // what differs between SQLite and PostgreSQL
 	stats     *stats
-}
-
-// connection is what an engine's open hands the Store.
-type connection struct {
-	db, read *sql.DB
-	writer   writes
-	path     string // for logs: the file, or the URL without its password
-	eng      engine
-}
-
-// writes runs the use cases that write: SQLite's group commits (writer.go), or PostgreSQL's
-// retried transactions (postgres_sql.go).
-type writes interface {
-	run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
-	close()
-}
-
-// PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
-// URL, sqlite:///relative.db or sqlite:////absolute/path.db.
-func PathFromURL(s string) (string, error) {
-	if !strings.Contains(s, "://") || IsPostgres(s) {
-		return s, nil
-	}
-	rest, ok := strings.CutPrefix(s, "sqlite:///")
-	if !ok || rest == "" {
-		return "", fmt.Errorf("unsupported database URL %q: want sqlite:///path.db", s)
-	}
-	return rest, nil
 }
 
 // Open opens (creating if needed) the database at path, applies pending migrations and returns
 // a ready Store. A postgres:// or postgresql:// URL opens PostgreSQL instead of a SQLite file.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	connect := openSQLite
-	if IsPostgres(path) {
-		connect = openPostgres
-	}
 	s := &Store{cost: cmp.Or(opts.BcryptCost, 12), stats: &stats{}, hashes: newHashSlots(opts.HashSlots, opts.HashWait)}
-	c, err := connect(ctx, path, s.stats)
+	d, err := openDriver(ctx, path, driver.Options{Commits: &s.stats.commits})
 	if err != nil {
 		return nil, err
 	}
-	s.db, s.read, s.writer, s.path, s.eng = c.db, c.read, c.writer, c.path, c.eng
-	if err := migrate(ctx, s.eng); err != nil {
+	s.d = d
+	if err := driver.Migrate(ctx, s.d); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.eng.start(ctx); err != nil {
+	if err := s.d.Start(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -130,34 +100,33 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 }
 
 // Close finishes the write in progress and closes every connection.
-func (s *Store) Close() error {
-	s.writer.close()
-	s.eng.close()
-	if s.read == s.db {
-		return s.db.Close()
-	}
-	return errors.Join(s.read.Close(), s.db.Close())
-}
+func (s *Store) Close() error { return s.d.Close() }
 
 // Path is the database file (on PostgreSQL, its URL without the password).
-func (s *Store) Path() string { return s.path }
+func (s *Store) Path() string { return s.d.Path() }
 
-// DB is the writer connection, for administration and tests that must see what the store sees.
-func (s *Store) DB() *sql.DB { return s.db }
+// DB is the connection pool that writes (SQLite: the one writer connection; PostgreSQL: the
+// pool that reads and writes), for administration, metrics and tests that must see what the
+// store sees.
+func (s *Store) DB() *sql.DB { return s.d.DB() }
 
-// Pool is the PostgreSQL connection pool (nil on SQLite), for sessions and pool statistics.
-func (s *Store) Pool() *pgxpool.Pool { return s.eng.pool() }
+// PoolStats are the statistics of the engine's connection pools beside DB (PostgreSQL: the
+// sessions' pool), for /metrics; none on SQLite.
+func (s *Store) PoolStats() []PoolStats { return s.d.Pools() }
+
+// PoolStats are one connection pool's numbers.
+type PoolStats = driver.PoolStats
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	return s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	return s.d.Read().QueryRowContext(ctx, `SELECT 1`).Scan(&one)
 }
 
 // SchemaVersion is the number of the last migration applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.read.QueryRowContext(ctx, s.eng.dialect().schemaVersion).Scan(&v)
+	err := s.d.Read().QueryRowContext(ctx, s.d.Dialect().SchemaVersion).Scan(&v)
 	return v, err
 }
 
@@ -166,15 +135,15 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // the events of the old market are gone: a live stream from before the reset gets a refresh.
 func (s *Store) Reset(ctx context.Context) error {
 	version, _ := s.Version(ctx) // 0 if the database is too old to have one
-	schema, err := migrationObjects(s.eng.migrations())
+	schema, err := driver.MigrationObjects(s.d.Migrations())
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	if err := s.eng.dropAll(ctx, schema); err != nil {
+	if err := s.d.DropAll(ctx, schema); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	if err := migrate(ctx, s.eng); err != nil {
+	if err := driver.Migrate(ctx, s.d); err != nil {
 		return err
 	}
-	return s.eng.reset(ctx, version)
+	return s.d.Reset(ctx, version)
 }

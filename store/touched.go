@@ -33,7 +33,7 @@ const matchChunk = 500
 // event, as after an operator's command, or an event other than a trade), every page counts
 // as touched.
 func (s *Store) touched(ctx context.Context, tx *sql.Tx, c Changes, since int64, limit int, queries []MarketQuery) (touched, untouched []MarketQuery, err error) {
-	if c.Version == since || !Exact(c.Version) {
+	if c.Version == since || !s.Exact(c.Version) {
 		// Not moved, or not final: the broker reads again (an inexact read is not handed out).
 		return nil, normalized(queries), nil
 	}
@@ -92,7 +92,7 @@ func (s *Store) matching(ctx context.Context, tx *sql.Tx, ids []int64, texts []s
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	like := s.eng.dialect().like
+	like := s.d.Dialect().Like
 	// VALUES names its column column1 on both engines.
 	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT p.column1 FROM (VALUES `+
 		strings.TrimSuffix(strings.Repeat(`(CAST(? AS TEXT)),`, len(texts)), ",")+`) AS p

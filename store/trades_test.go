@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // tradeFixture: alice (the trader) and bob, each granted 1000, and items priced for the cases.
@@ -83,18 +84,20 @@ func tradeCases() []tradeCase {
 }
 
 func TestTrades(t *testing.T) {
-	for _, tt := range tradeCases() {
-		t.Run(tt.name, func(t *testing.T) { runTradeCase(t, tt) })
-	}
+	storetest.Each(t, func(t *testing.T) {
+		for _, tt := range tradeCases() {
+			t.Run(tt.name, func(t *testing.T) { runTradeCase(t, tt) })
+		}
+	})
 }
 
 func newTradeFixture(t *testing.T) tradeFixture {
 	f := tradeFixture{st: newStore(t)}
-	f.alice, f.bob = createUser(t, f.st, "alice"), createUser(t, f.st, "bob")
-	f.cheap = addItem(t, f.st, "Cheap", 300)
-	f.big = addItem(t, f.st, "Big", 800)
-	f.pricey = addItem(t, f.st, "Pricey", 1200)
-	f.exact = addItem(t, f.st, "Exact", 1000)
+	f.alice, f.bob = storetest.CreateUser(t, f.st, "alice"), storetest.CreateUser(t, f.st, "bob")
+	f.cheap = storetest.AddItem(t, f.st, "Cheap", 300)
+	f.big = storetest.AddItem(t, f.st, "Big", 800)
+	f.pricey = storetest.AddItem(t, f.st, "Pricey", 1200)
+	f.exact = storetest.AddItem(t, f.st, "Exact", 1000)
 	return f
 }
 
@@ -115,7 +118,7 @@ func runTradeCase(t *testing.T, tt tradeCase) {
 		}
 	}
 	totalsBefore, _ := f.st.Totals(ctx)
-	rowsBefore := len(ledger(t, f.st, f.alice.ID))
+	rowsBefore := len(storetest.Ledger(t, f.st, f.alice.ID))
 
 	tr, err := f.do(ctx, tt.op, f.alice.ID, tt.item(f))
 	if !errors.Is(err, tt.wantErr) {
@@ -127,14 +130,14 @@ func runTradeCase(t *testing.T, tt tradeCase) {
 	if err == nil && tr.Budget != tt.wantAlice {
 		t.Errorf("trade reports budget %d, want %d", tr.Budget, tt.wantAlice)
 	}
-	if got := budget(t, f.st, f.alice.ID); got != tt.wantAlice {
+	if got := storetest.Budget(t, f.st, f.alice.ID); got != tt.wantAlice {
 		t.Errorf("alice's budget %d, want %d", got, tt.wantAlice)
 	}
-	if got := budget(t, f.st, f.bob.ID); got != tt.wantBob {
+	if got := storetest.Budget(t, f.st, f.bob.ID); got != tt.wantBob {
 		t.Errorf("bob's budget %d, want %d", got, tt.wantBob)
 	}
 	if tt.wantOwner != nil {
-		if got, want := owner(t, f.st, tt.item(f)), tt.wantOwner(f); got != want {
+		if got, want := storetest.Owner(t, f.st, tt.item(f)), tt.wantOwner(f); got != want {
 			t.Errorf("owner %d, want %d", got, want)
 		}
 	}
@@ -148,13 +151,13 @@ func runTradeCase(t *testing.T, tt tradeCase) {
 	if err != nil && totalsAfter != totalsBefore {
 		t.Errorf("a refused trade changed the totals: %+v → %+v", totalsBefore, totalsAfter)
 	}
-	assertHealthy(t, f.st)
+	storetest.AssertHealthy(t, f.st)
 }
 
 // checkTradeLedger: the ledger moved with the money, or not at all.
 func checkTradeLedger(t *testing.T, f tradeFixture, tt tradeCase, tr store.Trade, rowsBefore int) {
 	t.Helper()
-	rows := ledger(t, f.st, f.alice.ID)
+	rows := storetest.Ledger(t, f.st, f.alice.ID)
 	wantRows := rowsBefore
 	if tt.wantErr == nil {
 		wantRows++
@@ -176,7 +179,7 @@ func checkTradeLedger(t *testing.T, f tradeFixture, tt tradeCase, tr store.Trade
 		}
 	}
 	for _, u := range []store.User{f.alice, f.bob} {
-		if sum, b := ledgerSum(ledger(t, f.st, u.ID)), budget(t, f.st, u.ID); sum != b {
+		if sum, b := storetest.LedgerSum(storetest.Ledger(t, f.st, u.ID)), storetest.Budget(t, f.st, u.ID); sum != b {
 			t.Errorf("%s: ledger sums to %d, budget is %d", u.Username, sum, b)
 		}
 	}

@@ -5,19 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"market/store/driver"
 )
 
-// User is an account as the rest of the program sees it: never with its password hash.
-type User struct {
-	ID       int64
-	Username string
-	Email    string
-	Budget   int64
-	Role     string // RoleUser or RoleAdmin
-	// SessionGen is the account's session generation: a session that started under an older
-	// one has ended (a password change, or "sign out everywhere else").
-	SessionGen int64
-}
+// User is an account (see driver.User).
+type User = driver.User
 
 // CreateUser adds an account with the starting budget and its opening grant in the ledger.
 // A username or email already taken (in any letter case) gives ErrDuplicateUsername or
@@ -33,7 +26,7 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
 	var id int64
-	err = s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A savepoint of its own: on PostgreSQL a failed statement spoils the transaction.
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT insert_user`); err != nil {
 			return err
@@ -47,17 +40,17 @@ func (s *Store) CreateUser(ctx context.Context, username, email, password string
 			}
 		}
 		switch {
-		case s.eng.isUnique(err, "users.username"), s.eng.isUnique(err, "users.email"):
+		case s.d.IsUnique(err, "users.username"), s.d.IsUnique(err, "users.email"):
 			// The constraint said no; now, in the same transaction, name every clash.
 			name, mail, terr := takenNames(ctx, tx, username, email)
 			if terr != nil {
 				return terr
 			}
 			var errs []error
-			if name || !mail && s.eng.isUnique(err, "users.username") {
+			if name || !mail && s.d.IsUnique(err, "users.username") {
 				errs = append(errs, ErrDuplicateUsername)
 			}
-			if mail || !name && s.eng.isUnique(err, "users.email") {
+			if mail || !name && s.d.IsUnique(err, "users.email") {
 				errs = append(errs, ErrDuplicateEmail)
 			}
 			return errors.Join(errs...)
@@ -84,7 +77,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 		u    User
 		hash string
 	)
-	err := s.read.QueryRowContext(ctx,
+	err := s.d.Read().QueryRowContext(ctx,
 		`SELECT id, username, email, budget, role, session_gen, password_hash FROM users WHERE username = ?`, username,
 	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &hash)
 	known := err == nil
@@ -105,7 +98,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 
 // taken reports a username or email already in use, as CreateUser does, or nil.
 func (s *Store) taken(ctx context.Context, username, email string) error {
-	name, mail, err := takenNames(ctx, s.read, username, email)
+	name, mail, err := takenNames(ctx, s.d.Read(), username, email)
 	if err != nil {
 		return err
 	}
@@ -122,7 +115,7 @@ func (s *Store) taken(ctx context.Context, username, email string) error {
 // User returns the account with the given id, or ErrNotFound.
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
-	err := s.read.QueryRowContext(ctx,
+	err := s.d.Read().QueryRowContext(ctx,
 		`SELECT id, username, email, budget, role, session_gen FROM users WHERE id = ?`, id,
 	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -137,27 +130,12 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 // VersionedUser is Version and User in one read: the market version, and the account with the
 // given id as of it (ErrNotFound, with the version, when there is none). A request's first read.
 func (s *Store) VersionedUser(ctx context.Context, id int64) (int64, User, error) {
-	return s.eng.versionedUser(ctx, s.read, id)
-}
-
-// nullUser is a user row that may be missing (a LEFT JOIN).
-type nullUser struct {
-	id                    sql.NullInt64
-	username, email, role sql.NullString
-	budget, sessionGen    sql.NullInt64
-}
-
-func (n nullUser) user(id int64) (User, error) {
-	if !n.id.Valid {
-		return User{}, ErrNotFound
-	}
-	return User{ID: id, Username: n.username.String, Email: n.email.String, Budget: n.budget.Int64,
-		Role: n.role.String, SessionGen: n.sessionGen.Int64}, nil
+	return s.d.VersionedUser(ctx, s.d.Read(), id)
 }
 
 // Users lists every account by id.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users ORDER BY id`)
+	rows, err := s.d.Read().QueryContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

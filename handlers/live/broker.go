@@ -21,6 +21,8 @@ type Feed interface {
 	// ChangesSince reads in one snapshot the version, up to limit events after since, and
 	// the page of each query (or of each query the events may have changed).
 	ChangesSince(ctx context.Context, since int64, limit int, queries []store.MarketQuery, pages store.Pages) (store.Changes, error)
+	// Exact reports whether a version names one state of the market (see store.Store.Exact).
+	Exact(version int64) bool
 }
 
 // Renderer is what the streams take from the rest of the application: pages, rows and
@@ -225,7 +227,7 @@ const maxInexact = 2 * time.Second
 // is what the snapshot shows, every page read, and the trades' markers follow later.
 func (b *Broker) read(ctx context.Context, last int64, inexact *time.Time) (store.Changes, error) {
 	c, err := b.feed.ChangesSince(ctx, last, maxReplay, b.queries(), store.TouchedPages)
-	if err != nil || store.Exact(c.Version) {
+	if err != nil || b.feed.Exact(c.Version) {
 		*inexact = time.Time{}
 		return c, err
 	}

@@ -57,18 +57,19 @@ func New(st *store.Store, streams func() int) *Metrics {
 			ConstLabels: prometheus.Labels{"reason": reason},
 		}, func() float64 { return float64(st.Stats().Refusals[reason]) }))
 	}
-	if pool := st.Pool(); pool != nil { // PostgreSQL: the sessions' pgx pool
+	for i := range st.PoolStats() { // pools beside DB (PostgreSQL: the sessions' pgx pool)
+		pool := func() store.PoolStats { return st.PoolStats()[i] }
 		gauge := func(name, help string, f func() float64) {
 			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 		}
 		gauge("market_pgxpool_acquired_conns", "Connections of the sessions' pool in use.",
-			func() float64 { return float64(pool.Stat().AcquiredConns()) })
+			func() float64 { return float64(pool().Acquired) })
 		gauge("market_pgxpool_idle_conns", "Idle connections of the sessions' pool.",
-			func() float64 { return float64(pool.Stat().IdleConns()) })
+			func() float64 { return float64(pool().Idle) })
 		gauge("market_pgxpool_total_conns", "Connections of the sessions' pool.",
-			func() float64 { return float64(pool.Stat().TotalConns()) })
+			func() float64 { return float64(pool().Total) })
 		gauge("market_pgxpool_empty_acquire_total", "Acquires that waited for a connection.",
-			func() float64 { return float64(pool.Stat().EmptyAcquireCount()) })
+			func() float64 { return float64(pool().EmptyAcquires) })
 		gauge("market_db_listening", "1 when this instance hears other instances' changes as they commit.",
 			func() float64 {
 				if st.Listening() {

@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"market/store"
+)
+
+// rateLimit is one limit on what a client may do: at most limit events per key in a sliding
+// window. A key is whatever a limit is per: an address block (addrBlock), or a username and an
+// address block. The store keeps the counts (for every instance, when several share the
+// database); when it cannot answer, the counts are kept in memory meanwhile: a limit per
+// instance is still a limit.
+type rateLimit struct {
+	store     *store.Store
+	bucket    string
+	limit     int
+	window    time.Duration
+	logger    *slog.Logger
+	meanwhile store.MemoryLimits // the counts while the store cannot answer
+}
+
+func newRateLimit(st *store.Store, bucket string, limit int, window time.Duration, logger *slog.Logger) *rateLimit {
+	return &rateLimit{store: st, bucket: bucket, limit: limit, window: window, logger: logger}
+}
+
+// retryAfter is how long key must wait before its next event is allowed; 0 means now.
+func (l *rateLimit) retryAfter(key string, now time.Time) time.Duration {
+	ctx, cancel := limitContext()
+	defer cancel()
+	wait, err := l.store.LimitRetryAfter(ctx, l.bucket, key, l.limit, l.window, now)
+	if l.failed(err) {
+		wait, _ = l.meanwhile.RetryAfter(ctx, l.bucket, key, l.limit, l.window, now)
+	}
+	return wait
+}
+
+// take records an event for key and returns 0 when fewer than limit are in the window; at the
+// limit it records nothing and returns how long key must wait.
+func (l *rateLimit) take(key string, now time.Time) time.Duration {
+	ctx, cancel := limitContext()
+	defer cancel()
+	wait, err := l.store.LimitTake(ctx, l.bucket, key, l.limit, l.window, now)
+	if l.failed(err) {
+		wait, _ = l.meanwhile.Take(ctx, l.bucket, key, l.limit, l.window, now)
+	}
+	return wait
+}
+
+// undo forgets one event take recorded for key at the given time: the attempt did not count.
+func (l *rateLimit) undo(key string, at time.Time) {
+	ctx, cancel := limitContext()
+	defer cancel()
+	l.failed(l.store.LimitUndo(ctx, l.bucket, key, at))
+	l.meanwhile.Undo(ctx, l.bucket, key, at)
+}
+
+// reset forgets key's events.
+func (l *rateLimit) reset(key string) {
+	ctx, cancel := limitContext()
+	defer cancel()
+	l.failed(l.store.LimitReset(ctx, l.bucket, key))
+	l.meanwhile.Reset(ctx, l.bucket, key)
+}
+
+// failed logs err, if any, and says whether there was one.
+func (l *rateLimit) failed(err error) bool {
+	if err != nil {
+		l.logger.Error("rate limit", "bucket", l.bucket, "err", err)
+		return true
+	}
+	return false
+}
+
+// limitContext bounds one call of the store's limits.
+func limitContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// Sweep runs until ctx ends, every period: the store deletes expired sessions and limit counts
+// older than every window (one instance at a time), and the counts kept meanwhile in memory
+// forget their idle keys. Requests then never pay for the cleanup, and the tables stay bounded.
+func (h *Handler) Sweep(ctx context.Context, period time.Duration) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h.SweepOnce(ctx)
+	}
+}
+
+// SweepOnce is one turn of Sweep.
+func (h *Handler) SweepOnce(ctx context.Context) {
+	now := h.cfg.Now()
+	oldest := now.Add(-max(h.cfg.LoginWindow, time.Hour)) // the longest window: sign-ups'
+	for _, l := range []*rateLimit{h.loginByUser, h.loginByAddr, h.signups} {
+		l.meanwhile.Forget(oldest)
+	}
+	sw, err := h.store.Sweep(ctx, oldest)
+	if err != nil && ctx.Err() == nil {
+		h.logger.Warn("sweep", "err", err)
+		return
+	}
+	if sw.Sessions+sw.LimitEvents > 0 {
+		h.logger.Info("swept", "sessions", sw.Sessions, "limit_events", sw.LimitEvents)
+	}
+}

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"market/store/driver"
+	"market/store/postgres"
+	"market/store/sqlite"
+)
+
+// This file is the one place that names the engines: which one a database setting opens, and
+// how each classifies the errors it returns.
+
+// PathFromURL turns a database setting into a file path: a plain path, or a SQLAlchemy-style
+// URL, sqlite:///relative.db or sqlite:////absolute/path.db. A PostgreSQL URL stays as it is.
+func PathFromURL(s string) (string, error) {
+	if !strings.Contains(s, "://") || IsPostgres(s) {
+		return s, nil
+	}
+	rest, ok := strings.CutPrefix(s, "sqlite:///")
+	if !ok || rest == "" {
+		return "", fmt.Errorf("unsupported database URL %q: want sqlite:///path.db", s)
+	}
+	return rest, nil
+}
+
+// IsPostgres reports whether a database setting names a PostgreSQL database.
+func IsPostgres(dsn string) bool { return postgres.IsURL(dsn) }
+
+// openDriver opens the engine the setting names.
+func openDriver(ctx context.Context, dsn string, opts driver.Options) (driver.Driver, error) {
+	if postgres.IsURL(dsn) {
+		return postgres.Open(ctx, dsn, opts)
+	}
+	return sqlite.Open(ctx, dsn, opts)
+}
+
+// classifiers are the engines' readings of their errors.
+var classifiers = []func(error) driver.Trouble{sqlite.Classify, postgres.Classify}
+
+// Trouble says what kind of trouble err says the database is in (driver.NoTrouble: none, a
+// request it refused or a bug), whichever engine returned it.
+func Trouble(err error) driver.Trouble {
+	for _, classify := range classifiers {
+		if t := classify(err); t != driver.NoTrouble {
+			return t
+		}
+	}
+	return driver.NoTrouble
+}
+
+// Unavailable reports whether err says the database cannot be reached or used at all (refused
+// or dropped connections, a closed store, a file that cannot be opened or written), as opposed
+// to a request it refused: such a request is answered 503, to be tried again later.
+func Unavailable(err error) bool {
+	switch Trouble(err) {
+	case driver.Unavailable, driver.CommitUnknown, driver.ReadOnly, driver.IOError:
+		return true
+	}
+	return false
+}

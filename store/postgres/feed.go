@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"market/store/driver"
+)
+
+// The change feed on PostgreSQL (migrations/0004_feed.sql, 0005_trade_feed.sql) is
+// the view market_changes: a trade's ledger row, and a row of market_feed for every other
+// change of an item or a budget (triggers, an operator's change), each stamped with the id of
+// the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
+// share a row. A reader's snapshot has a horizon, pg_snapshot_xmin: every transaction below it
+// has ended, so no row can appear below it later. Readers take the rows below it, in (xid,
+// seq) order, and that is the whole technique: every committed change once, none that rolled
+// back, and a long transaction holds the horizon back, delaying the feed without losing
+// anything. A trade's first write is its item's row (market_trade), so the trades of one item
+// are in the order they committed.
+//
+// A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
+// int64 that only grows (the live streams' SSE ids and since= keep their form, and SQLite's
+// small versions, epoch 0, stay apart):
+//   - exact (even): the newest change the snapshot sees is below its horizon, so the set of
+//     changes it sees is final and that change's xid names it: caches may key on it;
+//   - inexact (odd): a transaction older than the newest change still runs; every change up
+//     to the horizon is final, and the version is the horizon's, but the data may hold
+//     changes after it: nothing is cached under it, and the live streams get those changes
+//     with the next version.
+//
+// The epoch tells which history the xids belong to: rolled on Reset, and when the database
+// turns out to be a copy or a restore (claim), so that a cursor from elsewhere gets a refresh.
+
+// pgEpochUnit is the weight of the epoch in a version: 2^40 transaction ids per epoch.
+const pgEpochUnit = 1 << 41
+
+// pruneInterval is how often one instance prunes the feed beyond EventsKept.
+const pruneInterval = 5 * time.Second
+
+// pgVersion is the version of the feed at transaction id xid in epoch.
+func pgVersion(epoch, xid int64, exact bool) int64 {
+	v := epoch*pgEpochUnit + xid*2
+	if !exact {
+		v |= 1
+	}
+	return v
+}
+
+// pgNewest is the newest transaction id in the feed (NULL when empty), an index-only look at
+// each of its tables' newest row. Ordered scans go to the tables, not to the view: PostgreSQL
+// does not flatten a UNION ALL branch with a WHERE clause, so it sorts the view's rows instead
+// of merging the two indexes.
+const pgNewest = `greatest((SELECT max(xid) FROM market_feed),
+	(SELECT max(xid) FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell')))`
+
+// pgPosition reads the epoch, the newest change the snapshot sees (or, in an empty feed, the
+// transaction before the catalogue's horizon) and the snapshot's horizon: the whole per-request
+// freshness read, an index-only look at the feed's newest row. No feed row can appear below
+// the catalogue's horizon (it was created, or pruned, past every transaction then running), so
+// the snapshot's horizon counts from there at least: a long transaction elsewhere in the
+// cluster (another database's) does not send a new market's versions back before its feed.
+const pgPosition = `SELECT c.epoch,
+	greatest((` + pgNewest + `)::text::bigint, c.horizon::text::bigint - 1),
+	greatest(pg_snapshot_xmin(pg_current_snapshot())::text::bigint, c.horizon::text::bigint)`
+
+func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, error) {
+	var epoch, newest, horizon int64
+	err := q.QueryRowContext(ctx, pgPosition+` FROM catalogue c`).Scan(&epoch, &newest, &horizon)
+	if err != nil {
+		return 0, false, fmt.Errorf("market version: %w", err)
+	}
+	v, exact := e.version(epoch, newest, horizon)
+	return v, exact, nil
+}
+
+// version is the version of a snapshot that sees the change newest, below horizon.
+func (e *Engine) version(epoch, newest, horizon int64) (int64, bool) {
+	if newest < horizon {
+		return pgVersion(epoch, newest, true), true
+	}
+	return pgVersion(epoch, horizon-1, false), false
+}
+
+// VersionedUser reads the position and the signed-in user in one round trip, each request's first.
+func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) (int64, driver.User, error) {
+	var (
+		epoch, newest, horizon int64
+		u                      driver.NullUser
+	)
+	err := q.QueryRowContext(ctx, pgPosition+`, u.id, u.username, u.email, u.budget, u.role, u.session_gen
+		FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(append([]any{&epoch, &newest, &horizon}, u.Dest()...)...)
+	if err != nil {
+		return 0, driver.User{}, fmt.Errorf("market version: %w", err)
+	}
+	v, _ := e.version(epoch, newest, horizon)
+	user, err := u.User(id)
+	return v, user, err
+}
+
+// EventsSince reads the trades after since and below the snapshot's horizon: exactly the
+// events up to the version position gives in the same snapshot.
+func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64, limit int) ([]driver.MarketEvent, bool, error) {
+	var epoch, pruned int64
+	if err := q.QueryRowContext(ctx, `SELECT epoch, horizon::text::bigint FROM catalogue`).Scan(&epoch, &pruned); err != nil {
+		return nil, false, fmt.Errorf("events horizon: %w", err)
+	}
+	after := since % pgEpochUnit / 2
+	if since/pgEpochUnit != epoch || after+1 < pruned {
+		return nil, false, nil
+	}
+	return driver.ScanEvents(q.QueryContext(ctx, pgEvents, epoch*pgEpochUnit, after, limit))
+}
+
+// pgEvents reads the feed's events after a transaction id and below the snapshot's horizon, as
+// versions from a base: a range of the two indexes' newest rows.
+const pgEvents = `SELECT ?::bigint + f.xid::text::bigint * 2, f.item_id, coalesce(i.name, ''), f.kind, f.user_id
+	FROM market_changes f LEFT JOIN items i ON i.id = f.item_id
+	WHERE f.xid > ?::bigint::text::xid8 AND f.xid < pg_snapshot_xmin(pg_current_snapshot())
+	  AND f.kind <> 'change'
+	ORDER BY f.xid, f.seq LIMIT ?`
+
+// pgFeedCut is the transaction id before which the feed keeps no more than $1 rows (in whole
+// transactions), and no later than the snapshot's horizon; none when it holds fewer.
+const pgFeedCut = `SELECT least(f.xid, pg_snapshot_xmin(pg_current_snapshot())) AS x FROM (
+		(SELECT xid FROM market_feed ORDER BY xid DESC LIMIT $1 + 1)
+		UNION ALL
+		(SELECT xid FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell') ORDER BY xid DESC LIMIT $1 + 1)
+	) f ORDER BY f.xid DESC OFFSET $1 LIMIT 1`
+
+// Prune moves the catalogue's horizon past the feed's rows beyond the newest keep, whole
+// transactions and only below the snapshot's horizon (a row of a transaction still running
+// must not appear behind it), and deletes those of market_feed, in one statement; the ledger's
+// rows stay, and a cursor before the horizon gets a refresh.
+func (e *Engine) Prune(ctx context.Context, keep int) error {
+	_, err := e.pgx.Exec(ctx, `WITH cut AS (`+pgFeedCut+`),
+		moved AS (
+			UPDATE catalogue c SET horizon = greatest(c.horizon, cut.x) FROM cut RETURNING c.horizon)
+		DELETE FROM market_feed WHERE xid < (SELECT horizon FROM moved)`, keep)
+	if err != nil {
+		return fmt.Errorf("prune events: %w", err)
+	}
+	return nil
+}
+
+// pruneLoop prunes the feed every pruneInterval, outside the trades' commits, on one instance
+// at a time (the others find the lock taken and skip their turn).
+func (e *Engine) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pgx.BeginFunc(ctx, e.pgx, func(tx pgx.Tx) error {
+			var mine bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(7460138)`).Scan(&mine); err != nil || !mine {
+				return err
+			}
+			return e.Prune(ctx, driver.EventsKept)
+		})
+	}
+}
+
+// Reset claims a new epoch: the schema was dropped and migrated again, so the feed is empty; the new epoch is
+// past old's, so that versions go on growing and every cursor from before gets a refresh.
+func (e *Engine) Reset(ctx context.Context, old int64) error {
+	return e.claim(ctx, old/pgEpochUnit)
+}
+
+// claim makes the feed's history this database's. A database opened for the first time draws its
+// epoch at random (two databases, a copy and its source, then hardly ever share one); one that is
+// not where it was (another database OID, another cluster's system identifier when it can be read,
+// or feed rows from transactions this cluster has not reached: a dump restored elsewhere) rolls
+// its epoch and empties the feed, whose xids belong to the old place (the ledger's rows stay, and
+// those from the future leave the feed). after > 0 rolls the epoch past after (Reset). Under the
+// migrations' lock, so that instances starting together claim once.
+func (e *Engine) claim(ctx context.Context, after int64) error {
+	var system sql.NullString // pg_control_system may be refused to the market's role
+	if err := e.pgx.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&system); err != nil {
+		system = sql.NullString{}
+	}
+	return pgx.BeginFunc(ctx, e.pgx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7460137)`); err != nil {
+			return err
+		}
+		var (
+			epoch         int64
+			moved, future bool
+			first         bool
+		)
+		err := tx.QueryRow(ctx, `SELECT c.epoch, c.db_oid IS NULL,
+			c.db_oid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
+				OR ($1::text IS NOT NULL AND c.system_id IS NOT NULL AND c.system_id <> $1::text),
+			coalesce(`+pgNewest+`, '0'::xid8) >= pg_snapshot_xmax(pg_current_snapshot())
+				OR c.horizon > pg_snapshot_xmax(pg_current_snapshot())
+			FROM catalogue c`, system).Scan(&epoch, &first, &moved, &future)
+		if err != nil {
+			return fmt.Errorf("feed epoch: %w", err)
+		}
+		switch {
+		case after > 0:
+			epoch = after + 1 + time.Now().UnixNano()%1024
+		case first:
+			epoch = 1 + time.Now().UnixNano()%(1<<20)
+		case moved || future:
+			epoch += 1 + time.Now().UnixNano()%1024
+			// The ledger stays: its rows from the future leave the feed (the others are below
+			// the new horizon, where no cursor of the new epoch reads).
+			for _, q := range []string{`DELETE FROM market_feed`, `UPDATE trades SET xid = NULL
+				WHERE xid >= pg_snapshot_xmax(pg_current_snapshot()) AND kind IN ('buy', 'sell')`} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
+		default:
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE catalogue SET epoch = $1, horizon = pg_current_xact_id(), system_id = $2,
+			db_oid = (SELECT oid FROM pg_database WHERE datname = current_database())`, epoch, system)
+		return err
+	})
+}
