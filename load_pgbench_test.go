@@ -34,7 +34,7 @@ type feedSQL struct {
 
 var feedSQLs = []feedSQL{
 	{
-		// Before issue 16: nine statements in a transaction, the events stamped and the version
+		// Before the ledger was the feed: nine statements in a transaction, the events stamped and the version
 		// row bumped at commit by a deferred trigger, with a NOTIFY inside the transaction.
 		name:   "version row + NOTIFY (before)",
 		schema: []string{"0001_init.sql", "0002_events.sql"},

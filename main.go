@@ -151,8 +151,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	sessionStore := st.Sessions(0) // expired sessions are swept by h.Sweep, one instance at a time
-	defer sessionStore.StopCleanup()
+	sessionStore := st.Sessions() // expired sessions are swept by h.Sweep, one instance at a time
 	h := handlers.New(logger, st, handlers.NewSessionManager(sessionStore, cfg.secure), as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
 		MaxStreams: cfg.maxStreams,

@@ -191,7 +191,7 @@ func TestCopyToPostgres(t *testing.T) {
 	if _, err := src.SetRole(ctx, "alice", store.RoleAdmin); err != nil { // a line of the admin log
 		t.Fatal(err)
 	}
-	ss := src.Sessions(0)
+	ss := src.Sessions()
 	if err := ss.Commit("tok123", []byte("data"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestCopyToPostgres(t *testing.T) {
 	if it, _ := dst.Item(ctx, p.Items[0].ID); it.OwnerID != alice.ID {
 		t.Errorf("the headphones' owner is %d, want alice", it.OwnerID)
 	}
-	if b, ok, err := dst.Sessions(0).Find("tok123"); err != nil || !ok || string(b) != "data" {
+	if b, ok, err := dst.Sessions().Find("tok123"); err != nil || !ok || string(b) != "data" {
 		t.Errorf("session: %q %v %v", b, ok, err)
 	}
 	bob, err := dst.CreateUser(ctx, "bob", "bob@example.com", "correct horse")

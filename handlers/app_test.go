@@ -66,7 +66,7 @@ func serveApp(t testing.TB, st *store.Store, cfgs ...handlers.Config) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions := handlers.NewSessionManager(st.Sessions(0), false)
+	sessions := handlers.NewSessionManager(st.Sessions(), false)
 
 	var cfg handlers.Config
 	if len(cfgs) > 0 {

@@ -39,7 +39,7 @@ func newBenchStack(b *testing.B) *benchStack {
 	b.Cleanup(func() { st.Close() })
 	st.Seed(ctx)
 	as, _ := assets.New()
-	sessions := handlers.NewSessionManager(st.Sessions(0), false)
+	sessions := handlers.NewSessionManager(st.Sessions(), false)
 	h := handlers.New(slog.New(slog.NewTextHandler(io.Discard, nil)), st, sessions, as, handlers.Config{})
 	s := &benchStack{routes: h.Routes(), store: st}
 

@@ -251,7 +251,7 @@ func TestRequestLogClipsWhatClientsSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log lockedBuffer
-	h := handlers.New(slog.New(slog.NewTextHandler(&log, nil)), st, handlers.NewSessionManager(st.Sessions(0), false), as, handlers.Config{})
+	h := handlers.New(slog.New(slog.NewTextHandler(&log, nil)), st, handlers.NewSessionManager(st.Sessions(), false), as, handlers.Config{})
 	ts := httptest.NewServer(h.Routes())
 	defer ts.Close()
 	defer h.StopStreams()

@@ -151,7 +151,7 @@ func TestStreamTimeoutsAndShutdown(t *testing.T) {
 	app := newTestApp(t)
 	ann := app.signUp("ann")
 	h := handlers.New(slog.New(slog.NewTextHandler(io.Discard, nil)), app.store,
-		handlers.NewSessionManager(app.store.Sessions(0), false), mustAssets(t),
+		handlers.NewSessionManager(app.store.Sessions(), false), mustAssets(t),
 		handlers.Config{StreamPing: 100 * time.Millisecond})
 	srv := &http.Server{Handler: h.Routes(), ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}
 	srv.RegisterOnShutdown(h.StopStreams)

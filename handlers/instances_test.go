@@ -50,7 +50,7 @@ func newInstances(t *testing.T, n int, cfgs ...handlers.Config) (*testApp, []*st
 			cfg = cfgs[0]
 		}
 		cfg.Now = clock.Now
-		h := handlers.New(logger, st, handlers.NewSessionManager(st.Sessions(0), false), as, cfg)
+		h := handlers.New(logger, st, handlers.NewSessionManager(st.Sessions(), false), as, cfg)
 		ts := httptest.NewServer(h.Routes())
 		t.Cleanup(ts.Close)
 		t.Cleanup(h.StopStreams) // first: the streams end, and the broker with them

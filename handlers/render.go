@@ -148,9 +148,15 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, store.ErrBusy):
 		h.logger.WarnContext(r.Context(), "busy", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.unavailable(w, r, 1, "The server is busy. Try again in a moment.")
+	case store.Locked(err):
+		h.logger.WarnContext(r.Context(), "database busy", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
+		h.unavailable(w, r, 1, "The server is busy. Try again in a moment.")
 	case store.Unavailable(err):
 		h.logger.ErrorContext(r.Context(), "database unavailable", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.unavailable(w, r, 5, "The market cannot reach its database right now. Try again in a moment.")
+	case store.CannotWrite(err):
+		h.logger.ErrorContext(r.Context(), "database cannot write", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
+		h.unavailable(w, r, 30, "The market cannot save changes right now. Try again in a few minutes.")
 	default:
 		h.logger.ErrorContext(r.Context(), "server error", "method", clip(r.Method), "uri", loggedURI(r), "err", err)
 		h.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again in a moment.")

@@ -52,12 +52,27 @@ func Trouble(err error) driver.Trouble {
 }
 
 // Unavailable reports whether err says the database cannot be reached or used at all (refused
-// or dropped connections, a closed store, a file that cannot be opened or written), as opposed
-// to a request it refused: such a request is answered 503, to be tried again later.
+// or dropped connections, a closed store, a file that cannot be opened), or that a commit was
+// cut off, as opposed to a request it refused: such a request is answered 503, to be tried
+// again later.
 func Unavailable(err error) bool {
 	switch Trouble(err) {
-	case driver.Unavailable, driver.CommitUnknown, driver.ReadOnly, driver.IOError:
+	case driver.Unavailable, driver.CommitUnknown:
 		return true
 	}
 	return false
 }
+
+// CannotWrite reports whether err says the database can be read but not written: its disk is
+// full, it is read-only, or the disk failed a write. Such a request is answered 503 too, and
+// readiness (Store.Writable) says so to a load balancer.
+func CannotWrite(err error) bool {
+	switch Trouble(err) {
+	case driver.DiskFull, driver.ReadOnly, driver.IOError:
+		return true
+	}
+	return false
+}
+
+// Locked reports whether err says the database was too busy to take the request in time.
+func Locked(err error) bool { return Trouble(err) == driver.Busy }

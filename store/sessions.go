@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"market/store/driver"
 )
@@ -29,6 +28,5 @@ func (s *Store) StreamSession(ctx context.Context, token string, userID int64) (
 // commits (SQLite: the readers), so that loading a session never waits for a trade.
 type SessionStore = driver.SessionStore
 
-// Sessions returns the session store; cleanup is how often expired sessions are deleted
-// (0: never). Call StopCleanup when done.
-func (s *Store) Sessions(cleanup time.Duration) *SessionStore { return s.d.Sessions(cleanup) }
+// Sessions returns the session store; expired sessions are deleted by Sweep.
+func (s *Store) Sessions() *SessionStore { return s.d.Sessions() }

@@ -14,8 +14,7 @@ func TestSweep(t *testing.T) {
 	storetest.Each(t, func(t *testing.T) {
 		ctx := context.Background()
 		st := storetest.Open(t)
-		ss := st.Sessions(0)
-		defer ss.StopCleanup()
+		ss := st.Sessions()
 		now := time.Now()
 		for i, expiry := range []time.Time{now.Add(-time.Hour), now.Add(-time.Minute), now.Add(time.Hour)} {
 			if err := ss.Commit(string(rune('a'+i))+"-token", []byte("data"), expiry); err != nil {
@@ -62,8 +61,7 @@ func TestStreamSession(t *testing.T) {
 	storetest.Each(t, func(t *testing.T) {
 		ctx := context.Background()
 		st := storetest.Open(t)
-		ss := st.Sessions(0)
-		defer ss.StopCleanup()
+		ss := st.Sessions()
 		u := storetest.CreateUser(t, st, "streamer")
 		now := time.Now()
 		for token, expiry := range map[string]time.Time{"live": now.Add(time.Hour), "gone": now.Add(-time.Minute)} {

@@ -78,8 +78,8 @@ type Driver interface {
 	Committed()
 	Listening() bool
 
-	// Sessions is the scs session store; cleanup is how often expired ones are deleted.
-	Sessions(cleanup time.Duration) *SessionStore
+	// Sessions is the scs session store (expired sessions are deleted by Sweep).
+	Sessions() *SessionStore
 	// Limits keeps the counts of the rate limits (failed logins, sign-ups).
 	Limits() Limits
 	// Sweep deletes expired sessions and limit counts older than limitsBefore.
@@ -122,6 +122,10 @@ type Dialect struct {
 	// expiry read into a time (for a copy).
 	Sessions      string
 	SessionExpiry func(v any) (time.Time, error)
+	// SessionExpiryParam spells the third parameter ($3) of a session's write as the expiry
+	// column keeps it, and SessionExpiryArg turns a time into that parameter.
+	SessionExpiryParam string
+	SessionExpiryArg   func(time.Time) any
 }
 
 // Querier is a database or a transaction: what a read needs.

@@ -144,24 +144,3 @@ func RunOp(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) er
 	}()
 	return fn(ctx, tx)
 }
-
-// SessionStore keeps scs sessions in the sessions table. Finds (one per request) may go
-// through other connections than commits, deletes and cleanup, so that loading a session never
-// waits for a trade (SQLite's readers beside its writer).
-type SessionStore struct {
-	SessionBackend
-	Finder SessionBackend
-}
-
-// SessionBackend is what scs's SQLite and PostgreSQL stores both do.
-type SessionBackend interface {
-	Find(token string) ([]byte, bool, error)
-	Commit(token string, b []byte, expiry time.Time) error
-	Delete(token string) error
-	StopCleanup()
-}
-
-// Find returns the data of an unexpired session.
-func (ss *SessionStore) Find(token string) ([]byte, bool, error) {
-	return ss.Finder.Find(token)
-}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alexedwards/scs/pgxstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,6 +34,9 @@ type Engine struct {
 	path    string
 	writer  *pgWriter
 	commits *driver.CommitClock
+	// sessions run on the sessions' pool, through database/sql (sessionsDB) for their contexts.
+	sessions   *driver.SessionStore
+	sessionsDB *sql.DB
 
 	pgEngineState
 	stop           context.CancelFunc // ends the listener and the notifier
@@ -71,6 +73,8 @@ func Open(ctx context.Context, dsn string, opts driver.Options) (*Engine, error)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	w := &pgWriter{db: db, commits: opts.Commits}
 	e := &Engine{pgx: pool, db: db, path: redact(dsn), writer: w, commits: opts.Commits}
+	e.sessionsDB = stdlib.OpenDBFromPool(pool)
+	e.sessions = driver.NewSessionStore(e.sessionsDB, e.sessionsDB, dialect)
 	e.changes, e.kick = make(chan struct{}), make(chan struct{}, 1)
 	e.startListener(cfg.ConnConfig)
 	return e, nil
@@ -86,6 +90,7 @@ func (e *Engine) Close() error {
 	e.wg.Wait()
 	// The pool waits for every connection to come back; one a caller leaked (a transaction never
 	// ended) must not hold the process on its way out.
+	e.sessionsDB.Close()
 	closed := make(chan struct{})
 	go func() { e.pgx.Close(); close(closed) }()
 	select {
@@ -108,7 +113,8 @@ func redact(dsn string) string {
 
 // dialect: PostgreSQL checks its own integrity; Check has only the money to verify.
 var dialect = driver.Dialect{Like: "ILIKE", SchemaVersion: `SELECT version FROM schema_version`, LockRow: ` FOR UPDATE`,
-	SessionAlive: `current_timestamp < s.expiry`}
+	SessionAlive: `current_timestamp < s.expiry`, SessionExpiryParam: `$3`,
+	SessionExpiryArg: func(t time.Time) any { return t }}
 
 // Dialect is how the engine spells what the shared SQL cannot.
 func (e *Engine) Dialect() driver.Dialect { return dialect }
@@ -212,11 +218,8 @@ func (e *Engine) RecordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind
 	return err
 }
 
-// Sessions keeps sessions in the sessions table through scs's pgx store.
-func (e *Engine) Sessions(cleanup time.Duration) *driver.SessionStore {
-	ps := pgxstore.NewWithCleanupInterval(e.pgx, cleanup)
-	return &driver.SessionStore{SessionBackend: ps, Finder: ps}
-}
+// Sessions keeps sessions in the sessions table, through the sessions' own pool.
+func (e *Engine) Sessions() *driver.SessionStore { return e.sessions }
 
 // Limits keeps the counts in limit_events, for every instance.
 func (e *Engine) Limits() driver.Limits { return limits{e.pgx} }

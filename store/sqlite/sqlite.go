@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/mattn/go-sqlite3"
 
 	"market/store/driver"
@@ -89,6 +88,9 @@ var dialect = driver.Dialect{
 	SessionAlive:  `julianday('now') < s.expiry`,
 	Sessions:      `SELECT token, data, expiry FROM sessions WHERE expiry > julianday('now')`,
 	SessionExpiry: julianExpiry,
+	// scs's SQLite store wrote expiries so, and sessions from before are read the same way.
+	SessionExpiryParam: `julianday($3)`,
+	SessionExpiryArg:   func(t time.Time) any { return t.UTC().Format("2006-01-02T15:04:05.999") },
 }
 
 // julianExpiry turns a session's expiry from a Julian day into a time.
@@ -188,13 +190,10 @@ func (e *Engine) IsUnique(err error, column string) bool {
 		strings.Contains(se.Error(), column)
 }
 
-// Sessions is scs's SQLite store: commits, deletes and cleanup go through the writer connection, finds (one per
-// request) through the readers, so that loading a session never waits for a trade.
-func (e *Engine) Sessions(cleanup time.Duration) *driver.SessionStore {
-	return &driver.SessionStore{
-		SessionBackend: sqlite3store.NewWithCleanupInterval(e.db, cleanup),
-		Finder:         sqlite3store.NewWithCleanupInterval(e.read, 0),
-	}
+// Sessions: commits and deletes go through the writer connection, finds (one per request)
+// through the readers, so that loading a session never waits for a trade.
+func (e *Engine) Sessions() *driver.SessionStore {
+	return driver.NewSessionStore(e.db, e.read, dialect)
 }
 
 // Limits are kept in memory: one process.
