@@ -45,6 +45,23 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
+// readyz tells a load balancer whether this instance can take writes: 503 with Retry-After
+// while its database cannot be reached or cannot write (a full disk, a read-only file, a
+// failing disk), within 2 s. Liveness (/healthz) stays 200 while reads work. Asked often, it
+// costs at most one small write a second (Store.Writable).
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Writable(ctx); err != nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "not ready: the database cannot take writes", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ready\n"))
+}
+
 // form holds what a user typed and the first error of each field.
 type form struct {
 	values map[string]string

@@ -157,6 +157,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("GET /admin/log", h.requireAdmin(h.adminLog))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /assets/", h.asset)
 	app := h.budget(h.loadAndSave(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
 
@@ -165,6 +166,7 @@ func (h *Handler) Routes() http.Handler {
 	top := http.NewServeMux()
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
+	top.HandleFunc("GET /readyz", h.readyz)
 	top.Handle("/", app)
 	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }

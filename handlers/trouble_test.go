@@ -178,6 +178,7 @@ func TestUnreachableDatabaseIs503(t *testing.T) {
 		{"GET", "/market?q=lap", nil, htmx}, {"GET", "/items/" + id, nil, nil}, {"GET", "/items/" + id, nil, htmx},
 		{"GET", "/trades", nil, nil}, {"GET", "/login", nil, nil}, {"GET", "/register", nil, nil},
 		{"GET", "/logout", nil, nil}, {"GET", "/market/events", nil, nil}, {"GET", "/healthz", nil, nil},
+		{"GET", "/readyz", nil, nil},
 		{"POST", "/market", url.Values{"purchase_item": {id}, "csrf_token": {tok}}, nil},
 		{"POST", "/market", url.Values{"purchase_item": {id}}, htmx},
 		{"POST", "/login", url.Values{"username": {"henry"}, "password": {"correct horse"}, "csrf_token": {tok}}, nil},
