@@ -73,6 +73,7 @@ type Store struct {
 	hashes    *hashSlots
 	stats     *stats
 	health    *health // how the last write went (Writable)
+	names     names   // the items' names, for answers the database cannot give
 }
 
 // Open opens (creating if needed) the database at path, applies pending migrations and returns
