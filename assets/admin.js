@@ -36,6 +36,9 @@
     $('action-title').textContent = (button.dataset.confirm || 'Confirm?').replace('%s', input ? input.value.trim() : '');
     $('action-desc').textContent = button.dataset.confirmDesc || '';
     $('action-ok').textContent = button.dataset.confirmOk || 'Confirm';
+    // What takes something away (a retirement, a negative grant) looks it, in the dialog too.
+    $('action-ok').classList.toggle('btn-danger', button.classList.contains('btn-danger'));
+    $('action-ok').classList.toggle('btn-primary', !button.classList.contains('btn-danger'));
     pendingAction = { button, issueRequest: e.detail.issueRequest };
     dialog.returnValue = '';
     dialog.showModal();
@@ -60,6 +63,12 @@
     for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
     p.issueRequest(true);
   });
+  // A grant's button turns destructive while its amount takes money away.
+  document.addEventListener('input', (e) => {
+    const input = e.target;
+    if (!(input instanceof HTMLInputElement) || !input.closest('.grant-form')) return;
+    input.closest('.grant-form').querySelector('button')?.classList.toggle('btn-danger', input.value.trim().startsWith('-'));
+  });
   document.addEventListener('cancel', (e) => {
     if (e.target instanceof HTMLDialogElement && e.target.id === 'action-confirm') pendingAction = null;
   }, true);
@@ -68,7 +77,7 @@
   function actionDone(f) {
     const active = document.activeElement;
     if (active && active !== document.body && active.isConnected && !active.closest('dialog:not([open])')) return;
-    ($(f.id) || f.next.find((b) => b.isConnected) || $('q'))?.focus();
+    ($(f.id) || f.next.find((b) => b.isConnected) || $('main'))?.focus();
   }
 
   // A form htmx replaces with its answer (hx-target="this": an operator's or the account's form)

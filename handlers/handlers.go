@@ -109,7 +109,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		assets:   as,
 		cfg:      cfg,
 		urls: components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE),
-			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS)},
+			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS), Icon: as.URL(assets.Icon)},
 		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		loginByAddr: newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
