@@ -63,6 +63,15 @@
     for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
     p.issueRequest(true);
   });
+  // A picture over the size the server takes is refused before it is sent.
+  document.addEventListener('change', (e) => {
+    const input = e.target;
+    if (!(input instanceof HTMLInputElement) || input.id !== 'picture') return;
+    const big = [...(input.files || [])].some((f) => f.size > 5 * 1024 * 1024);
+    input.setCustomValidity(big ? 'That picture is too large: up to 5 MB.' : '');
+    input.reportValidity();
+  });
+
   // A grant's button turns destructive while its amount takes money away.
   document.addEventListener('input', (e) => {
     const input = e.target;

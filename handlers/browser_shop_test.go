@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"market/store"
 )
 
 // The market as a shop, as a buyer uses it: what they cannot afford says why and cannot be
@@ -171,4 +175,54 @@ func (b *browserTab) pretendBudget(amount string) {
 	evalJS[bool](b, `(document.getElementById('budget').textContent = `+jsQuote(amount)+`, true)`)
 	b.waitFor("the cues to follow the budget", `![...document.querySelectorAll('.js-item[data-action="buy"]')]
 	  .some((e) => e.getAttribute('aria-disabled') === 'true' && !e.disabled)`)
+}
+
+// TestBrowserScreenshots writes the README's screenshots (the market, an item, /admin; desktop
+// and phone; light and dark) into the directory MARKET_SCREENSHOTS names; without it, nothing.
+func TestBrowserScreenshots(t *testing.T) {
+	dir := os.Getenv("MARKET_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set MARKET_SCREENSHOTS to a directory to write the screenshots")
+	}
+	browser := startBrowser(t)
+	app := newTestApp(t)
+	dora := app.signUp("dora") // trades for the chart, an item that is someone else's
+	for _, name := range []string{"Kettle", "Houseplant", "Chess Set"} {
+		dora.buy(app.item(name).ID)
+	}
+	b := newBrowserTab(t, browser, app)
+	b.signUpWithForm("ann", false)
+	if _, err := app.store.SetRole(context.Background(), "ann", store.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	b.app.signUp("eve")
+	pages := []struct{ name, path string }{{"market", "/market"}, {"item", "/items/" + browserItemID(app, "Camera")}, {"admin", "/admin"}}
+	sizes := []struct {
+		name          string
+		width, height int64
+	}{{"desktop", 1280, 900}, {"phone", 375, 812}}
+	for _, scheme := range []string{"light", "dark"} {
+		media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, media); err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range sizes {
+			if _, err := chromedp.Call(b.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+				Width: size.width, Height: size.height, DeviceScaleFactor: 1, Mobile: size.name == "phone",
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pages {
+				b.navigate(p.path)
+				png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+				if err != nil {
+					t.Fatal(err)
+				}
+				file := filepath.Join(dir, p.name+"-"+size.name+"-"+scheme+".png")
+				if err := os.WriteFile(file, png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 }

@@ -68,6 +68,8 @@ type Handler struct {
 	userCache   *versionCache[int64, store.User]               // each user's name and budget
 
 	live *live.Broker // the live streams (handlers/live; events.go connects them)
+
+	pictureSlots chan struct{} // uploaded pictures being decoded (pictures.go)
 }
 
 // New builds the handler with its dependencies.
@@ -110,12 +112,13 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		cfg:      cfg,
 		urls: components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE),
 			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS), Icon: as.URL(assets.Icon)},
-		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
-		loginByAddr: newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
-		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
-		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
-		ownedCache:  newVersionCache[int64, []store.Item](4096),
-		userCache:   newVersionCache[int64, store.User](4096),
+		pictureSlots: make(chan struct{}, 2),
+		loginByUser:  newLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		loginByAddr:  newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
+		signups:      newLimiter(cfg.SignupsPerHour, time.Hour),
+		marketCache:  newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
+		ownedCache:   newVersionCache[int64, []store.Item](4096),
+		userCache:    newVersionCache[int64, store.User](4096),
 	}
 	if st.SharedLimits() { // several instances: count for all of them in the database
 		h.loginByUser.share(st, "login_user", logger)
@@ -153,11 +156,13 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("GET /admin/items/{id}", h.requireAdmin(h.editItemForm))
 	mux.Handle("POST /admin/items/{id}", h.requireAdmin(h.editItem))
 	mux.Handle("POST /admin/items/{id}/retire", h.requireAdmin(h.retireItem))
+	mux.Handle("POST /admin/items/{id}/picture", h.requireAdmin(h.uploadPicture))
 	mux.Handle("POST /admin/users/{id}/grant", h.requireAdmin(h.grant))
 	mux.Handle("GET /admin/log", h.requireAdmin(h.adminLog))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /assets/", h.asset)
+	mux.HandleFunc("GET /pictures/{file}", h.picture)
 	app := h.sessions.LoadAndSave(sessionLoaded(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
 
 	// Static files and the health check need no session: their GETs skip its database read.
@@ -165,6 +170,7 @@ func (h *Handler) Routes() http.Handler {
 	top := http.NewServeMux()
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
+	top.HandleFunc("GET /pictures/{file}", h.picture)
 	top.Handle("/", app)
 	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }

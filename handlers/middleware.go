@@ -132,18 +132,23 @@ func (h *Handler) secureHeaders(next http.Handler) http.Handler {
 }
 
 // limitBody answers 413 to a body over the cap. It reads the (small) body here, before nosurf
-// parses the form, which would otherwise turn an oversized post into a 403.
+// parses the form, which would otherwise turn an oversized post into a 403. A picture's upload
+// has a cap of its own.
 func (h *Handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > h.cfg.MaxBodyBytes {
-			h.clientError(w, r, http.StatusRequestEntityTooLarge, "That request was too large.")
+		limit, tooLargeText := h.cfg.MaxBodyBytes, "That request was too large."
+		if isPictureUpload(r) {
+			limit, tooLargeText = pictureBodyCap, errPictureBytes.Error()
+		}
+		if r.ContentLength > limit {
+			h.clientError(w, r, http.StatusRequestEntityTooLarge, tooLargeText)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				h.clientError(w, r, http.StatusRequestEntityTooLarge, "That request was too large.")
+				h.clientError(w, r, http.StatusRequestEntityTooLarge, tooLargeText)
 				return
 			}
 			if err != nil {

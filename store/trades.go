@@ -107,8 +107,8 @@ func (s *Store) sharedTrade(ctx context.Context, userID, itemID int64, apply fun
 		}
 		var owner sql.NullInt64
 		err := tx.QueryRowContext(ctx,
-			`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ? AND retired_at IS NULL`+s.lockRow(), itemID,
-		).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner)
+			`SELECT id, name, price, barcode, description, owner_id, `+pictureColumn+` FROM items WHERE id = ? AND retired_at IS NULL`+s.lockRow(), itemID,
+		).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner, &t.Item.Picture)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
