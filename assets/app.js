@@ -85,15 +85,19 @@
   // the page (a trade's answer, a live event after a grant or a trade in another tab), and
   // writes only what changed, so that it settles at once.
   const setText = (el, text) => { if (el && el.textContent !== text) el.textContent = text; };
+  // cue marks one Buy button (in the page, or in a row not yet in it) for a budget of b.
+  function cue(button, b) {
+    const short = Number(button.dataset.price) - b;
+    const row = button.closest('tr');
+    setText(row ? row.querySelector('.short') : $('short-' + button.value), short > 0 ? `${money(short)} more than you have` : '');
+    if (short > 0 && button.getAttribute('aria-disabled') !== 'true') button.setAttribute('aria-disabled', 'true');
+    else if (short <= 0 && button.hasAttribute('aria-disabled')) button.removeAttribute('aria-disabled');
+  }
   function affordability() {
     if (!$('budget')) return;
     const b = budget();
     for (const button of document.querySelectorAll('.js-item[data-action="buy"]')) {
-      if (trades.has(button)) continue; // busy: answered() looks again
-      const short = Number(button.dataset.price) - b;
-      setText($('short-' + button.value), short > 0 ? `${money(short)} more than you have` : '');
-      if (short > 0 && button.getAttribute('aria-disabled') !== 'true') button.setAttribute('aria-disabled', 'true');
-      else if (short <= 0 && button.hasAttribute('aria-disabled')) button.removeAttribute('aria-disabled');
+      if (!trades.has(button)) cue(button, b); // busy: answered() looks again
     }
     if (!$('owned-summary')) return;
     const owned = [...document.querySelectorAll('#owned-rows .js-item')];
@@ -472,6 +476,9 @@
   // can be faster than the answer, and htmx drops the answer of a button no longer on the page.
   const inFlight = (row) => !!trades.get(row?.querySelector?.('.js-item'))?.sent;
   function patchRows(target, rows, ordered) {
+    // Rows come without the viewer's cues (one rendering serves many viewers): add them first,
+    // so that a row that did not change compares equal and keeps its button, and focus.
+    if ($('budget')) for (const r of rows) for (const b of r.querySelectorAll('.js-item[data-action="buy"]')) cue(b, budget());
     const keep = new Set(rows.map((r) => r.id));
     for (const r of [...target.rows]) if (!keep.has(r.id) && !inFlight(r)) r.remove();
     let ref = target.firstElementChild;
