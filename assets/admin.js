@@ -33,7 +33,13 @@
     const input = button.dataset.confirmInput ? $(button.dataset.confirmInput) : null;
     if (input && !input.value.trim()) return; // nothing to confirm: the server says what is missing
     e.preventDefault();
-    $('action-title').textContent = (button.dataset.confirm || 'Confirm?').replace('%s', input ? input.value.trim() : '');
+    // A typed amount reads as money: "Grant $1,000 to ann?", "Grant -$50 to ann?".
+    const typed = input ? input.value.trim() : '';
+    const amount = /^[+-]?\d+$/.test(typed) ? Number(typed) : NaN;
+    const title = button.dataset.confirm || 'Confirm?';
+    $('action-title').textContent = Number.isSafeInteger(amount)
+      ? title.replace('$%s', (amount < 0 ? '-$' : '$') + Math.abs(amount).toLocaleString('en-US'))
+      : title.replace('%s', typed);
     $('action-desc').textContent = button.dataset.confirmDesc || '';
     $('action-ok').textContent = button.dataset.confirmOk || 'Confirm';
     // What takes something away (a retirement, a negative grant) looks it, in the dialog too.

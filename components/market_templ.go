@@ -802,7 +802,7 @@ func tradeButton(it store.Item, a rowAction, budget int64, form string) templ.Co
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var37 = []any{"js-item", "btn-" + a.action}
+			var templ_7745c5c3_Var37 = []any{"js-item", "btn-" + a.action, templ.KV("btn-primary", form == "" && a == buy)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var37...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
