@@ -32,6 +32,23 @@ func TestBrowserShop(t *testing.T) {
 	browserItemPageTrade(t, b, browserItemID(app, "Kettle"))
 	browserEmptiedList(t, b)
 	browserSteadyHeader(t, b)
+	browserDarkScheme(t, b, browserItemID(app, "Camera"))
+}
+
+// browserDarkScheme: the market and an item's page pass axe in the dark scheme too (its
+// colours are checked again: contrast of text, controls and the unaffordable cue).
+func browserDarkScheme(t *testing.T, b *browserTab, camera string) {
+	media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, media); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/market", "/items/" + camera, "/trades"} {
+		b.navigate(path)
+		if bg := b.js(`getComputedStyle(document.body).backgroundColor`); bg != "rgb(17, 20, 25)" {
+			t.Errorf("%s in the dark scheme has the background %s", path, bg)
+		}
+		b.audit(path + " in the dark scheme")
+	}
 }
 
 // browserUnaffordable: Camera ($1,100) with $1,000: its Buy says "$100 more than you have",
