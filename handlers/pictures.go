@@ -39,12 +39,16 @@ var (
 	pageSize = image.Rect(0, 0, 960, 720)
 )
 
-// Why an upload is refused; the message is the user's.
-var (
-	errNotPicture   = errors.New("That file is not a JPEG, PNG or WebP picture.")
-	errPictureHuge  = errors.New("That picture is too large: up to 40 megapixels.")
-	errPictureBytes = fmt.Errorf("That picture is too large: up to %d MB.", MaxPictureBytes>>20)
-	errNoPicture    = errors.New("Choose a picture to upload.")
+// pictureRefusal is why an upload is refused, in the words the admin reads.
+type pictureRefusal string
+
+func (r pictureRefusal) Error() string { return string(r) }
+
+const (
+	errNotPicture   pictureRefusal = "That file is not a JPEG, PNG or WebP picture."
+	errPictureHuge  pictureRefusal = "That picture is too large: up to 40 megapixels."
+	errPictureBytes pictureRefusal = "That picture is too large: up to 5 MB." // MaxPictureBytes
+	errNoPicture    pictureRefusal = "Choose a picture to upload."
 )
 
 // isPictureUpload reports whether r uploads a picture, whose body may be larger than others.
@@ -165,7 +169,7 @@ func (h *Handler) uploadPicture(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		pic, err = h.decodePicture(r, data)
 	}
-	if errors.Is(err, errNotPicture) || errors.Is(err, errPictureHuge) || errors.Is(err, errPictureBytes) || errors.Is(err, errNoPicture) {
+	if refusal := pictureRefusal(""); errors.As(err, &refusal) {
 		h.logger.Info("picture refused", "user_id", user.ID, "item_id", id, "bytes", len(data), "reason", err)
 		h.alert(ctx, err.Error())
 		http.Redirect(w, r, back, http.StatusSeeOther)
