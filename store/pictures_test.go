@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // A picture is an edit of its item: the market version moves, the market and the owner's items
@@ -57,5 +59,15 @@ func TestSetPicture(t *testing.T) {
 	}
 	if _, err := st.Check(ctx); err != nil {
 		t.Error(err)
+	}
+	// A backup (SQLite) carries the picture.
+	out := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := st.Backup(ctx, out); errors.Is(err, store.ErrBackupPostgres) {
+		return
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := storetest.OpenAt(t, out).PictureFile(ctx, pic.Hash, true); err != nil || string(b) != "large" {
+		t.Errorf("the picture in the backup: %q %v", b, err)
 	}
 }
