@@ -30,6 +30,7 @@ func TestBrowserShop(t *testing.T) {
 	browserUnaffordable(t, b, browserItemID(app, "Camera"))
 	browserGrantLiftsCue(t, b, browserItemID(app, "Camera"))
 	browserItemPageTrade(t, b, browserItemID(app, "Kettle"))
+	browserDialogTrade(t, b, browserItemID(app, "Kettle"))
 	browserEmptiedList(t, b)
 	browserSteadyHeader(t, b)
 	browserDarkScheme(t, b, browserItemID(app, "Camera"))
@@ -135,6 +136,24 @@ func browserItemPageTrade(t *testing.T, b *browserTab, kettle string) {
 		t.Errorf("budget %s after buying and selling back", got)
 	}
 	b.audit("the item page after a trade")
+}
+
+// browserDialogTrade: the item dialog's Buy hands over to the item's own button: the dialog
+// closes, the confirmation opens, and Escape brings focus back to the item in the list.
+func browserDialogTrade(t *testing.T, b *browserTab, kettle string) {
+	b.navigate("/market")
+	b.run("open Kettle's details", chromedp.Click(chromedp.CSS(`#item-`+kettle+` a.js-details`)))
+	b.waitFor("the item dialog", `document.getElementById('item-dialog').open && document.querySelector('#item-dialog .js-via-row')`)
+	b.run("press the dialog's Buy", chromedp.Click(chromedp.CSS(`#item-dialog .js-via-row`)))
+	b.waitFor("the confirmation instead of the details", `document.getElementById('confirm').open && !document.getElementById('item-dialog').open`)
+	if got := b.text("confirm-title"); got != "Buy Kettle?" {
+		t.Errorf("the dialog's Buy asks %q", got)
+	}
+	b.key(kb.Escape)
+	b.waitFor("the confirmation to close", `!document.getElementById('confirm').open`)
+	if got := b.focused(); got != "buy-"+kettle {
+		t.Errorf("after Escape focus is on %s, want Kettle's Buy", got)
+	}
 }
 
 // browserEmptiedList: buy the only result of a search; focus goes to the list's heading, not
