@@ -188,6 +188,10 @@ func TestCopyToPostgres(t *testing.T) {
 	if _, err := src.Buy(ctx, alice.ID, p.Items[0].ID); err != nil {
 		t.Fatal(err)
 	}
+	pic := store.Picture{Hash: "0123456789abcdef0123", List: []byte("list"), Page: []byte("page")}
+	if _, err := src.SetPicture(ctx, 0, p.Items[0].ID, pic); err != nil { // a picture, and a line of the admin log
+		t.Fatal(err)
+	}
 	if _, err := src.SetRole(ctx, "alice", store.RoleAdmin); err != nil { // a line of the admin log
 		t.Fatal(err)
 	}
@@ -198,7 +202,7 @@ func TestCopyToPostgres(t *testing.T) {
 	src.Close()
 
 	out, err := adminRun(t, path, "copy", "-to", to, "-sessions")
-	if err != nil || !strings.Contains(out, "1 users, 26 items, 2 trades, 1 admin log entries, 1 sessions") || !strings.Contains(out, "\nok: ") {
+	if err != nil || !strings.Contains(out, "1 users, 26 items, 2 trades, 2 admin log entries, 1 sessions, 1 pictures") || !strings.Contains(out, "\nok: ") {
 		t.Fatalf("copy: %q %v", out, err)
 	}
 	dst := storetest.OpenAt(t, to)
@@ -210,12 +214,15 @@ func TestCopyToPostgres(t *testing.T) {
 	if _, err := dst.SetRole(ctx, "alice", store.RoleUser); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := dst.AdminLog(ctx, 1); err != nil || len(l.Entries) != 2 || l.Entries[1].Action != "set role" ||
+	if l, err := dst.AdminLog(ctx, 1); err != nil || len(l.Entries) != 3 || l.Entries[1].Action != "set role" ||
 		l.Entries[1].After != store.RoleAdmin || l.Entries[0].ID <= l.Entries[1].ID {
 		t.Errorf("admin log on PostgreSQL: %+v %v, want the copied line and a new one after it", l, err)
 	}
-	if it, _ := dst.Item(ctx, p.Items[0].ID); it.OwnerID != alice.ID {
-		t.Errorf("the headphones' owner is %d, want alice", it.OwnerID)
+	if it, _ := dst.Item(ctx, p.Items[0].ID); it.OwnerID != alice.ID || it.Picture != pic.Hash {
+		t.Errorf("the headphones' owner is %d and picture %q, want alice and %s", it.OwnerID, it.Picture, pic.Hash)
+	}
+	if b, err := dst.PictureFile(ctx, pic.Hash, true); err != nil || string(b) != "page" {
+		t.Errorf("the picture on PostgreSQL: %q %v", b, err)
 	}
 	if b, ok, err := dst.Sessions().Find("tok123"); err != nil || !ok || string(b) != "data" {
 		t.Errorf("session: %q %v %v", b, ok, err)

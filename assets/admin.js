@@ -33,9 +33,18 @@
     const input = button.dataset.confirmInput ? $(button.dataset.confirmInput) : null;
     if (input && !input.value.trim()) return; // nothing to confirm: the server says what is missing
     e.preventDefault();
-    $('action-title').textContent = (button.dataset.confirm || 'Confirm?').replace('%s', input ? input.value.trim() : '');
+    // A typed amount reads as money: "Grant $1,000 to ann?", "Grant -$50 to ann?".
+    const typed = input ? input.value.trim() : '';
+    const amount = /^[+-]?\d+$/.test(typed) ? Number(typed) : NaN;
+    const title = button.dataset.confirm || 'Confirm?';
+    $('action-title').textContent = Number.isSafeInteger(amount)
+      ? title.replace('$%s', (amount < 0 ? '-$' : '$') + Math.abs(amount).toLocaleString('en-US'))
+      : title.replace('%s', typed);
     $('action-desc').textContent = button.dataset.confirmDesc || '';
     $('action-ok').textContent = button.dataset.confirmOk || 'Confirm';
+    // What takes something away (a retirement, a negative grant) looks it, in the dialog too.
+    $('action-ok').classList.toggle('btn-danger', button.classList.contains('btn-danger'));
+    $('action-ok').classList.toggle('btn-primary', !button.classList.contains('btn-danger'));
     pendingAction = { button, issueRequest: e.detail.issueRequest };
     dialog.returnValue = '';
     dialog.showModal();
@@ -60,6 +69,21 @@
     for (const id of ['flash', 'flash-alert']) if ($(id)) $(id).textContent = '';
     p.issueRequest(true);
   });
+  // A picture over the size the server takes is refused before it is sent.
+  document.addEventListener('change', (e) => {
+    const input = e.target;
+    if (!(input instanceof HTMLInputElement) || input.id !== 'picture') return;
+    const big = [...(input.files || [])].some((f) => f.size > 5 * 1024 * 1024);
+    input.setCustomValidity(big ? 'That picture is too large: up to 5 MB.' : '');
+    input.reportValidity();
+  });
+
+  // A grant's button turns destructive while its amount takes money away.
+  document.addEventListener('input', (e) => {
+    const input = e.target;
+    if (!(input instanceof HTMLInputElement) || !input.closest('.grant-form')) return;
+    input.closest('.grant-form').querySelector('button')?.classList.toggle('btn-danger', input.value.trim().startsWith('-'));
+  });
   document.addEventListener('cancel', (e) => {
     if (e.target instanceof HTMLDialogElement && e.target.id === 'action-confirm') pendingAction = null;
   }, true);
@@ -68,7 +92,7 @@
   function actionDone(f) {
     const active = document.activeElement;
     if (active && active !== document.body && active.isConnected && !active.closest('dialog:not([open])')) return;
-    ($(f.id) || f.next.find((b) => b.isConnected) || $('q'))?.focus();
+    ($(f.id) || f.next.find((b) => b.isConnected) || $('main'))?.focus();
   }
 
   // A form htmx replaces with its answer (hx-target="this": an operator's or the account's form)

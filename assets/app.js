@@ -56,7 +56,7 @@
   const ready = (button) => !!button && !button.disabled && !trades.has(button);
 
   // Where focus goes when button's row leaves its list: the next ready item of the same list,
-  // else the previous one, else the search box.
+  // else the previous one, else the list's heading (see restingPlace).
   function focusAfter(button) {
     const row = button.closest('tr');
     for (const step of ['nextElementSibling', 'previousElementSibling']) {
@@ -65,7 +65,56 @@
         if (ready(b)) return b;
       }
     }
-    return $('q');
+    return restingPlace(button);
+  }
+
+  // Where focus rests when no item near it can take it: on an item's page its trade button,
+  // else the heading of the list it was in (or of the page). Never the search box, where the
+  // next shortcut (?, j) would be typed as text.
+  function restingPlace(from) {
+    const trade = $('item-trade');
+    if (trade) return trade.querySelector('.js-item') || document.querySelector('main h1');
+    const heading = (from instanceof Element && from.closest('section')?.querySelector('h2')) || document.querySelector('main h1');
+    if (heading && !heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+    return heading;
+  }
+
+  // What the buyer can afford, from the budget on the page: the Buy button of an item above it
+  // keeps its place and focus, marked aria-disabled and described by what is missing ("$410
+  // more than you have"); the summary of what the user owns adds up. It follows every change of
+  // the page (a trade's answer, a live event after a grant or a trade in another tab), and
+  // writes only what changed, so that it settles at once.
+  const setText = (el, text) => { if (el && el.textContent !== text) el.textContent = text; };
+  // cue marks one Buy button (in the page, or in a row not yet in it) for a budget of b.
+  function cue(button, b) {
+    const short = Number(button.dataset.price) - b;
+    const row = button.closest('tr');
+    setText(row ? row.querySelector('.short') : $('short-' + button.value), short > 0 ? `${money(short)} more than you have` : '');
+    if (short > 0 && button.getAttribute('aria-disabled') !== 'true') button.setAttribute('aria-disabled', 'true');
+    else if (short <= 0 && button.hasAttribute('aria-disabled')) button.removeAttribute('aria-disabled');
+  }
+  function affordability() {
+    if (!$('budget')) return;
+    const b = budget();
+    for (const button of document.querySelectorAll('.js-item[data-action="buy"]')) {
+      if (!trades.has(button)) cue(button, b); // busy: answered() looks again
+    }
+    if (!$('owned-summary')) return;
+    const owned = [...document.querySelectorAll('#owned-rows .js-item')];
+    setText($('owned-count'), owned.length === 1 ? '1 item' : `${owned.length} items`);
+    setText($('owned-value'), money(owned.reduce((v, o) => v + Number(o.dataset.price), 0)));
+    setText($('owned-budget'), money(b));
+  }
+  new MutationObserver(affordability).observe(document.documentElement, { childList: true, subtree: true, characterData: true });
+  affordability();
+
+  // An item above the budget explains itself instead of asking to confirm.
+  function explainShort(button) {
+    const short = $('short-' + button.value)?.textContent || 'more than you have';
+    const msg = document.createElement('p');
+    msg.textContent = `${button.dataset.name} costs ${money(Number(button.dataset.price))}: ${short}.`;
+    if ($('flash')) $('flash').textContent = '';
+    $('flash-alert')?.replaceChildren(msg);
   }
 
   function askToConfirm(button, issueRequest) {
@@ -100,6 +149,7 @@
     e.preventDefault();
     // Already on its way: a second confirmation would only trade a row that is about to move.
     if (trades.has(button)) return;
+    if (button.getAttribute('aria-disabled') === 'true') return explainShort(button);
     if (button === alreadyConfirmed) {
       alreadyConfirmed = null;
       send(button, e.detail.issueRequest);
@@ -125,7 +175,7 @@
       alreadyConfirmed = null; // used by now, or never to be
       return;
     }
-    $('q')?.focus();
+    restingPlace(p.button)?.focus();
     const alert = $('flash-alert');
     if (alert) {
       const msg = document.createElement('p');
@@ -174,13 +224,14 @@
   function answered(button, trade) {
     trades.delete(button);
     button.removeAttribute('aria-disabled');
+    affordability();
     const returned = button.dataset.action === 'sell' && $('item-' + button.value);
     if (returned && returned.parentElement?.id === 'item-rows') placeReturned(returned);
     const active = document.activeElement;
     const lost = !active || active === document.body || !active.isConnected;
     if (!lost && (active !== trade.focus || active.value !== trade.text)) return;
     if (button.isConnected) button.focus();
-    else if (lost) (ready(trade.focus) && trade.focus.isConnected ? trade.focus : $('q'))?.focus();
+    else if (lost) (ready(trade.focus) && trade.focus.isConnected ? trade.focus : restingPlace(trade.focus))?.focus();
   }
 
   // The market's order, as the server sorts it (SQLite's NOCASE folds ASCII letters only).
@@ -261,7 +312,7 @@
     if (target?.id === 'item-rows' && focusInResults) {
       focusInResults = false;
       const active = document.activeElement;
-      if (!active || active === document.body || !active.isConnected) (target.querySelector('.js-item') || $('q'))?.focus();
+      if (!active || active === document.body || !active.isConnected) (target.querySelector('.js-item') || restingPlace(target))?.focus();
     }
     // Item details open in a dialog once htmx has put them in place, unless Escape came first.
     if (target?.id === 'item-dialog-body' && detailsWanted && !document.querySelector('dialog[open]')) {
@@ -273,11 +324,14 @@
   document.addEventListener('keydown', (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
     if (e.key === 'Escape' && !document.querySelector('dialog[open]')) detailsWanted = false; // details on their way: not now
-    // Escape leaves the search box with its results on screen, for j and k to walk (a search
-    // box would otherwise clear itself and bring every item back).
+    // Escape leaves the search box for the list, its results on screen, for j and k to walk (a
+    // search box would otherwise clear itself and bring every item back).
     if (e.key === 'Escape' && e.target === $('q')) {
       e.preventDefault();
-      e.target.blur();
+      const first = [...document.querySelectorAll('#item-rows .js-item, #admin-item-rows a')].find(ready);
+      if (first) first.focus();
+      else if ($('item-rows')) restingPlace($('item-rows'))?.focus();
+      else e.target.blur();
       return;
     }
     if (document.querySelector('dialog[open]') || editable(e.target)) return;
@@ -319,11 +373,28 @@
   }, true);
   document.addEventListener('keyup', () => { typed = null; }, true);
 
+  // The item dialog's Buy or Sell back hands over to the item's own button in the list, which
+  // asks to confirm (or explains) as usual; an item not on this page of the list trades from
+  // its own page.
+  function viaRow(proxy) {
+    const button = $(proxy.dataset.rowButton);
+    const dialog = proxy.closest('dialog');
+    if (!button) {
+      location.assign('/items/' + proxy.dataset.rowButton.replace(/^\D+/, ''));
+      return;
+    }
+    openers.set(dialog, button);
+    dialog?.close();
+    button.focus();
+    button.click();
+  }
+
   // Dialogs, the shortcuts button and the switch are handled from the document: a history
   // restore swaps the whole body, and listeners on the old elements would be gone with them.
   document.addEventListener('click', (e) => {
     if (!(e.target instanceof Element)) return;
     if (e.target.closest('#shortcuts-open')) openShortcuts();
+    else if (e.target.closest('.js-via-row')) viaRow(e.target.closest('.js-via-row'));
     else e.target.closest('dialog .js-close')?.closest('dialog')?.close();
   });
   document.addEventListener('change', (e) => {
@@ -356,7 +427,7 @@
       if (dialog.open || !lost) return;
       const opener = openers.get(dialog);
       if (opener === document.body) return; // opened from nowhere in particular: back to nowhere
-      (opener?.isConnected ? opener : (opener?.id && $(opener.id)) || items()[0] || $('q'))?.focus();
+      (opener?.isConnected ? opener : (opener?.id && $(opener.id)) || items()[0] || restingPlace(opener))?.focus();
     };
     refocus();
     setTimeout(refocus);
@@ -405,6 +476,9 @@
   // can be faster than the answer, and htmx drops the answer of a button no longer on the page.
   const inFlight = (row) => !!trades.get(row?.querySelector?.('.js-item'))?.sent;
   function patchRows(target, rows, ordered) {
+    // Rows come without the viewer's cues (one rendering serves many viewers): add them first,
+    // so that a row that did not change compares equal and keeps its button, and focus.
+    if ($('budget')) for (const r of rows) for (const b of r.querySelectorAll('.js-item[data-action="buy"]')) cue(b, budget());
     const keep = new Set(rows.map((r) => r.id));
     for (const r of [...target.rows]) if (!keep.has(r.id) && !inFlight(r)) r.remove();
     let ref = target.firstElementChild;
@@ -496,7 +570,7 @@
       if (taken || !still) {
         const name = pending.button.dataset.name;
         const next = liveFocus?.dialog && liveFocus.ids.slice(1).map((i) => $(i)).find(ready);
-        openers.set(dialog, next || $('q'));
+        openers.set(dialog, next || restingPlace(pending.button));
         pending = null;
         dialog.querySelector('.js-cancel')?.focus();
         $('confirm-ok').disabled = true;
@@ -510,7 +584,7 @@
     // Focus that was on a row that left goes to the nearest row still there, never <body>.
     const active = document.activeElement;
     if (liveFocus && !liveFocus.dialog && (!active || active === document.body || !active.isConnected)) {
-      (liveFocus.ids.map((i) => $(i)).find(ready) || $('q'))?.focus();
+      (liveFocus.ids.map((i) => $(i)).find(ready) || restingPlace($('item-rows')))?.focus();
     }
     liveFocus = null;
     const others = changes.filter((c) => c.mine !== 'true' && c.shown === 'true');

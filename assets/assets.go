@@ -21,7 +21,7 @@ import (
 	"strings"
 )
 
-//go:embed app.css app.js admin.css admin.js htmx-2.0.11.min.js htmx-ext-sse-2.2.4.min.js
+//go:embed app.css app.js admin.css admin.js icon.svg htmx-2.0.11.min.js htmx-ext-sse-2.2.4.min.js
 var files embed.FS
 
 // Names of the files pages link to.
@@ -30,6 +30,7 @@ const (
 	JS   = "app.js"
 	HTMX = "htmx-2.0.11.min.js"
 	SSE  = "htmx-ext-sse-2.2.4.min.js"
+	Icon = "icon.svg"
 	// The operator's and account pages add these.
 	AdminCSS = "admin.css"
 	AdminJS  = "admin.js"

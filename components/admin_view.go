@@ -3,6 +3,7 @@ package components
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -79,7 +80,11 @@ func adminItemsText(p store.AdminItemsPage) string {
 		noun = "item"
 	}
 	if p.Query.Q != "" {
-		return fmt.Sprintf("%d %s match “%s”. Page %d of %d.", p.Total, noun, p.Query.Q, p.Page, p.Pages)
+		verb := "match"
+		if p.Total == 1 {
+			verb = "matches"
+		}
+		return fmt.Sprintf("%d %s %s “%s”. Page %d of %d.", p.Total, noun, verb, p.Query.Q, p.Page, p.Pages)
 	}
 	return fmt.Sprintf("%d %s on sale or owned. Page %d of %d.", p.Total, noun, p.Page, p.Pages)
 }
@@ -91,22 +96,50 @@ type bar struct {
 	Trades     int
 }
 
-// chart geometry: 24 bars on a 480-wide baseline at 150, with room for labels below.
+// Chart geometry, in the SVG's units: a 320-wide drawing, so that its 14-unit labels stay
+// readable on a 320 px screen. The bars stand on a baseline at chartBase, chartTop high at most,
+// right of the scale's labels (chartLeft).
 const (
-	chartW, chartBase = 480, 150
+	chartW, chartBase, chartTop, chartLeft = 320, 160, 20, 32
 )
 
-// bars lays out the hourly trades as bars scaled to the busiest hour.
-func bars(g store.Glance) []bar {
+// tick is a line of the trades chart's scale: its value and height.
+type tick struct{ Value, Y int }
+
+// scaleTop is the top of the trades chart's scale: the smallest of 2, 4, 6, 10, 20, 40, ...
+// that holds the busiest hour.
+func scaleTop(g store.Glance) int {
 	peak := 1
 	for _, n := range g.Hourly {
 		peak = max(peak, n)
 	}
+	for k := 1; ; k *= 10 {
+		for _, m := range []int{2, 4, 6, 10} {
+			if m*k >= peak {
+				return m * k
+			}
+		}
+	}
+}
+
+// ticks are the scale's lines: none, half and all of its top.
+func ticks(g store.Glance) []tick {
+	top := scaleTop(g)
+	out := make([]tick, 0, 3)
+	for _, v := range []int{0, top / 2, top} {
+		out = append(out, tick{Value: v, Y: chartBase - v*(chartBase-chartTop)/top})
+	}
+	return out
+}
+
+// bars lays out the hourly trades as bars on the scale.
+func bars(g store.Glance) []bar {
+	top := scaleTop(g)
 	out := make([]bar, len(g.Hourly))
-	w := chartW / len(g.Hourly)
+	w := (chartW - chartLeft) / max(len(g.Hourly), 1)
 	for i, n := range g.Hourly {
-		h := n * (chartBase - 10) / peak
-		out[i] = bar{X: i*w + 2, Y: chartBase - h, W: w - 4, H: h, Hour: g.Start.Add(time.Duration(i) * time.Hour), Trades: n}
+		h := n * (chartBase - chartTop) / top
+		out[i] = bar{X: chartLeft + i*w + 1, Y: chartBase - h, W: w - 2, H: h, Hour: g.Start.Add(time.Duration(i) * time.Hour), Trades: n}
 	}
 	return out
 }
@@ -121,12 +154,27 @@ type moneyBar struct {
 
 func moneyBars(g store.Glance) []moneyBar {
 	peak := max(g.Budgets, g.OnSale, g.Owned, 1)
-	scale := func(v int64) int { return int(v * (chartW - 170) / peak) }
+	scale := func(v int64) int { return int(v * (chartW - 180) / peak) }
 	return []moneyBar{
 		{"Budgets", g.Budgets, scale(g.Budgets), "bar-budgets"},
 		{"Items on sale", g.OnSale, scale(g.OnSale), "bar-sale"},
 		{"Items owned", g.Owned, scale(g.Owned), "bar-owned"},
 	}
+}
+
+// logAmount finds the amounts of a log line's fields ("budget 895", "price 25").
+var logAmount = regexp.MustCompile(`(^|, )(budget|price) (-?[0-9]+)\b`)
+
+// LogValue is a value of the admin log as people read it: its amounts as money ("budget $895").
+func LogValue(s string) string {
+	return logAmount.ReplaceAllStringFunc(s, func(m string) string {
+		sub := logAmount.FindStringSubmatch(m)
+		n, err := strconv.ParseInt(sub[3], 10, 64)
+		if err != nil {
+			return m
+		}
+		return sub[1] + sub[2] + " " + Money(n)
+	})
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

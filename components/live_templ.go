@@ -283,7 +283,7 @@ func LiveUpdate(v LiveView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = ItemRow(in.Item).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = ItemRow(in.Item, budgetOr(v.Budget)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -355,6 +355,14 @@ func (in LiveInsert) swap() string {
 		return "beforebegin:#" + itemID(in.Before)
 	}
 	return "afterend:#" + itemID(in.After)
+}
+
+// budgetOr is the viewer's budget when the event carries it, else NoBudget.
+func budgetOr(b *int64) int64 {
+	if b == nil {
+		return NoBudget
+	}
+	return *b
 }
 
 func boolString(b bool) string {

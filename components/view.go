@@ -17,15 +17,19 @@ import (
 // Assets are the content-hashed URLs of the static files every page loads.
 type Assets struct {
 	CSS, JS, HTMX, SSE string
+	// Icon is the favicon.
+	Icon string
 	// AdminCSS and AdminJS are loaded by the operator's and account pages only.
 	AdminCSS, AdminJS string
 }
 
 // Chrome is what every full page needs besides its own content: the frame around it.
 type Chrome struct {
-	Title     string
-	CSRFToken string
-	Assets    Assets
+	Title string
+	// Description is the page's meta description; "" for the market's.
+	Description string
+	CSRFToken   string
+	Assets      Assets
 	// Username is empty for anonymous visitors.
 	Username string
 	// Admin: the user runs the market (the navigation bar links to /admin).
@@ -113,4 +117,53 @@ func Message(m string) templ.Component {
 		_, err := io.WriteString(w, messageEscaper.Replace(m))
 		return err
 	})
+}
+
+// NoBudget stands for a budget not known where the rows are rendered (rows shared by many
+// viewers): no affordability cue, which app.js then fills from the page's budget.
+const NoBudget int64 = -1
+
+// ShortText is what a buyer with budget lacks to buy at price ("$410 more than you have"), or
+// "" when they can afford it or the budget is not known.
+func ShortText(price, budget int64) string {
+	if budget < 0 || price <= budget {
+		return ""
+	}
+	return Money(price-budget) + " more than you have"
+}
+
+func shortID(id int64) string { return "short-" + strconv.FormatInt(id, 10) }
+
+// FirstLine is the first line of a description, for a list's one-line summary.
+func FirstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// itemCount is "1 item" or "N items".
+func itemCount(n int) string {
+	if n == 1 {
+		return "1 item"
+	}
+	return strconv.Itoa(n) + " items"
+}
+
+// ownedValue is what the items cost: the prices their owner paid.
+func ownedValue(items []store.Item) int64 {
+	var v int64
+	for _, it := range items {
+		v += it.Price
+	}
+	return v
+}
+
+// SignedMoney is Money with its sign, for a change of a budget: +$50, -$20.
+func SignedMoney(v int64) string {
+	if v > 0 {
+		return "+" + Money(v)
+	}
+	return Money(v)
 }

@@ -155,6 +155,9 @@ func (h *Handler) editItemForm(w http.ResponseWriter, r *http.Request) {
 	if h.lookupFailed(w, r, err) {
 		return
 	}
+	if shown, err := h.store.Item(r.Context(), id); err == nil {
+		it.Picture = shown.Picture
+	}
 	v := components.EditItemView{Item: it, Form: components.FormView{Values: components.ItemValues(it.Item)}}
 	h.render(w, r, http.StatusOK, components.EditItemPage(h.chrome(r, "Edit "+it.Name, "admin"), v))
 }

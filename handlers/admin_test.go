@@ -322,7 +322,7 @@ func TestAdminGrant(t *testing.T) {
 		t.Errorf("ledger: %+v %v, want the opening grant and four grants", entries, err)
 	}
 	log := admin.get("/admin/log").doc(t).Find(`[data-testid="log-row"]`)
-	if log.Length() != 5 || text(log.First().Find("td").Eq(4)) != "budget 2530" || text(log.First().Find("td").Eq(5)) != "budget 0" {
+	if log.Length() != 5 || text(log.First().Find("td").Eq(4)) != "budget $2,530" || text(log.First().Find("td").Eq(5)) != "budget $0" {
 		t.Errorf("admin log: %d rows, newest %q", log.Length(), text(log.First()))
 	}
 	assertCheck(t, app)

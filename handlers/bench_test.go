@@ -149,7 +149,7 @@ func BenchmarkRenderMarketPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := components.Chrome{Title: "Market", Username: "bench", Budget: 1000, CSRFToken: strings.Repeat("x", 88)}
-	v := components.MarketView{Page: page, Rows: components.ItemRows(page.Items)}
+	v := components.MarketView{Page: page, Rows: components.ItemRows(page.Items, components.NoBudget)}
 	b.ReportAllocs()
 	var n int64
 	for b.Loop() {

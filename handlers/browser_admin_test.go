@@ -82,10 +82,9 @@ func browserAdminKeys(t *testing.T, op *browserTab) {
 	}
 	op.key("abacus")
 	op.settled("the search", `document.querySelectorAll('#admin-item-rows tr').length === 1`)
-	op.key(kb.Escape)
-	op.key("j")
+	op.key(kb.Escape) // leaves the search box for the list
 	if got := op.js(`document.activeElement.closest('tr')?.id`); !strings.HasPrefix(got, "admin-item-") {
-		t.Errorf("j from the search: focus in %q, want the first item row", got)
+		t.Errorf("Escape from the search: focus in %q, want the first item row", got)
 	}
 	first := op.js(`document.activeElement.closest('tr')?.id`)
 	op.key("j")

@@ -147,20 +147,23 @@ func (tr *tradeInPlace) sellBack() {
 	if b.js(`getComputedStyle(document.querySelector('.empty-note')).display`) == "none" {
 		t.Error(`"Your items" is empty but does not say so`)
 	}
-	if f := b.focused(); f != "q" {
-		t.Errorf("focus after selling the only item is on %s, want the search box", f)
+	if f := b.focused(); f != "own-h" {
+		t.Errorf("focus after selling the only item is on %s, want the list's heading (not the search box, where ? would be typed)", f)
 	}
 	b.audit("after a sale, your items empty again")
 }
 
-// refusals: refused purchases show the message, and nothing else changes.
+// refusals: refused purchases show the message, and nothing else changes. The page is made to
+// show a budget the server does not hold (as between a trade in another tab and its live
+// update), or it would not offer these items at all.
 func (tr *tradeInPlace) refusals() {
 	t, b, bike, sofa := tr.t, tr.b, tr.bike, tr.sofa
 	for _, it := range []struct{ id, name, desc string }{
-		{bike, "Road Bike", "It costs $1,450, more than your budget of $1,000."},
-		{sofa, "Sofa", "It costs $2,200, more than your budget of $1,000."},
+		{bike, "Road Bike", "It costs $1,450. Your budget will be $8,549."},
+		{sofa, "Sofa", "It costs $2,200. Your budget will be $7,799."},
 	} {
 		before := b.rowsOf("item-rows")
+		b.pretendBudget("$9,999")
 		b.run("click Buy "+it.name, chromedp.Click(chromedp.ID("buy-"+it.id)))
 		b.confirmDialog("Buy "+it.name+"?", it.desc, "Buy for "+map[string]string{bike: "$1,450", sofa: "$2,200"}[it.id])
 		b.run("confirm", chromedp.Click(chromedp.ID("confirm-ok")))
@@ -180,6 +183,9 @@ func (tr *tradeInPlace) refusals() {
 		}
 		if f := b.focused(); f != "buy-"+it.id {
 			t.Errorf("focus after a refused purchase is on %s, want buy-%s", f, it.id)
+		}
+		if got := b.js(`document.getElementById('buy-` + it.id + `').getAttribute('aria-disabled')`); got != "true" {
+			t.Errorf("after the refusal brought the true budget back, %s's Buy has aria-disabled=%q", it.name, got)
 		}
 		if n := b.js(`document.getElementById('flash-alert').querySelectorAll('p').length`); n != "1" {
 			t.Errorf("#flash-alert holds %s messages, want 1", n)

@@ -22,7 +22,7 @@ func TestCachedPagesFollowTheDatabase(t *testing.T) {
 	if _, err := other.Exec(`UPDATE items SET price = 777 WHERE id = ?`, phone.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := text(c.get("/market").doc(t).Find("#item-" + id(phone) + " td.num")); got != "$777" {
+	if got := text(c.get("/market").doc(t).Find("#item-" + id(phone) + " .amount")); got != "$777" {
 		t.Errorf("market page shows %q after another program changed the price, want $777", got)
 	}
 	if res := c.get("/market?q=phone", map[string]string{"HX-Request": "true"}); !strings.Contains(res.body, "$777") {

@@ -71,6 +71,8 @@ type Handler struct {
 	userCache   *versionCache[int64, store.User]               // each user's name and budget
 
 	live *live.Broker // the live streams (handlers/live; events.go connects them)
+
+	pictureSlots chan struct{} // uploaded pictures being decoded (pictures.go)
 }
 
 // New builds the handler with its dependencies.
@@ -115,13 +117,14 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		assets:   as,
 		cfg:      cfg,
 		urls: components.Assets{CSS: as.URL(assets.CSS), JS: as.URL(assets.JS), HTMX: as.URL(assets.HTMX), SSE: as.URL(assets.SSE),
-			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS)},
-		loginByUser: newRateLimit(st, "login_user", cfg.LoginFailures, cfg.LoginWindow, logger),
-		loginByAddr: newRateLimit(st, "login_addr", 20*cfg.LoginFailures, cfg.LoginWindow, logger),
-		signups:     newRateLimit(st, "signup", cfg.SignupsPerHour, time.Hour, logger),
-		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256, st.Exact), // ~20 KB a page
-		ownedCache:  newVersionCache[int64, []store.Item](4096, st.Exact),
-		userCache:   newVersionCache[int64, store.User](4096, st.Exact),
+			AdminCSS: as.URL(assets.AdminCSS), AdminJS: as.URL(assets.AdminJS), Icon: as.URL(assets.Icon)},
+		pictureSlots: make(chan struct{}, 2),
+		loginByUser:  newRateLimit(st, "login_user", cfg.LoginFailures, cfg.LoginWindow, logger),
+		loginByAddr:  newRateLimit(st, "login_addr", 20*cfg.LoginFailures, cfg.LoginWindow, logger),
+		signups:      newRateLimit(st, "signup", cfg.SignupsPerHour, time.Hour, logger),
+		marketCache:  newVersionCache[store.MarketQuery, cachedMarket](256, st.Exact), // ~20 KB a page
+		ownedCache:   newVersionCache[int64, []store.Item](4096, st.Exact),
+		userCache:    newVersionCache[int64, store.User](4096, st.Exact),
 	}
 	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
 	h.live = newBroker(h)
@@ -153,12 +156,14 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("GET /admin/items/{id}", h.requireAdmin(h.editItemForm))
 	mux.Handle("POST /admin/items/{id}", h.requireAdmin(h.editItem))
 	mux.Handle("POST /admin/items/{id}/retire", h.requireAdmin(h.retireItem))
+	mux.Handle("POST /admin/items/{id}/picture", h.requireAdmin(h.uploadPicture))
 	mux.Handle("POST /admin/users/{id}/grant", h.requireAdmin(h.grant))
 	mux.Handle("GET /admin/log", h.requireAdmin(h.adminLog))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /assets/", h.asset)
+	mux.HandleFunc("GET /pictures/{file}", h.picture)
 	app := h.budget(h.loadAndSave(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
 
 	// Static files and the health check need no session: their GETs skip its database read.
@@ -167,6 +172,7 @@ func (h *Handler) Routes() http.Handler {
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
 	top.HandleFunc("GET /readyz", h.readyz)
+	top.Handle("GET /pictures/{file}", h.budget(http.HandlerFunc(h.picture))) // a database read: within a budget
 	top.Handle("/", app)
 	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }

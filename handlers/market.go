@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/a-h/templ"
+	"github.com/justinas/nosurf"
 
 	"market/components"
 	"market/store"
@@ -23,11 +25,12 @@ func marketQuery(query url.Values) store.MarketQuery {
 
 func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
-	page, rows, err := h.market(r.Context(), marketQuery(r.URL.Query()))
+	page, _, err := h.market(r.Context(), marketQuery(r.URL.Query()))
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	rows := components.ItemRows(page.Items, user.Budget) // with the cues of this buyer's budget
 	live, err := h.liveURL(r, page.Query)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -48,53 +51,28 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // trade buys (purchase_item) or sells (sold_item) one item. A browser is redirected back to the
-// market with the message; htmx gets the message, the rows that moved and the new budget. A
-// refusal changes nothing on the page but the message: the budget shown stays the true one.
+// market (or to the item's page it traded from) with the message; htmx gets the message, the
+// rows that moved and the new budget, or from the item's page its trade form as it stands now.
+// A refusal changes nothing on the page but the message: the budget shown stays the true one.
 func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
 	ctx := r.Context()
-	t, buying, budget, err := h.runTrade(r, user)
-	var (
-		flash, alert string
-		removed      int64           // the row that leaves its list
-		added        templ.Component // the row that joins a list
-		addTo        string          // which list
-	)
-	name := t.Item.Name
-	switch {
-	case err == nil && buying:
-		flash, removed, added, addTo = fmt.Sprintf("Purchased %s!", name), t.Item.ID, components.OwnedRow(t.Item), "owned-rows"
-		h.logger.Info("item bought", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
-	case err == nil:
-		flash, removed, added, addTo = fmt.Sprintf("Sold %s back to the market!", name), t.Item.ID, components.ItemRow(t.Item), "item-rows"
-		h.logger.Info("item sold", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
-	case errors.Is(err, store.ErrInsufficientFunds):
-		alert = fmt.Sprintf("You don't have enough budget to purchase %s.", name)
-	case errors.Is(err, store.ErrUnavailable):
-		alert = fmt.Sprintf("%s is no longer available.", name)
-	case errors.Is(err, store.ErrNotOwner):
-		alert = fmt.Sprintf("You don't own %s.", name)
-	case errors.Is(err, store.ErrNotFound):
-		alert = "That item does not exist."
-	case errors.Is(err, store.ErrCommitUnknown):
-		// It may have happened: never tried again, never said to have failed.
-		h.logger.Error("trade outcome unknown", "user_id", user.ID, "item_id", t.Item.ID, "err", err)
-		alert, budget = fmt.Sprintf("We could not confirm the sale of %s; see Your trades.", name), user.Budget
-		if buying {
-			alert = fmt.Sprintf("We could not confirm the purchase of %s; see Your trades.", name)
-		}
-	default:
+	t, buying, budget, tradeErr := h.runTrade(r, user)
+	if errors.Is(tradeErr, store.ErrCommitUnknown) {
+		budget = user.Budget
+	}
+	flash, alert, err := h.tradeMessage(user, t, buying, tradeErr)
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-
 	if !isFragment(r) {
 		if flash != "" {
 			h.flash(ctx, flash)
 		} else {
 			h.alert(ctx, alert)
 		}
-		http.Redirect(w, r, "/market", http.StatusFound)
+		http.Redirect(w, r, tradedFrom(r), http.StatusFound)
 		return
 	}
 	var flashes, alerts []string
@@ -103,11 +81,100 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	} else {
 		alerts = []string{alert}
 	}
+	if id, ok := itemOnScreen(r); ok {
+		h.itemTradeResult(w, r, id, flashes, alerts, budget)
+		return
+	}
+	var removed int64         // the row that leaves its list
+	var added templ.Component // the row that joins a list
+	addTo := "owned-rows"     // which list
+	switch {
+	case flash != "" && buying:
+		removed, added = t.Item.ID, components.OwnedRow(t.Item)
+	case flash != "":
+		removed, added, addTo = t.Item.ID, components.ItemRow(t.Item, t.Budget), "item-rows"
+	}
 	onScreen, err := h.pageOnScreen(r)
 	if err != nil { // the trade stands: answer it, with the count as it was
 		h.logger.Warn("count after trade", "uri", loggedURI(r), "err", err)
 	}
 	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget, onScreen))
+}
+
+// tradeMessage is what a trade's outcome tells the user: a result (flash) or a refusal (alert).
+// An error it cannot explain comes back, for a server error.
+func (h *Handler) tradeMessage(user store.User, t store.Trade, buying bool, err error) (flash, alert string, _ error) {
+	name := t.Item.Name
+	switch {
+	case err == nil && buying:
+		h.logger.Info("item bought", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
+		return fmt.Sprintf("Purchased %s!", name), "", nil
+	case err == nil:
+		h.logger.Info("item sold", "user_id", user.ID, "item_id", t.Item.ID, "price", t.Item.Price)
+		return fmt.Sprintf("Sold %s back to the market!", name), "", nil
+	case errors.Is(err, store.ErrInsufficientFunds):
+		return "", fmt.Sprintf("You don't have enough budget to purchase %s.", name), nil
+	case errors.Is(err, store.ErrUnavailable):
+		return "", fmt.Sprintf("%s is no longer available.", name), nil
+	case errors.Is(err, store.ErrNotOwner):
+		return "", fmt.Sprintf("You don't own %s.", name), nil
+	case errors.Is(err, store.ErrNotFound):
+		return "", "That item does not exist.", nil
+	case errors.Is(err, store.ErrCommitUnknown):
+		// It may have happened: never tried again, never said to have failed.
+		h.logger.Error("trade outcome unknown", "user_id", user.ID, "item_id", t.Item.ID, "err", err)
+		if buying {
+			return "", fmt.Sprintf("We could not confirm the purchase of %s; see Your trades.", name), nil
+		}
+		return "", fmt.Sprintf("We could not confirm the sale of %s; see Your trades.", name), nil
+	}
+	return "", "", err
+}
+
+// tradedFrom is where a plain form's trade goes back to: the page of the item it names when it
+// was sent from there (its field back), else the market.
+func tradedFrom(r *http.Request) string {
+	back := r.PostFormValue("back")
+	for _, field := range []string{"purchase_item", "sold_item"} {
+		if id := r.PostFormValue(field); id != "" && back == "/items/"+id {
+			if _, ok := parseID(id); ok {
+				return back
+			}
+		}
+	}
+	return "/market"
+}
+
+// itemOnScreen is the item whose page the htmx request came from, when it is the item traded.
+func itemOnScreen(r *http.Request) (int64, bool) {
+	cur, err := url.Parse(r.Header.Get("HX-Current-URL"))
+	if err != nil {
+		return 0, false
+	}
+	raw, ok := strings.CutPrefix(cur.Path, "/items/")
+	if !ok {
+		return 0, false
+	}
+	id, ok := parseID(raw)
+	if !ok || (r.PostFormValue("purchase_item") != raw && r.PostFormValue("sold_item") != raw) {
+		return 0, false
+	}
+	return id, true
+}
+
+// itemTradeResult answers a trade made from the item's page: the message, its trade form as the
+// item stands now (bought, sold back, or taken by someone else), and the budget.
+func (h *Handler) itemTradeResult(w http.ResponseWriter, r *http.Request, id int64, flash, alerts []string, budget int64) {
+	user, _ := currentUser(r)
+	it, err := h.store.Item(r.Context(), id)
+	var form templ.Component
+	if err == nil {
+		v := components.ItemView{Item: it, ViewerID: user.ID, Budget: budget}
+		form = components.ItemTrade(nosurf.Token(r), v, true)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		h.logger.Warn("item after trade", "item_id", id, "err", err) // the trade stands: answer it
+	}
+	h.render(w, r, http.StatusOK, components.ItemTradeResult(flash, alerts, form, budget))
 }
 
 // runTrade runs the purchase or sale the form asks for. budget is the user's budget as the
@@ -161,11 +228,14 @@ func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request) {
 	if h.lookupFailed(w, r, err) {
 		return
 	}
+	v := components.ItemView{Item: it, ViewerID: user.ID, Budget: user.Budget}
 	if isFragment(r) {
-		h.render(w, r, http.StatusOK, components.ItemDetails(it, user.ID, "h2"))
+		h.render(w, r, http.StatusOK, components.ItemDetails(v, "h2", components.DialogTrade(v)))
 		return
 	}
-	h.render(w, r, http.StatusOK, components.ItemPage(h.chrome(r, it.Name, "market"), it, user.ID))
+	c := h.chrome(r, it.Name, "market")
+	c.Description = it.Name + ", " + components.Money(it.Price) + ": " + components.FirstLine(it.Description)
+	h.render(w, r, http.StatusOK, components.ItemPage(c, v))
 }
 
 func (h *Handler) tradesPage(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"market/components"
 	"market/store"
 )
 
@@ -34,8 +35,14 @@ func TestMarketPage(t *testing.T) {
 	}
 	phone := app.item("Phone")
 	row := doc.Find("#item-" + id(phone))
-	if !strings.Contains(text(row), phone.Barcode) || !strings.Contains(text(row), "$500") {
-		t.Errorf("Phone row %q lacks barcode or price", text(row))
+	// A shop's row: a picture's place, the name, the price first of the amounts, the first line
+	// of the description; the barcode is on the item's page.
+	if row.Find(".pic").Length() != 1 || !strings.HasPrefix(strings.TrimPrefix(text(row), "Phone"), "$500") ||
+		!strings.Contains(text(row), components.FirstLine(phone.Description)) || strings.Contains(text(row), phone.Barcode) {
+		t.Errorf("Phone row %q: want its picture, name, price first, the description's first line, no barcode", text(row))
+	}
+	if page := text(c.get("/items/" + id(phone)).doc(t).Find("main")); !strings.Contains(page, phone.Barcode) {
+		t.Errorf("the item page %q lacks the barcode", page)
 	}
 	btn := row.Find(`button[name="purchase_item"][value="` + id(phone) + `"]`)
 	formID, _ := btn.Attr("form")

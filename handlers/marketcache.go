@@ -97,7 +97,7 @@ func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.Market
 
 func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
 	var b strings.Builder
-	if err := components.ItemRows(page.Items).Render(ctx, &b); err != nil {
+	if err := components.ItemRows(page.Items, components.NoBudget).Render(ctx, &b); err != nil {
 		return cachedMarket{}, err
 	}
 	return cachedMarket{page: page, rows: b.String()}, nil

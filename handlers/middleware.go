@@ -133,17 +133,26 @@ func (h *Handler) secureHeaders(next http.Handler) http.Handler {
 
 // limitBody answers 413 to a body over the cap. It reads the (small) body here, before nosurf
 // parses the form, which would otherwise turn an oversized post into a 403.
+//
+// A picture's upload has a cap of its own (5 MB), but only when the request carries a session
+// cookie: this runs before the session, the CSRF token and the admin are checked, so an
+// anonymous client gets the normal cap and cannot make the server read 5 MB. The cookie is not
+// checked here (a forged one gets the larger cap, and is then refused as any other).
 func (h *Handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > h.cfg.MaxBodyBytes {
-			h.clientError(w, r, http.StatusRequestEntityTooLarge, "That request was too large.")
+		limit, tooLargeText := h.cfg.MaxBodyBytes, "That request was too large."
+		if isPictureUpload(r) && h.carriesSession(r) {
+			limit, tooLargeText = pictureBodyCap, errPictureBytes.Error()
+		}
+		if r.ContentLength > limit {
+			h.clientError(w, r, http.StatusRequestEntityTooLarge, tooLargeText)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				h.clientError(w, r, http.StatusRequestEntityTooLarge, "That request was too large.")
+				h.clientError(w, r, http.StatusRequestEntityTooLarge, tooLargeText)
 				return
 			}
 			if err != nil {
@@ -154,6 +163,13 @@ func (h *Handler) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// carriesSession reports whether r comes with a session cookie (not whether its session is
+// alive: that takes a read of the database).
+func (h *Handler) carriesSession(r *http.Request) bool {
+	c, err := r.Cookie(h.sessions.Cookie.Name)
+	return err == nil && c.Value != ""
 }
 
 // csrf refuses unsafe requests without a valid token (from the form field or X-CSRF-Token).

@@ -24,7 +24,7 @@ func rowNames(t *testing.T, res response) []string {
 func rowPrices(t *testing.T, res response) []int64 {
 	t.Helper()
 	var prices []int64
-	res.doc(t).Find("#item-rows tr td.num").Each(func(_ int, s *goquery.Selection) {
+	res.doc(t).Find("#item-rows tr .amount").Each(func(_ int, s *goquery.Selection) {
 		v, _ := strconv.ParseInt(strings.NewReplacer("$", "", ",", "").Replace(text(s)), 10, 64)
 		prices = append(prices, v)
 	})

@@ -10,11 +10,11 @@ import (
 
 // CopyStats says what CopyTo moved.
 type CopyStats struct {
-	Users, Items, Trades, AdminLog, Sessions int
+	Users, Items, Trades, AdminLog, Sessions, Pictures int
 }
 
 // CopyTo moves this (SQLite) market into dst, an empty PostgreSQL market, in one transaction:
-// users with their password hashes and roles, items, the ledger with its ids and times, the admin
+// users with their password hashes and roles, items with their pictures, the ledger with its ids and times, the admin
 // log, and the sessions when asked (users stay signed in). Ids are kept, and dst's id sequences
 // and market version go on from beyond them. Run Check on dst afterwards.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStats, error) {
@@ -73,6 +73,8 @@ func copyTables(st *CopyStats, sessions bool, source driver.Dialect) []copyTable
 			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
 		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id", "retired_at"},
 			`SELECT id, name, price, barcode, description, owner_id, retired_at FROM items ORDER BY id`, nil, &st.Items},
+		{"pictures", []string{"item_id", "hash", "list", "page"},
+			`SELECT item_id, hash, list, page FROM pictures ORDER BY item_id`, nil, &st.Pictures},
 		// No transaction id: the copied trades are not in the target's change feed.
 		{"trades", []string{"id", "user_id", "item_id", "kind", "amount", "created_at", "xid"},
 			`SELECT id, user_id, item_id, kind, amount, created_at, NULL FROM trades ORDER BY id`, nil, &st.Trades},

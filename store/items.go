@@ -134,7 +134,7 @@ func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPa
 		args = append(args, pattern, pattern)
 	}
 	list := func(sort string, limit, offset int) ([]Item, error) {
-		items, err := marketRows(ctx, tx, `SELECT id, name, price, barcode, description FROM items WHERE `+where+
+		items, err := marketRows(ctx, tx, `SELECT id, name, price, barcode, description, `+pictureColumn+` FROM items WHERE `+where+
 			` ORDER BY `+orderBy[sort]+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 		if err != nil {
 			return nil, fmt.Errorf("list market: %w", err)
@@ -188,7 +188,7 @@ func marketRows(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]I
 	items := make([]Item, 0, PerPage)
 	for rows.Next() {
 		var it Item
-		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description); err != nil {
+		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.Picture); err != nil {
 			return nil, err
 		}
 		items = append(items, it)
@@ -204,7 +204,7 @@ func escapeLike(s string) string {
 // OwnedItems lists the items a user owns, by name.
 func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
 	rows, err := s.d.Read().QueryContext(ctx,
-		`SELECT id, name, price, barcode, description, owner_id FROM items
+		`SELECT id, name, price, barcode, description, owner_id, `+pictureColumn+` FROM items
 		 WHERE owner_id = ? ORDER BY name COLLATE NOCASE`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list owned items: %w", err)
@@ -213,7 +213,7 @@ func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
 	var items []Item
 	for rows.Next() {
 		var it Item
-		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.OwnerID); err != nil {
+		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.OwnerID, &it.Picture); err != nil {
 			return nil, err
 		}
 		items = append(items, it)
@@ -229,8 +229,8 @@ func (s *Store) Item(ctx context.Context, id int64) (Item, error) {
 		owner sql.NullInt64
 	)
 	err := s.d.Read().QueryRowContext(ctx,
-		`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ? AND retired_at IS NULL`, id,
-	).Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &owner)
+		`SELECT id, name, price, barcode, description, owner_id, `+pictureColumn+` FROM items WHERE id = ? AND retired_at IS NULL`, id,
+	).Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &owner, &it.Picture)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Item{}, ErrNotFound
 	}

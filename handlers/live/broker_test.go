@@ -21,11 +21,11 @@ type testViews struct{ st *store.Store }
 
 func (v testViews) Market(ctx context.Context, _ int64, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
 	p, err := v.st.Market(ctx, q)
-	return p, components.ItemRows(p.Items), err
+	return p, components.ItemRows(p.Items, components.NoBudget), err
 }
 
 func (v testViews) Rows(_ context.Context, p store.MarketPage) (templ.Component, error) {
-	return components.ItemRows(p.Items), nil
+	return components.ItemRows(p.Items, components.NoBudget), nil
 }
 
 func (v testViews) Account(ctx context.Context, _, user int64) ([]store.Item, int64, error) {

@@ -30,7 +30,7 @@ func copyTo(ctx context.Context, st *store.Store, fs *flag.FlagSet, args []strin
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "copied to %s: %d users, %d items, %d trades, %d admin log entries, %d sessions\n",
-		dst.Path(), n.Users, n.Items, n.Trades, n.AdminLog, n.Sessions)
+	fmt.Fprintf(stdout, "copied to %s: %d users, %d items, %d trades, %d admin log entries, %d sessions, %d pictures\n",
+		dst.Path(), n.Users, n.Items, n.Trades, n.AdminLog, n.Sessions, n.Pictures)
 	return check(ctx, dst, stdout)
 }

@@ -44,8 +44,14 @@ type Item struct {
 	Price       int64
 	Barcode     string
 	Description string
-	OwnerID     int64
+	// Picture is the hash of the item's picture, "" for none.
+	Picture string
+	OwnerID int64
 }
+
+// PictureColumn reads the hash of an item's picture ("" for none) beside the item's columns, in
+// a query over items: the same SQL on every engine.
+const PictureColumn = `coalesce((SELECT hash FROM pictures WHERE pictures.item_id = items.id), '')`
 
 // Trade is the outcome of a purchase or a sale: the item as it is now and the trader's budget
 // after it. On a refusal, Item still names the item when it exists, for the message, and Budget

@@ -10,11 +10,11 @@ import (
 	"market/store/driver"
 )
 
-// Trade on PostgreSQL is one statement, market_trade (migrations/0005_trade_feed.sql),
-// in a transaction of its own: one round trip where SQLite's takes nine (begin, two
-// reads, two updates, the event, the ledger row, the budget again, commit). It runs again, as
-// the writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock,
-// or when the refusal it found no longer holds.
+// Trade on PostgreSQL is one statement, market_trade (migrations/0005_trade_feed.sql) with the
+// item's picture read beside it, in a transaction of its own: one round trip where SQLite's
+// takes nine (begin, two reads, two updates, the event, the ledger row, the budget again,
+// commit). It runs again, as the writer's transactions do, when PostgreSQL reports a
+// serialization failure or a deadlock, or when the refusal it found no longer holds.
 func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool) (driver.Trade, error) {
 	if e.writer.closed.Load() {
 		return driver.Trade{}, driver.ErrClosed
@@ -48,6 +48,7 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool) 
 		outcome                    string
 		name, barcode, description sql.NullString
 		price, owner, budget       sql.NullInt64
+		picture                    string
 	)
 	// Once sent, the statement does not hear of the caller giving up (a commit cut short would
 	// leave the caller not knowing whether it traded), but it keeps the caller's deadline: a
@@ -55,16 +56,20 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool) 
 	ctx, cancel := uncancelled(ctx)
 	defer cancel()
 	start := time.Now()
+	// The item's picture comes in the same statement, read beside the trade's row (in the
+	// statement's snapshot: a picture set since comes to the page as an edit, live).
 	err := e.db.QueryRowContext(ctx,
-		`SELECT outcome, name, price, barcode, description, owner_id, budget FROM market_trade(?, ?, ?)`,
-		userID, itemID, buy).Scan(&outcome, &name, &price, &barcode, &description, &owner, &budget)
+		`SELECT outcome, name, price, barcode, description, owner_id, budget,
+		        coalesce((SELECT hash FROM pictures WHERE item_id = ?), '')
+		 FROM market_trade(?, ?, ?)`,
+		itemID, userID, itemID, buy).Scan(&outcome, &name, &price, &barcode, &description, &owner, &budget, &picture)
 	if err != nil {
 		return t, "", statementError(err)
 	}
 	e.commits.Committed(time.Since(start))
 	if name.Valid {
 		t.Item = driver.Item{ID: itemID, Name: name.String, Price: price.Int64, Barcode: barcode.String,
-			Description: description.String, OwnerID: owner.Int64}
+			Description: description.String, Picture: picture, OwnerID: owner.Int64}
 	}
 	t.Budget = budget.Int64
 	return t, outcome, nil

@@ -40,8 +40,9 @@ func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool) (dri
 		}
 		var owner sql.NullInt64
 		err := tx.QueryRowContext(ctx,
-			`SELECT id, name, price, barcode, description, owner_id FROM items WHERE id = ? AND retired_at IS NULL`, itemID,
-		).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner)
+			`SELECT id, name, price, barcode, description, owner_id, `+driver.PictureColumn+`
+			 FROM items WHERE id = ? AND retired_at IS NULL`, itemID,
+		).Scan(&t.Item.ID, &t.Item.Name, &t.Item.Price, &t.Item.Barcode, &t.Item.Description, &owner, &t.Item.Picture)
 		if errors.Is(err, sql.ErrNoRows) {
 			return driver.ErrNotFound
 		}

@@ -29,4 +29,4 @@ func CheckObjects(t *testing.T, d driver.Driver, tables, funcs []string) {
 }
 
 // Tables are the tables both engines' migrations create.
-var Tables = []string{"users", "items", "sessions", "trades", "catalogue", "market_events", "market_events_horizon"}
+var Tables = []string{"users", "items", "sessions", "trades", "catalogue", "market_events", "market_events_horizon", "pictures"}

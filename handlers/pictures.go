@@ -1,0 +1,202 @@
+package handlers
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	_ "image/png" // the formats an upload may be in: JPEG, PNG and WebP, never SVG or GIF
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/webp"
+
+	"market/store"
+)
+
+const (
+	// MaxPictureBytes is the largest picture an admin may upload.
+	MaxPictureBytes = 5 << 20
+	// pictureBodyCap bounds the body of an upload: the picture and the form around it.
+	pictureBodyCap = MaxPictureBytes + 64<<10
+	// maxPicturePixels is the most pixels a picture's header may declare: more is refused before
+	// anything is decoded (a small file can declare a huge image and take gigabytes to decode).
+	maxPicturePixels = 40_000_000
+)
+
+// The sizes the server keeps of a picture: a square for lists (shown at 64 px, sharp at 2x) and
+// a 4:3 one for the item's page.
+var (
+	listSize = image.Rect(0, 0, 160, 160)
+	pageSize = image.Rect(0, 0, 960, 720)
+)
+
+// pictureRefusal is why an upload is refused, in the words the admin reads.
+type pictureRefusal string
+
+func (r pictureRefusal) Error() string { return string(r) }
+
+const (
+	errNotPicture   pictureRefusal = "That file is not a JPEG, PNG or WebP picture."
+	errPictureHuge  pictureRefusal = "That picture is too large: up to 40 megapixels."
+	errPictureBytes pictureRefusal = "That picture is too large: up to 5 MB." // MaxPictureBytes
+	errNoPicture    pictureRefusal = "Choose a picture to upload."
+)
+
+// isPictureUpload reports whether r uploads a picture, whose body may be larger than others.
+func isPictureUpload(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/admin/items/") && strings.HasSuffix(r.URL.Path, "/picture")
+}
+
+// readPicture reads the uploaded file of the form field picture, up to MaxPictureBytes.
+func readPicture(r *http.Request) ([]byte, error) {
+	f, _, err := r.FormFile("picture")
+	if err != nil {
+		return nil, errNoPicture
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPictureBytes+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read upload: %w", err)
+	case len(data) > MaxPictureBytes:
+		return nil, errPictureBytes
+	case len(data) == 0:
+		return nil, errNoPicture
+	}
+	return data, nil
+}
+
+// makePicture checks an upload and makes the copies the server keeps: the header first (a
+// known format, at most maxPicturePixels), then the whole image, drawn anew at each size and
+// encoded as JPEG, which leaves behind whatever else the file carried (metadata, other frames).
+func makePicture(data []byte) (store.Picture, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil || (format != "jpeg" && format != "png" && format != "webp") {
+		return store.Picture{}, errNotPicture
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPicturePixels {
+		return store.Picture{}, errPictureHuge
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return store.Picture{}, errNotPicture
+	}
+	list, err := resized(img, listSize)
+	if err != nil {
+		return store.Picture{}, err
+	}
+	page, err := resized(img, pageSize)
+	if err != nil {
+		return store.Picture{}, err
+	}
+	sum := sha256.New()
+	sum.Write(list)
+	sum.Write(page)
+	return store.Picture{Hash: hex.EncodeToString(sum.Sum(nil))[:20], List: list, Page: page}, nil
+}
+
+// resized draws the middle of img (cropped to size's shape) at size, on white, as a JPEG.
+func resized(img image.Image, size image.Rectangle) ([]byte, error) {
+	src := img.Bounds()
+	crop := src
+	if src.Dx()*size.Dy() > src.Dy()*size.Dx() { // wider than the shape: trim the sides
+		w := src.Dy() * size.Dx() / size.Dy()
+		crop.Min.X += (src.Dx() - w) / 2
+		crop.Max.X = crop.Min.X + w
+	} else {
+		h := src.Dx() * size.Dy() / size.Dx()
+		crop.Min.Y += (src.Dy() - h) / 2
+		crop.Max.Y = crop.Min.Y + h
+	}
+	// A large picture is first brought to twice the size, fast; then drawn well.
+	if crop.Dx() > 4*size.Dx() {
+		half := image.NewRGBA(image.Rect(0, 0, 2*size.Dx(), 2*size.Dy()))
+		draw.ApproxBiLinear.Scale(half, half.Bounds(), img, crop, draw.Src, nil)
+		img, crop = half, half.Bounds()
+	}
+	dst := image.NewRGBA(size)
+	draw.Draw(dst, size, image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.CatmullRom.Scale(dst, size, img, crop, draw.Over, nil)
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, dst, &jpeg.Options{Quality: 82}); err != nil {
+		return nil, fmt.Errorf("encode picture: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// picture serves a picture's copy under its content-hashed URL, /pictures/{hash}-{size}.jpg: it
+// never changes, so browsers may keep it for good.
+func (h *Handler) picture(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("file"), ".jpg")
+	hash, size, cut := strings.Cut(name, "-")
+	if !ok || !cut || (size != "s" && size != "l") || len(hash) != 20 || strings.Trim(hash, "0123456789abcdef") != "" {
+		h.notFound(w, r)
+		return
+	}
+	data, err := h.store.PictureFile(r.Context(), hash, size == "l")
+	if h.lookupFailed(w, r, err) {
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "image/jpeg")
+	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hd.Set("Content-Length", strconv.Itoa(len(data)))
+	w.Write(data)
+}
+
+// uploadPicture gives an item its picture: an admin's upload from /admin/items/{id}, a plain
+// form. The answer goes back to that page, with the result or the reason for a refusal. At most
+// two pictures are decoded at a time (one may take a few hundred megabytes); past them, 503.
+func (h *Handler) uploadPicture(w http.ResponseWriter, r *http.Request) {
+	user, _ := currentUser(r)
+	id, ok := h.pathItem(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	back := "/admin/items/" + strconv.FormatInt(id, 10)
+	data, err := readPicture(r)
+	var pic store.Picture
+	if err == nil {
+		pic, err = h.decodePicture(r, data)
+	}
+	if refusal := pictureRefusal(""); errors.As(err, &refusal) {
+		h.logger.Info("picture refused", "user_id", user.ID, "item_id", id, "bytes", len(data), "reason", err)
+		h.alert(ctx, err.Error())
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	it, err := h.store.SetPicture(ctx, user.ID, id, pic)
+	if h.lookupFailed(w, r, err) {
+		return
+	}
+	h.logger.Info("picture set", "user_id", user.ID, "item_id", id, "hash", pic.Hash)
+	h.flash(ctx, "Saved the picture of "+it.Name+".")
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// decodePicture runs makePicture in one of the decoding slots, waiting a little for one.
+func (h *Handler) decodePicture(r *http.Request, data []byte) (store.Picture, error) {
+	select {
+	case h.pictureSlots <- struct{}{}:
+		defer func() { <-h.pictureSlots }()
+	case <-r.Context().Done():
+		return store.Picture{}, r.Context().Err()
+	case <-time.After(5 * time.Second):
+		return store.Picture{}, store.ErrBusy
+	}
+	return makePicture(data)
+}
