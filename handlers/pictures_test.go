@@ -96,6 +96,15 @@ func TestPictureUpload(t *testing.T) {
 	if !ok || !strings.HasPrefix(src, "/pictures/") || !strings.HasSuffix(src, "-s.jpg") {
 		t.Fatalf("the market's Kettle shows picture %q", src)
 	}
+	// A trade's answer moves the row with its picture (on PostgreSQL too: its one-statement
+	// trade reads it), not the placeholder until the live stream comes.
+	hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": buyer.token(), "HX-Current-URL": app.server.URL + "/market"}
+	for _, field := range []string{"purchase_item", "sold_item"} {
+		frag := buyer.do(http.MethodPost, "/market", url.Values{field: {id(kettle)}}, hx)
+		if got := frag.doc(t).Find("#item-"+id(kettle)+` img`).AttrOr("src", ""); frag.StatusCode != http.StatusOK || got != src {
+			t.Errorf("%s: %d, the moved row shows picture %q, want %q", field, frag.StatusCode, got, src)
+		}
+	}
 	img := buyer.get("/items/" + id(kettle)).doc(t).Find(`main img`)
 	if img.AttrOr("alt", "") != "Kettle" || !strings.HasSuffix(img.AttrOr("src", ""), "-l.jpg") {
 		t.Errorf("the item page's picture: alt %q src %q", img.AttrOr("alt", ""), img.AttrOr("src", ""))
