@@ -12,26 +12,12 @@ import (
 
 	"market/store"
 	"market/store/driver/drivertest"
+	"market/store/sqlite"
 	"market/store/storetest"
 )
 
 // latestVersion is the number of the newest migration file.
-func latestVersion(t *testing.T) int {
-	t.Helper()
-	names, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no migrations: %v", err)
-	}
-	latest := 0
-	for _, n := range names {
-		v, err := strconv.Atoi(strings.SplitN(filepath.Base(n), "_", 2)[0])
-		if err != nil {
-			t.Fatalf("migration %s: bad name", n)
-		}
-		latest = max(latest, v)
-	}
-	return latest
-}
+func latestVersion(t *testing.T) int { return drivertest.LatestVersion(t, &sqlite.Engine{}) }
 
 func TestOpenFreshDatabase(t *testing.T) {
 	ctx := context.Background()

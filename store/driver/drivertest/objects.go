@@ -1,7 +1,11 @@
 package drivertest
 
 import (
+	"io/fs"
+	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"market/store/driver"
@@ -30,3 +34,22 @@ func CheckObjects(t *testing.T, d driver.Driver, tables, funcs []string) {
 
 // Tables are the tables both engines' migrations create.
 var Tables = []string{"users", "items", "sessions", "trades", "catalogue", "market_events", "market_events_horizon", "pictures"}
+
+// LatestVersion is the number of an engine's newest migration: the schema version a fresh
+// database reaches (the numbers may leave gaps).
+func LatestVersion(t testing.TB, d driver.Driver) int {
+	t.Helper()
+	names, err := fs.Glob(d.Migrations(), "*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no migrations: %v", err)
+	}
+	latest := 0
+	for _, n := range names {
+		v, err := strconv.Atoi(strings.SplitN(path.Base(n), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s: bad name", n)
+		}
+		latest = max(latest, v)
+	}
+	return latest
+}
