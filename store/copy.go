@@ -72,8 +72,9 @@ type copyTable struct {
 
 func copyTables(st *CopyStats, sessions bool) []copyTable {
 	tables := []copyTable{
-		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen"},
-			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
+		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen", "email_confirmed"},
+			`SELECT id, username, email, password_hash, budget, role, session_gen, email_confirmed FROM users ORDER BY id`,
+			sqliteBool(7), &st.Users},
 		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id", "retired_at"},
 			`SELECT id, name, price, barcode, description, owner_id, retired_at FROM items ORDER BY id`, nil, &st.Items},
 		// No transaction id: the copied trades are not in the target's change feed.
@@ -87,6 +88,18 @@ func copyTables(st *CopyStats, sessions bool) []copyTable {
 			`SELECT token, data, expiry FROM sessions WHERE expiry > julianday('now')`, julianExpiry, &st.Sessions})
 	}
 	return tables
+}
+
+// sqliteBool turns column i from SQLite's 0 or 1 into PostgreSQL's boolean.
+func sqliteBool(i int) func([]any) error {
+	return func(v []any) error {
+		n, ok := v[i].(int64)
+		if !ok {
+			return fmt.Errorf("column %d: %v is not 0 or 1", i, v[i])
+		}
+		v[i] = n != 0
+		return nil
+	}
 }
 
 // julianExpiry turns a session's expiry from SQLite's Julian day into PostgreSQL's timestamp.

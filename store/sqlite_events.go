@@ -93,8 +93,9 @@ func (e *sqliteEngine) versionedUser(ctx context.Context, q querier, id int64) (
 		v int64
 		u nullUser
 	)
-	err := q.QueryRowContext(ctx, `SELECT c.version, u.id, u.username, u.email, u.budget, u.role, u.session_gen
-		FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(&v, &u.id, &u.username, &u.email, &u.budget, &u.role, &u.sessionGen)
+	err := q.QueryRowContext(ctx, `SELECT c.version, u.id, u.username, u.email, u.budget, u.role, u.session_gen,
+		u.email_confirmed FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(&v, &u.id, &u.username, &u.email, &u.budget,
+		&u.role, &u.sessionGen, &u.emailConfirmed)
 	if err != nil {
 		return 0, User{}, fmt.Errorf("market version: %w", err)
 	}

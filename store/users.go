@@ -17,6 +17,8 @@ type User struct {
 	// SessionGen is the account's session generation: a session that started under an older
 	// one has ended (a password change, or "sign out everywhere else").
 	SessionGen int64
+	// EmailConfirmed: the user followed a link sent to Email.
+	EmailConfirmed bool
 }
 
 // CreateUser adds an account with the starting budget and its opening grant in the ledger.
@@ -123,8 +125,8 @@ func (s *Store) taken(ctx context.Context, username, email string) error {
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
 	err := s.read.QueryRowContext(ctx,
-		`SELECT id, username, email, budget, role, session_gen FROM users WHERE id = ?`, id,
-	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen)
+		`SELECT id, username, email, budget, role, session_gen, email_confirmed FROM users WHERE id = ?`, id,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &u.EmailConfirmed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -145,6 +147,7 @@ type nullUser struct {
 	id                    sql.NullInt64
 	username, email, role sql.NullString
 	budget, sessionGen    sql.NullInt64
+	emailConfirmed        sql.NullBool
 }
 
 func (n nullUser) user(id int64) (User, error) {
@@ -152,7 +155,7 @@ func (n nullUser) user(id int64) (User, error) {
 		return User{}, ErrNotFound
 	}
 	return User{ID: id, Username: n.username.String, Email: n.email.String, Budget: n.budget.Int64,
-		Role: n.role.String, SessionGen: n.sessionGen.Int64}, nil
+		Role: n.role.String, SessionGen: n.sessionGen.Int64, EmailConfirmed: n.emailConfirmed.Bool}, nil
 }
 
 // Users lists every account by id.
