@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -26,6 +27,7 @@ import (
 
 	"market/assets"
 	"market/handlers"
+	"market/handlers/mail"
 	"market/handlers/metrics"
 	"market/store"
 	"market/store/admin"
@@ -54,6 +56,9 @@ type config struct {
 	logLevel       slog.Level
 	metricsAddr    string
 	maxStreams     int
+	baseURL        string // where every link in a mail starts
+	smtpURL        string // "": mails go to the log
+	mailFrom       string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -83,6 +88,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		"least severe log level: debug, info (one line per request), warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("METRICS_ADDR"),
 		"serve Prometheus /metrics on this address, apart from the public one; off when empty (env METRICS_ADDR)")
+	fs.StringVar(&c.baseURL, "base-url", getenv("BASE_URL"),
+		"the public URL every link in a mail starts with (env BASE_URL; default http:// and the listen address)")
+	c.smtpURL, c.mailFrom = getenv("SMTP_URL"), getenv("MAIL_FROM")
 	maxStreams, err := strconv.Atoi(envOr("MAX_STREAMS", "10000"))
 	if err != nil {
 		return config{}, nil, fmt.Errorf("MAX_STREAMS: %w", err)
@@ -101,6 +109,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		if _, err := nosurf.StaticOrigins(c.trustedOrigins...); err != nil {
 			return config{}, nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
 		}
+	}
+	if c.baseURL, err = publicURL(c.baseURL, c.addr); err != nil {
+		return config{}, nil, err
 	}
 	path, err := store.PathFromURL(c.db)
 	if err != nil {
@@ -153,9 +164,20 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	}
 	sessionStore := st.Sessions(0) // expired sessions are swept by h.Sweep, one instance at a time
 	defer sessionStore.StopCleanup()
+	worker, err := mailWorker(cfg, st, logger)
+	if err != nil {
+		return err
+	}
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan struct{})
+	go func() { worker.Run(workerCtx); close(workerDone) }()
+	defer func() { // a batch being sent is finished and marked before the store closes
+		stopWorker()
+		<-workerDone
+	}()
 	h := handlers.New(logger, st, handlers.NewSessionManager(sessionStore, cfg.secure), as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
-		MaxStreams: cfg.maxStreams,
+		MaxStreams: cfg.maxStreams, BaseURL: cfg.baseURL, MailQueued: worker.Wake,
 	})
 	go h.Sweep(ctx, time.Minute)
 	routes := h.Routes()
@@ -303,4 +325,49 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, slack uint64) {
 		}
 		last = now
 	}
+}
+
+// publicURL is BASE_URL checked (an http or https URL with a host, no query), or, when it is
+// not set, http:// and the listen address (localhost for every interface).
+func publicURL(base, addr string) (string, error) {
+	if base == "" {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", fmt.Errorf("listen address %q: %w", addr, err)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "localhost"
+		}
+		return "http://" + net.JoinHostPort(host, port), nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("BASE_URL %q: want http(s)://host[:port][/path]", base)
+	}
+	return strings.TrimSuffix(base, "/"), nil
+}
+
+// mailWorker is the instance's mail worker: through SMTP_URL, or to the log without it.
+func mailWorker(cfg config, st *store.Store, logger *slog.Logger) (*mail.Worker, error) {
+	if cfg.smtpURL == "" {
+		logger.Info("mail: no SMTP_URL, mails are written to this log")
+		return mail.NewWorker(st, mail.Log{Logger: logger}, logger, mail.Options{}), nil
+	}
+	fromText := cfg.mailFrom
+	if fromText == "" {
+		host := "localhost"
+		if u, err := url.Parse(cfg.baseURL); err == nil && strings.Contains(u.Hostname(), ".") && net.ParseIP(u.Hostname()) == nil {
+			host = u.Hostname()
+		}
+		fromText = "Market <market@" + host + ">"
+	}
+	from, err := mail.ParseFrom(fromText)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := mail.NewSMTP(cfg.smtpURL, from)
+	if err != nil {
+		return nil, err
+	}
+	return mail.NewWorker(st, sender, logger, mail.Options{}), nil
 }

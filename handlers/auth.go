@@ -143,6 +143,9 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.Info("user registered", "user_id", user.ID)
+	if err := h.sendConfirm(r.Context(), user); err != nil { // the account stands; the banner can send it again
+		h.logger.Error("confirmation mail", "user_id", user.ID, "err", err)
+	}
 	if err := h.startSession(w, r, user); err != nil {
 		h.serverError(w, r, err)
 		return

@@ -47,6 +47,13 @@ type Config struct {
 	// from one address as the rate limits see it (default 100): past either, 429.
 	MaxStreams     int
 	StreamsPerAddr int
+	// BaseURL is the market's public URL, which every link in a mail starts with (default
+	// http://127.0.0.1:5000); never the request's Host, which a client can forge.
+	BaseURL string
+	// MailQueued is called after a request queues a mail (it wakes this instance's mail worker).
+	MailQueued func()
+	// ResetsPerHour caps password reset requests per address (default 20).
+	ResetsPerHour int
 }
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
@@ -59,9 +66,13 @@ type Handler struct {
 	cfg        Config
 	urls       components.Assets
 
-	loginByUser *limiter // failed logins per username and address
-	loginByAddr *limiter // failed logins per address
-	signups     *limiter // accounts created per address
+	loginByUser *limiter      // failed logins per username and address
+	loginByAddr *limiter      // failed logins per address
+	signups     *limiter      // accounts created per address
+	mailMinute  *limiter      // reset and confirmation mails per target address: 1 a minute
+	mailHour    *limiter      // and 5 an hour
+	resets      *limiter      // reset requests per client address
+	background  chan struct{} // the slots of work done off the request path (later)
 
 	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
@@ -102,6 +113,12 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 	if cfg.StreamsPerAddr == 0 {
 		cfg.StreamsPerAddr = 100
 	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://127.0.0.1:5000"
+	}
+	if cfg.ResetsPerHour == 0 {
+		cfg.ResetsPerHour = 20
+	}
 	h := &Handler{
 		logger:   logger,
 		store:    st,
@@ -113,6 +130,10 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		loginByUser: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		loginByAddr: newLimiter(20*cfg.LoginFailures, cfg.LoginWindow),
 		signups:     newLimiter(cfg.SignupsPerHour, time.Hour),
+		mailMinute:  newLimiter(1, time.Minute),
+		mailHour:    newLimiter(5, time.Hour),
+		resets:      newLimiter(cfg.ResetsPerHour, time.Hour),
+		background:  make(chan struct{}, 16),
 		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
 		ownedCache:  newVersionCache[int64, []store.Item](4096),
 		userCache:   newVersionCache[int64, store.User](4096),
@@ -121,6 +142,9 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		h.loginByUser.share(st, "login_user", logger)
 		h.loginByAddr.share(st, "login_addr", logger)
 		h.signups.share(st, "signup", logger)
+		h.mailMinute.share(st, "mail_minute", logger)
+		h.mailHour.share(st, "mail_hour", logger)
+		h.resets.share(st, "reset", logger)
 	}
 	h.csrfTokens = h.newCSRF(http.NotFoundHandler())
 	sessions.ErrorFunc = h.SessionError // a session the database cannot load or save: 503, not 500
@@ -147,6 +171,14 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("GET /account", h.requireUser(h.accountPage))
 	mux.Handle("POST /account/password", h.requireUser(h.changePassword))
 	mux.Handle("POST /account/sessions", h.requireUser(h.endSessions))
+	mux.Handle("POST /account/email", h.requireUser(h.changeEmail))
+	mux.Handle("POST /account/email/confirm", h.requireUser(h.resendConfirm))
+	mux.HandleFunc("GET /email/confirm/{token}", h.confirmEmail)
+	mux.HandleFunc("GET /password/forgot", h.forgotForm)
+	mux.HandleFunc("POST /password/forgot", h.forgotPassword)
+	mux.HandleFunc("GET /password/reset/{token}", h.resetLink)
+	mux.HandleFunc("GET /password/reset", h.resetForm)
+	mux.HandleFunc("POST /password/reset", h.resetPassword)
 	mux.Handle("GET /admin", h.requireAdmin(h.adminPage))
 	mux.Handle("GET /admin/glance", h.requireAdmin(h.adminGlance))
 	mux.Handle("POST /admin/items", h.requireAdmin(h.addItem))
@@ -155,6 +187,8 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/items/{id}/retire", h.requireAdmin(h.retireItem))
 	mux.Handle("POST /admin/users/{id}/grant", h.requireAdmin(h.grant))
 	mux.Handle("GET /admin/log", h.requireAdmin(h.adminLog))
+	mux.Handle("GET /admin/mail", h.requireAdmin(h.adminMail))
+	mux.Handle("POST /admin/mail/{id}/retry", h.requireAdmin(h.retryMail))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /assets/", h.asset)

@@ -48,13 +48,19 @@ func issueToken(ctx context.Context, tx *sql.Tx, userID int64, t Token) error {
 	return nil
 }
 
-// IssueToken stores t for the user and writes the mail that carries it, in one transaction.
-func (s *Store) IssueToken(ctx context.Context, userID int64, t Token, m Mail, now time.Time) error {
+// IssueToken stores t for the user and writes the mails (the one that carries it, and any
+// notice that goes with it), in one transaction.
+func (s *Store) IssueToken(ctx context.Context, userID int64, t Token, now time.Time, mails ...Mail) error {
 	return s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := issueToken(ctx, tx, userID, t); err != nil {
 			return err
 		}
-		return enqueueMail(ctx, tx, m, now)
+		for _, m := range mails {
+			if err := enqueueMail(ctx, tx, m, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -176,14 +182,19 @@ func (s *Store) ResetPassword(ctx context.Context, hash, password string, notice
 // ConfirmEmail uses a confirm or change token. A confirm token marks the user's address
 // confirmed, if it is still the one the link was sent to; a change token makes that address the
 // user's, confirmed, if no other account has taken it meanwhile (ErrDuplicateEmail), and ends
-// the user's other confirm and change tokens. The user is returned as it is afterwards.
-func (s *Store) ConfirmEmail(ctx context.Context, hash string, now time.Time) (User, error) {
-	var u User
+// the user's other confirm and change tokens. The user is returned as it is afterwards, with
+// the token's purpose.
+func (s *Store) ConfirmEmail(ctx context.Context, hash string, now time.Time) (User, string, error) {
+	var (
+		u       User
+		purpose string
+	)
 	err := s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		id, t, err := useToken(ctx, tx, hash, now, TokenConfirm, TokenChange)
 		if err != nil {
 			return err
 		}
+		purpose = t.Purpose
 		query := `UPDATE users SET email_confirmed = TRUE WHERE id = ? AND email = ?`
 		if t.Purpose == TokenChange {
 			query = `UPDATE users SET email = ?, email_confirmed = TRUE WHERE id = ?`
@@ -210,15 +221,14 @@ func (s *Store) ConfirmEmail(ctx context.Context, hash string, now time.Time) (U
 		return tx.QueryRowContext(ctx, `SELECT id, username, email, budget, role, session_gen, email_confirmed FROM users WHERE id = ?`,
 			id).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &u.EmailConfirmed)
 	})
-	return u, err
+	return u, purpose, err
 }
 
-// RequestEmailChange starts a change of the user's address to t.Email: with the right current
-// password (else ErrInvalidCredentials) and an address no account uses (else
-// ErrDuplicateEmail, found before any hash), it stores the change token t and writes confirm
-// (to the new address, with the link) and notice (to the old one), in one transaction.
-func (s *Store) RequestEmailChange(ctx context.Context, userID int64, current string, t Token, confirm, notice Mail, now time.Time) error {
-	if _, taken, err := takenNames(ctx, s.read, "", t.Email); err != nil {
+// CheckEmailChange checks a change of the user's address to email: an address no account uses
+// (else ErrDuplicateEmail, found before any hash) and the right current password (else
+// ErrInvalidCredentials). IssueToken then stores the change token with its mails.
+func (s *Store) CheckEmailChange(ctx context.Context, userID int64, current, email string) error {
+	if _, taken, err := takenNames(ctx, s.read, "", email); err != nil {
 		return err
 	} else if taken {
 		return ErrDuplicateEmail
@@ -238,13 +248,5 @@ func (s *Store) RequestEmailChange(ctx context.Context, userID int64, current st
 	if !ok {
 		return ErrInvalidCredentials
 	}
-	return s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := issueToken(ctx, tx, userID, t); err != nil {
-			return err
-		}
-		if err := enqueueMail(ctx, tx, confirm, now); err != nil {
-			return err
-		}
-		return enqueueMail(ctx, tx, notice, now)
-	})
+	return nil
 }
