@@ -70,7 +70,7 @@ func (h *Handler) issueChange(r *http.Request, user store.User, email string) er
 		return err
 	}
 	t := store.Token{Hash: store.TokenHash(token), Purpose: store.TokenChange, Email: email, Expires: now.Add(confirmLife)}
-	if err := h.store.IssueToken(ctx, user.ID, t, now, confirm, notice); err != nil {
+	if err := h.store.IssueToken(ctx, user.ID, t, confirm, notice); err != nil {
 		return err
 	}
 	h.logger.Info("email change asked", "user_id", user.ID)

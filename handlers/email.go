@@ -84,7 +84,7 @@ func (h *Handler) sendConfirm(ctx context.Context, u store.User) error {
 		return err
 	}
 	t := store.Token{Hash: store.TokenHash(token), Purpose: store.TokenConfirm, Email: u.Email, Expires: now.Add(confirmLife)}
-	if err := h.store.IssueToken(ctx, u.ID, t, now, m); err != nil {
+	if err := h.store.IssueToken(ctx, u.ID, t, m); err != nil {
 		return err
 	}
 	h.mailQueued()

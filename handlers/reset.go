@@ -77,7 +77,7 @@ func (h *Handler) requestReset(ctx context.Context, email string, now time.Time)
 		return
 	}
 	t := store.Token{Hash: store.TokenHash(token), Purpose: store.TokenReset, Email: email, Expires: now.Add(resetLife)}
-	found, err := h.store.RequestReset(ctx, t, m, now)
+	found, err := h.store.RequestReset(ctx, t, m)
 	if err != nil {
 		h.logger.Error("reset request", "err", err)
 		return

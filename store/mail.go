@@ -55,8 +55,10 @@ func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms)
 }
 
-// enqueueMail writes m into the outbox inside tx, due now.
-func enqueueMail(ctx context.Context, tx *sql.Tx, m Mail, now time.Time) error {
+// enqueueMail writes m into the outbox inside tx, due now. The outbox keeps the wall clock's
+// time, which its workers compare with.
+func enqueueMail(ctx context.Context, tx *sql.Tx, m Mail) error {
+	now := time.Now()
 	_, err := tx.ExecContext(ctx, `INSERT INTO mails (to_addr, subject, body_text, body_html, secret, next_attempt_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, m.To, m.Subject, m.Text, m.HTML, m.Secret, millis(now), millis(now))
 	if err != nil {
@@ -66,8 +68,8 @@ func enqueueMail(ctx context.Context, tx *sql.Tx, m Mail, now time.Time) error {
 }
 
 // EnqueueMail writes m into the outbox, due now: a mail that goes with no other change.
-func (s *Store) EnqueueMail(ctx context.Context, m Mail, now time.Time) error {
-	return s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error { return enqueueMail(ctx, tx, m, now) })
+func (s *Store) EnqueueMail(ctx context.Context, m Mail) error {
+	return s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error { return enqueueMail(ctx, tx, m) })
 }
 
 // skipLocked ends the claim's read of the due mails: PostgreSQL passes over the rows another

@@ -50,13 +50,13 @@ func issueToken(ctx context.Context, tx *sql.Tx, userID int64, t Token) error {
 
 // IssueToken stores t for the user and writes the mails (the one that carries it, and any
 // notice that goes with it), in one transaction.
-func (s *Store) IssueToken(ctx context.Context, userID int64, t Token, now time.Time, mails ...Mail) error {
+func (s *Store) IssueToken(ctx context.Context, userID int64, t Token, mails ...Mail) error {
 	return s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := issueToken(ctx, tx, userID, t); err != nil {
 			return err
 		}
 		for _, m := range mails {
-			if err := enqueueMail(ctx, tx, m, now); err != nil {
+			if err := enqueueMail(ctx, tx, m); err != nil {
 				return err
 			}
 		}
@@ -67,7 +67,7 @@ func (s *Store) IssueToken(ctx context.Context, userID int64, t Token, now time.
 // RequestReset issues the reset token t to the account that uses t.Email (in any letter case)
 // and writes m, which carries it, in one transaction; found is false when no account uses the
 // address, and then nothing is written.
-func (s *Store) RequestReset(ctx context.Context, t Token, m Mail, now time.Time) (found bool, err error) {
+func (s *Store) RequestReset(ctx context.Context, t Token, m Mail) (found bool, err error) {
 	err = s.writer.run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = ?`, t.Email).Scan(&id)
@@ -82,7 +82,7 @@ func (s *Store) RequestReset(ctx context.Context, t Token, m Mail, now time.Time
 		if err := issueToken(ctx, tx, id, t); err != nil {
 			return err
 		}
-		return enqueueMail(ctx, tx, m, now)
+		return enqueueMail(ctx, tx, m)
 	})
 	return found, err
 }
@@ -174,7 +174,7 @@ func (s *Store) ResetPassword(ctx context.Context, hash, password string, notice
 			return err
 		}
 		notice.To = u.Email
-		return enqueueMail(ctx, tx, notice, now)
+		return enqueueMail(ctx, tx, notice)
 	})
 	return u, err
 }

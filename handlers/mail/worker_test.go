@@ -44,7 +44,7 @@ func enqueue(t *testing.T, st *store.Store, name string, n int) {
 		secret := fmt.Sprintf("secret-%s-%d", name, i)
 		m := store.Mail{To: fmt.Sprintf("%s-%d@example.com", name, i), Subject: "Hello " + name,
 			Text: "Follow http://market.test/l/" + secret + "\n", HTML: `<p><a href="http://market.test/l/` + secret + `">go</a></p>`, Secret: secret}
-		if err := st.EnqueueMail(context.Background(), m, time.Now()); err != nil {
+		if err := st.EnqueueMail(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
