@@ -141,7 +141,9 @@ func TestResetSameAnswer(t *testing.T) {
 		t.Errorf("known %q, unknown %q", k, u)
 	}
 	csrf := regexp.MustCompile(`[A-Za-z0-9+/=_-]{40,}`) // the CSRF token, masked anew for each page
-	same := func(body, name string) string { return csrf.ReplaceAllString(strings.ReplaceAll(body, name+"@", "x@"), "T") }
+	same := func(body, name string) string {
+		return csrf.ReplaceAllString(strings.ReplaceAll(body, name+"@", "x@"), "T")
+	}
 	if same(known.body, "fay") != same(unknown.body, "nobody") {
 		t.Error("the pages differ beyond the address")
 	}
