@@ -133,7 +133,7 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		mailMinute:  newLimiter(1, time.Minute),
 		mailHour:    newLimiter(5, time.Hour),
 		resets:      newLimiter(cfg.ResetsPerHour, time.Hour),
-		background:  make(chan struct{}, 16),
+		background:  make(chan struct{}, 64),
 		marketCache: newVersionCache[store.MarketQuery, cachedMarket](256), // ~20 KB a page
 		ownedCache:  newVersionCache[int64, []store.Item](4096),
 		userCache:   newVersionCache[int64, store.User](4096),

@@ -154,7 +154,7 @@ func (h *Handler) Sweep(ctx context.Context, period time.Duration) {
 // SweepOnce is one turn of Sweep.
 func (h *Handler) SweepOnce(ctx context.Context) {
 	now := h.cfg.Now()
-	for _, l := range []*limiter{h.loginByUser, h.loginByAddr, h.signups} {
+	for _, l := range []*limiter{h.loginByUser, h.loginByAddr, h.signups, h.mailMinute, h.mailHour, h.resets} {
 		l.sweep(now)
 	}
 	oldest := now.Add(-max(h.cfg.LoginWindow, time.Hour)) // the longest window: sign-ups'
@@ -165,5 +165,10 @@ func (h *Handler) SweepOnce(ctx context.Context) {
 	}
 	if sw.Sessions+sw.LimitEvents > 0 {
 		h.logger.Info("swept", "sessions", sw.Sessions, "limit_events", sw.LimitEvents)
+	}
+	if n, err := h.store.SweepMail(ctx, now); err != nil && ctx.Err() == nil {
+		h.logger.Warn("sweep mail", "err", err)
+	} else if n > 0 {
+		h.logger.Info("swept", "mail_rows", n)
 	}
 }

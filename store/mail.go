@@ -244,3 +244,19 @@ func mailProblems(ctx context.Context, q querier, now time.Time) ([]string, erro
 	}
 	return problems, nil
 }
+
+// MailKept is how long the outbox keeps a sent mail, for the operator's page.
+const MailKept = 30 * 24 * time.Hour
+
+// SweepMail deletes the tokens expired for a day and the mails sent more than MailKept ago, in
+// batches: the tables that grow with mail stay bounded. It returns how many rows it deleted.
+func (s *Store) SweepMail(ctx context.Context, now time.Time) (int64, error) {
+	tokens, err := s.deleteInBatches(ctx, `DELETE FROM mail_tokens WHERE hash IN
+		(SELECT hash FROM mail_tokens WHERE expires_at < ? LIMIT ?)`, millis(now.Add(-24*time.Hour)))
+	if err != nil {
+		return tokens, err
+	}
+	mails, err := s.deleteInBatches(ctx, `DELETE FROM mails WHERE id IN
+		(SELECT id FROM mails WHERE state = 'sent' AND sent_at < ? LIMIT ?)`, millis(now.Add(-MailKept)))
+	return tokens + mails, err
+}

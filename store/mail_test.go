@@ -46,3 +46,39 @@ func TestCheckMailQueue(t *testing.T) {
 		}
 	}
 }
+
+// SweepMail deletes tokens a day past their expiry and mails sent long ago, and nothing else.
+func TestSweepMail(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, "ann", "ann@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, expires := range []time.Time{now.Add(-25 * time.Hour), now.Add(-time.Hour), now.Add(time.Hour)} {
+		tok := store.Token{Hash: store.TokenHash(string(rune('a' + i))), Purpose: store.TokenReset, Email: u.Email, Expires: expires}
+		if err := st.IssueToken(ctx, u.ID, tok, store.Mail{To: u.Email, Subject: "s", Text: "t", HTML: "h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mails, err := st.ClaimMails(ctx, "me", time.Now(), time.Minute, 10)
+	if err != nil || len(mails) != 3 {
+		t.Fatalf("claim: %d, %v", len(mails), err)
+	}
+	for i, sent := range []time.Time{now.Add(-store.MailKept - time.Hour), now.Add(-time.Hour)} {
+		if err := st.MailSent(ctx, mails[i].ID, sent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := st.SweepMail(ctx, now)
+	if err != nil || n != 2 {
+		t.Errorf("swept %d rows (%v), want 2: one token, one mail", n, err)
+	}
+	if _, _, err := st.TokenUser(ctx, store.TokenReset, store.TokenHash("c"), now); err != nil {
+		t.Errorf("the live token: %v", err)
+	}
+	if left, err := st.Mails(ctx, 10); err != nil || len(left) != 2 {
+		t.Errorf("%d mails left (%v), want 2", len(left), err)
+	}
+}
