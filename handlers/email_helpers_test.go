@@ -108,3 +108,12 @@ func flashOf(t *testing.T, r response, want string) {
 		t.Errorf("messages %q, want %q", got, want)
 	}
 }
+
+// altered is a link with the last character of its token changed.
+func altered(link string) string {
+	last := link[len(link)-1]
+	if last == 'A' {
+		return link[:len(link)-1] + "B"
+	}
+	return link[:len(link)-1] + "A"
+}
