@@ -110,8 +110,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 			return config{}, nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
 		}
 	}
-	if c.baseURL, err = publicURL(c.baseURL, c.addr); err != nil {
-		return config{}, nil, err
+	if c.baseURL != "" { // else serve takes the address it listens on
+		if c.baseURL, err = publicURL(c.baseURL, ""); err != nil {
+			return config{}, nil, err
+		}
 	}
 	path, err := store.PathFromURL(c.db)
 	if err != nil {
@@ -162,19 +164,23 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	sessionStore := st.Sessions(0) // expired sessions are swept by h.Sweep, one instance at a time
-	defer sessionStore.StopCleanup()
-	worker, err := mailWorker(cfg, st, logger)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	workerCtx, stopWorker := context.WithCancel(ctx)
-	workerDone := make(chan struct{})
-	go func() { worker.Run(workerCtx); close(workerDone) }()
-	defer func() { // a batch being sent is finished and marked before the store closes
-		stopWorker()
-		<-workerDone
-	}()
+	defer ln.Close() // when serve fails before Serve takes it
+	if cfg.baseURL == "" {
+		if cfg.baseURL, err = publicURL("", ln.Addr().String()); err != nil {
+			return err
+		}
+	}
+	sessionStore := st.Sessions(0) // expired sessions are swept by h.Sweep, one instance at a time
+	defer sessionStore.StopCleanup()
+	worker, stopMail, err := startMail(ctx, cfg, st, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
 	h := handlers.New(logger, st, handlers.NewSessionManager(sessionStore, cfg.secure), as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
 		MaxStreams: cfg.maxStreams, BaseURL: cfg.baseURL, MailQueued: worker.Wake,
@@ -186,11 +192,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	}
 	srv := newServer(cfg.addr, routes, logger, defaultLimits)
 	srv.RegisterOnShutdown(h.StopStreams) // live streams never finish on their own
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	logger.Info("serving", "url", "http://"+ln.Addr().String(), "db", st.Path(), "secure", cfg.secure)
+	logger.Info("serving", "url", "http://"+ln.Addr().String(), "db", st.Path(), "secure", cfg.secure, "base_url", cfg.baseURL)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -345,6 +347,18 @@ func publicURL(base, addr string) (string, error) {
 		return "", fmt.Errorf("BASE_URL %q: want http(s)://host[:port][/path]", base)
 	}
 	return strings.TrimSuffix(base, "/"), nil
+}
+
+// startMail runs the instance's mail worker until stop, which returns once a batch being sent
+// is finished and marked (before the store closes).
+func startMail(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger) (w *mail.Worker, stop func(), err error) {
+	if w, err = mailWorker(cfg, st, logger); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	return w, func() { cancel(); <-done }, nil
 }
 
 // mailWorker is the instance's mail worker: through SMTP_URL, or to the log without it.
