@@ -23,26 +23,7 @@ func TestBrowserMail(t *testing.T) {
 		t.Fatalf("banner %q", got)
 	}
 	old.audit("the confirmation banner")
-
-	old.navigate(a.linkPath(a.mailTo("kim@example.com", 1), "/email/confirm/"))
-	if got := old.text("flash"); got != "Your email address kim@example.com is confirmed." {
-		t.Errorf("after the confirmation link #flash says %q", got)
-	}
-	old.navigate("/market")
-	if old.js(`String(document.getElementById('email-banner') === null)`) != "true" {
-		t.Error("the banner stays once the address is confirmed")
-	}
-
-	old.navigate("/account")
-	old.run("ask to change the address",
-		chromedp.SendKeys(chromedp.ID("email-email_address"), "kim2@example.com"),
-		chromedp.SendKeys(chromedp.ID("email-current_password"), "correct horse"),
-		chromedp.Click(chromedp.CSS(`#email-form button[type="submit"]`)))
-	old.waitFor("the change asked", `document.getElementById('flash').textContent.includes('We sent a link to kim2@example.com to confirm the change.')`)
-	old.navigate(a.linkPath(a.mailTo("kim2@example.com", 1), "/email/confirm/"))
-	if got := old.text("flash"); got != "Your email address is now kim2@example.com." {
-		t.Errorf("after the change link #flash says %q", got)
-	}
+	browserConfirmAndChange(t, a, old)
 
 	a.clock.Advance(61 * time.Second) // the address's mail of this minute was the change's
 	b := newBrowserTab(t, browser, a.testApp)
@@ -81,5 +62,30 @@ func TestBrowserMail(t *testing.T) {
 	}
 	if n := a.mailTo("kim2@example.com", 3); n.Subject != "Your password has been changed" {
 		t.Errorf("notice %q", n.Subject)
+	}
+}
+
+// browserConfirmAndChange follows the confirmation link of kim's sign-up, then changes the
+// address to kim2@example.com from /account and follows that link.
+func browserConfirmAndChange(t *testing.T, a *mailApp, old *browserTab) {
+
+	old.navigate(a.linkPath(a.mailTo("kim@example.com", 1), "/email/confirm/"))
+	if got := old.text("flash"); got != "Your email address kim@example.com is confirmed." {
+		t.Errorf("after the confirmation link #flash says %q", got)
+	}
+	old.navigate("/market")
+	if old.js(`String(document.getElementById('email-banner') === null)`) != "true" {
+		t.Error("the banner stays once the address is confirmed")
+	}
+
+	old.navigate("/account")
+	old.run("ask to change the address",
+		chromedp.SendKeys(chromedp.ID("email-email_address"), "kim2@example.com"),
+		chromedp.SendKeys(chromedp.ID("email-current_password"), "correct horse"),
+		chromedp.Click(chromedp.CSS(`#email-form button[type="submit"]`)))
+	old.waitFor("the change asked", `document.getElementById('flash').textContent.includes('We sent a link to kim2@example.com to confirm the change.')`)
+	old.navigate(a.linkPath(a.mailTo("kim2@example.com", 1), "/email/confirm/"))
+	if got := old.text("flash"); got != "Your email address is now kim2@example.com." {
+		t.Errorf("after the change link #flash says %q", got)
 	}
 }
