@@ -102,3 +102,20 @@ func TestChangeAddress(t *testing.T) {
 	}
 	flashOf(t, a.client().get(path), expired)
 }
+
+// An address taken by another account between the request and the link stays with that
+// account: addresses stay unique.
+func TestChangeAddressTakenMeanwhile(t *testing.T) {
+	a := newMailApp(t, handlers.Config{})
+	hal := a.signUp("hal")
+	if res := hal.post("/account/email", url.Values{"email_address": {"new@example.com"}, "current_password": {"correct horse"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change: %d", res.StatusCode)
+	}
+	path := a.linkPath(a.mailTo("new@example.com", 1), "/email/confirm/")
+	a.clock.Advance(61 * time.Second)
+	a.signUp("new") // new@example.com, free until now
+	flashOf(t, hal.get(path), "That email address is already registered to another account.")
+	if email := text(hal.get("/account").doc(t).Find("dd").Eq(1)); email != "hal@example.com" {
+		t.Errorf("hal's address is %q", email)
+	}
+}
