@@ -2,7 +2,8 @@
 // events and the sessions) in SQLite, or in PostgreSQL when several instances share one market.
 // Every use case that writes is one method, atomic, and every rule about money is inside it.
 //
-// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go) are
+// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go, and
+// mail's outbox and link tokens, mail.go and tokens.go) are
 // written once, in SQL with ? placeholders, and never ask which engine runs them. Open picks the
 // engine once; engine.go holds its interface and what both share (the one migrate loop, the
 // objects Reset drops):
