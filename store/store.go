@@ -2,11 +2,10 @@
 // events and the sessions) in SQLite, or in PostgreSQL when several instances share one market.
 // Every use case that writes is one method, atomic, and every rule about money is inside it.
 //
-// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go, and
-// mail's outbox and link tokens, mail.go and tokens.go) are
-// written once, in SQL with ? placeholders, and never ask which engine runs them. Open picks the
-// engine once; engine.go holds its interface and what both share (the one migrate loop, the
-// objects Reset drops):
+// The use cases (users.go, items.go, trades.go, events.go, check.go, seed.go, copy.go, and the
+// mail's outbox and link tokens, mail.go and tokens.go) are written once, in SQL with ?
+// placeholders, and never ask which engine runs them. Open picks the engine once; engine.go
+// holds its interface and what both share (the one migrate loop, the objects Reset drops):
 //   - SQLite (sqlite.go, sqlite_events.go, writer.go): one writer connection whose group commits
 //     run every write, beside read-only connections; PRAGMA user_version; Changed rung by this
 //     process's trades and by a poll; login limits counted by the handlers, in memory.
