@@ -52,7 +52,7 @@ type Config struct {
 	BaseURL string
 	// MailQueued is called after a request queues a mail (it wakes this instance's mail worker).
 	MailQueued func()
-	// ResetsPerHour caps password reset requests per address (default 20).
+	// ResetsPerHour caps password reset requests per client address (default 20).
 	ResetsPerHour int
 }
 

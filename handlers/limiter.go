@@ -166,6 +166,9 @@ func (h *Handler) SweepOnce(ctx context.Context) {
 	if sw.Sessions+sw.LimitEvents > 0 {
 		h.logger.Info("swept", "sessions", sw.Sessions, "limit_events", sw.LimitEvents)
 	}
+	if sw.Skipped { // another instance sweeps
+		return
+	}
 	if n, err := h.store.SweepMail(ctx, now); err != nil && ctx.Err() == nil {
 		h.logger.Warn("sweep mail", "err", err)
 	} else if n > 0 {
