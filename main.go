@@ -164,16 +164,11 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := listen(&cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // when serve fails before Serve takes it
-	if cfg.baseURL == "" {
-		if cfg.baseURL, err = publicURL("", ln.Addr().String()); err != nil {
-			return err
-		}
-	}
 	sessionStore := st.Sessions(0) // expired sessions are swept by h.Sweep, one instance at a time
 	defer sessionStore.StopCleanup()
 	worker, stopMail, err := startMail(ctx, cfg, st, logger)
@@ -327,6 +322,23 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, slack uint64) {
 		}
 		last = now
 	}
+}
+
+// listen opens the public listener, and makes the base URL of mails its address when BASE_URL
+// is not set.
+func listen(cfg *config, logger *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil || cfg.baseURL != "" {
+		return ln, err
+	}
+	if cfg.baseURL, err = publicURL("", ln.Addr().String()); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if cfg.secure {
+		logger.Warn("BASE_URL is not set: links in mails use " + cfg.baseURL + ", not the public HTTPS address")
+	}
+	return ln, nil
 }
 
 // publicURL is BASE_URL checked (an http or https URL with a host, no query), or, when it is
