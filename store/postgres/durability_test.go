@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"market/store/driver/drivertest"
@@ -21,8 +23,9 @@ func TestPostgresDurability(t *testing.T) {
 	if err != nil || len(migrations) == 0 {
 		t.Fatal("no migrations", err)
 	}
-	if v, err := st.SchemaVersion(context.Background()); err != nil || v != len(migrations) {
-		t.Errorf("schema version %d (%v), want %d (the last of migrations)", v, err, len(migrations))
+	last, _, _ := strings.Cut(filepath.Base(migrations[len(migrations)-1]), "_")
+	if v, err := st.SchemaVersion(context.Background()); err != nil || strconv.Itoa(v) != strings.TrimLeft(last, "0") {
+		t.Errorf("schema version %d (%v), want %s (the last of migrations)", v, err, last)
 	}
 	// A second instance opening the same database migrates nothing and sees the same market.
 	other := storetest.OpenAt(t, st.Path())
