@@ -7,10 +7,13 @@ import (
 	"time"
 
 	"market/store"
+	"market/store/storetest"
 )
 
 // market check finds an outbox whose states, times and claims disagree.
-func TestCheckMailQueue(t *testing.T) {
+func TestCheckMailQueue(t *testing.T) { storetest.Each(t, testCheckMailQueue) }
+
+func testCheckMailQueue(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
@@ -48,7 +51,9 @@ func TestCheckMailQueue(t *testing.T) {
 }
 
 // SweepMail deletes tokens a day past their expiry and mails sent long ago, and nothing else.
-func TestSweepMail(t *testing.T) {
+func TestSweepMail(t *testing.T) { storetest.Each(t, testSweepMail) }
+
+func testSweepMail(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	u, err := st.CreateUser(ctx, "ann", "ann@example.com", "correct horse")

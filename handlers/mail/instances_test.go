@@ -10,8 +10,11 @@ import (
 	"market/store/storetest"
 )
 
-// Two instances on one database, each with its worker: every mail is sent once.
-func TestTwoInstancesSendOnce(t *testing.T) {
+// Two instances on one database, each with its worker: every mail is sent once (on each engine:
+// PostgreSQL's claims skip the rows another instance holds, SQLite's writers take turns).
+func TestTwoInstancesSendOnce(t *testing.T) { storetest.Each(t, testTwoInstancesSendOnce) }
+
+func testTwoInstancesSendOnce(t *testing.T) {
 	url := storetest.URL(t)
 	a, b := storetest.OpenAt(t, url), storetest.OpenAt(t, url)
 	srv := mailtest.Start(t)
@@ -29,7 +32,9 @@ func TestTwoInstancesSendOnce(t *testing.T) {
 
 // A restart with mails queued, two of them claimed by the instance that stopped (as if it died
 // while sending): the new instance sends them all, the claimed ones once their lease is over.
-func TestRestartWithQueued(t *testing.T) {
+func TestRestartWithQueued(t *testing.T) { storetest.Each(t, testRestartWithQueued) }
+
+func testRestartWithQueued(t *testing.T) {
 	url := storetest.URL(t)
 	srv := mailtest.Start(t)
 	old := storetest.OpenAt(t, url)

@@ -1,3 +1,5 @@
+//go:build load
+
 package handlers_test
 
 import (
@@ -5,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -16,11 +17,9 @@ import (
 // TestLoadResetTiming: the reset form answers as fast for an address no account uses as for
 // one an account uses. 200 of each, interleaved, each to an address of its own (so each known
 // one queues a mail, off the request path); it reports p50 and p99 of each, and fails when the
-// distributions do not overlap. A timing figure: it runs with MARKET_LOAD=1 only.
+// distributions do not overlap. A timing figure: it builds with the load tag only
+// (go test -tags load -run '^TestLoadResetTiming$' -v ./handlers/).
 func TestLoadResetTiming(t *testing.T) {
-	if testing.Short() || os.Getenv("MARKET_LOAD") == "" {
-		t.Skip("timing: runs with MARKET_LOAD=1")
-	}
 	const n = 200
 	a := newMailApp(t, handlers.Config{ResetsPerHour: 1 << 20})
 	ctx := context.Background()
