@@ -52,7 +52,8 @@ func (ss *SessionStore) DeleteCtx(ctx context.Context, token string) error {
 	return err
 }
 
-// Find, Commit and Delete are scs's calls without a context, for its other callers.
+// Find is FindCtx without a context (as Commit and Delete are CommitCtx and DeleteCtx), for
+// scs's other callers.
 func (ss *SessionStore) Find(token string) ([]byte, bool, error) {
 	return ss.FindCtx(context.Background(), token)
 }
