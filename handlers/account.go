@@ -72,7 +72,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	// the address: each attempt counts until the password proves right, as at login.
 	ip, now := h.clientIP(r), h.cfg.Now()
 	byUser := loginKey(user.Username, ip)
-	if wait := h.takeLogin(byUser, ip, now); wait > 0 {
+	if wait := h.takeLogin(r.Context(), byUser, ip, now); wait > 0 {
 		setRetryAfter(w, wait)
 		f.check(false, "current_password", "Too many failed login attempts. Try again in "+minutes(wait)+".")
 		h.renderAccount(w, r, http.StatusTooManyRequests, f)
@@ -87,7 +87,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, http.StatusOK, f)
 		return
 	}
-	h.forgiveLogin(byUser, ip, now)
+	h.forgiveLogin(r.Context(), byUser, ip, now)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

@@ -29,7 +29,7 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	ip, now := h.clientIP(r), h.cfg.Now()
 	byUser := loginKey(user.Username, ip)
-	if wait := h.takeLogin(byUser, ip, now); wait > 0 {
+	if wait := h.takeLogin(ctx, byUser, ip, now); wait > 0 {
 		setRetryAfter(w, wait)
 		f.check(false, "current_password", "Too many failed login attempts. Try again in "+minutes(wait)+".")
 		h.renderAccountEmail(w, r, http.StatusTooManyRequests, f)
@@ -42,13 +42,13 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) {
 		h.renderAccountEmail(w, r, http.StatusOK, f)
 		return
 	}
-	h.forgiveLogin(byUser, ip, now)
+	h.forgiveLogin(ctx, byUser, ip, now)
 	if errors.Is(err, store.ErrDuplicateEmail) {
 		f.check(false, "email_address", "That email address is already registered. Log in instead.")
 		h.renderAccountEmail(w, r, http.StatusOK, f)
 		return
 	}
-	if err == nil && h.takeMailTarget(email, now) {
+	if err == nil && h.takeMailTarget(ctx, email, now) {
 		err = h.issueChange(r, user, email)
 	}
 	if err != nil {

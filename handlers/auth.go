@@ -45,6 +45,23 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
+// readyz tells a load balancer whether this instance can take writes: 503 with Retry-After
+// while its database cannot be reached or cannot write (a full disk, a read-only file, a
+// failing disk), within 2 s. Liveness (/healthz) stays 200 while reads work. Asked often, it
+// costs at most one small write a second (Store.Writable).
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Writable(ctx); err != nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "not ready: the database cannot take writes", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ready\n"))
+}
+
 // form holds what a user typed and the first error of each field.
 type form struct {
 	values map[string]string
@@ -129,7 +146,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	// Every valid form counts, a taken name or email too: the store finds those without hashing,
 	// so this count is what keeps probing for registered emails from being free. It is taken
 	// before the account is made, so parallel sign-ups meet the cap too.
-	if wait := h.signups.take(ip, now); wait > 0 {
+	if wait := h.signups.take(r.Context(), ip, now); wait > 0 {
 		setRetryAfter(w, wait)
 		h.registerFailed(w, r, http.StatusTooManyRequests, f,
 			"Too many accounts were created from your address. Try again in "+minutes(wait)+".")
@@ -139,7 +156,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	f.check(!errors.Is(err, store.ErrDuplicateUsername), "username", "That username is taken. Choose another.")
 	f.check(!errors.Is(err, store.ErrDuplicateEmail), "email", "That email address is already registered. Log in instead.")
 	if err != nil && f.valid() { // our trouble, not the form's: the attempt does not count
-		h.signups.undo(ip, now)
+		h.signups.undo(r.Context(), ip, now)
 		h.serverError(w, r, err)
 		return
 	}
@@ -217,7 +234,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	username, password := f.values["username"], f.values["password"]
 	ip, now := h.clientIP(r), h.cfg.Now()
 	byUser := loginKey(username, ip)
-	if wait := h.takeLogin(byUser, ip, now); wait > 0 {
+	if wait := h.takeLogin(r.Context(), byUser, ip, now); wait > 0 {
 		setRetryAfter(w, wait)
 		h.loginFailed(w, r, http.StatusTooManyRequests, f, next,
 			"Too many failed login attempts. Try again in "+minutes(wait)+".")
@@ -233,12 +250,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil { // our trouble (busy, the database): the attempt does not count
-		h.forgiveLogin(byUser, ip, now)
+		h.forgiveLogin(r.Context(), byUser, ip, now)
 		h.serverError(w, r, err)
 		return
 	}
-	h.loginByUser.reset(byUser)
-	h.loginByAddr.undo(ip, now)
+	h.loginByUser.reset(r.Context(), byUser)
+	h.loginByAddr.undo(r.Context(), ip, now)
 	if err := h.startSession(w, r, user); err != nil {
 		h.serverError(w, r, err)
 		return
@@ -270,25 +287,25 @@ func plausibleUsername(s string) bool { return len(s) >= 2 && len(s) <= 30 && va
 // per address, until the password is checked; a right one is forgiven. Counting only after
 // bcrypt would let parallel guesses all pass the check. At a limit it counts nothing and says
 // how long to wait.
-func (h *Handler) takeLogin(byUser, ip string, now time.Time) time.Duration {
+func (h *Handler) takeLogin(ctx context.Context, byUser, ip string, now time.Time) time.Duration {
 	if byUser == "" {
-		return h.loginByAddr.take(ip, now)
+		return h.loginByAddr.take(ctx, ip, now)
 	}
-	wait := h.loginByUser.take(byUser, now)
+	wait := h.loginByUser.take(ctx, byUser, now)
 	if wait > 0 {
-		return max(wait, h.loginByAddr.retryAfter(ip, now))
+		return max(wait, h.loginByAddr.retryAfter(ctx, ip, now))
 	}
-	if wait = h.loginByAddr.take(ip, now); wait > 0 {
-		h.loginByUser.undo(byUser, now)
+	if wait = h.loginByAddr.take(ctx, ip, now); wait > 0 {
+		h.loginByUser.undo(ctx, byUser, now)
 	}
 	return wait
 }
 
 // forgiveLogin takes back the attempt takeLogin counted: the password proved right, or was
 // never checked (our trouble).
-func (h *Handler) forgiveLogin(byUser, ip string, now time.Time) {
-	h.loginByUser.undo(byUser, now)
-	h.loginByAddr.undo(ip, now)
+func (h *Handler) forgiveLogin(ctx context.Context, byUser, ip string, now time.Time) {
+	h.loginByUser.undo(ctx, byUser, now)
+	h.loginByAddr.undo(ctx, ip, now)
 }
 
 // setRetryAfter says in whole seconds, rounded up, when to try again.

@@ -60,13 +60,13 @@ func (h *Handler) mailQueued() {
 // takeMailTarget counts a reset or confirmation mail to address: false, and nothing counted,
 // past 1 a minute or 5 an hour. A request past it sends nothing and says what one that sent
 // says, so the limits never tell whether an account uses the address.
-func (h *Handler) takeMailTarget(address string, now time.Time) bool {
+func (h *Handler) takeMailTarget(ctx context.Context, address string, now time.Time) bool {
 	key := strings.ToLower(address)
-	if h.mailMinute.take(key, now) > 0 {
+	if h.mailMinute.take(ctx, key, now) > 0 {
 		return false
 	}
-	if h.mailHour.take(key, now) > 0 {
-		h.mailMinute.undo(key, now)
+	if h.mailHour.take(ctx, key, now) > 0 {
+		h.mailMinute.undo(ctx, key, now)
 		return false
 	}
 	return true
@@ -75,7 +75,7 @@ func (h *Handler) takeMailTarget(address string, now time.Time) bool {
 // sendConfirm queues a confirmation link to u's address, when the limits allow one.
 func (h *Handler) sendConfirm(ctx context.Context, u store.User) error {
 	now := h.cfg.Now()
-	if !h.takeMailTarget(u.Email, now) {
+	if !h.takeMailTarget(ctx, u.Email, now) {
 		return nil
 	}
 	token := newToken()

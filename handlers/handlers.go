@@ -188,6 +188,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/mail/{id}/retry", h.requireAdmin(h.retryMail))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /assets/", h.asset)
 	app := h.budget(h.loadAndSave(h.csrf(h.takeNotice(h.authenticate(h.errorPages(mux))))))
 
@@ -196,6 +197,7 @@ func (h *Handler) Routes() http.Handler {
 	top := http.NewServeMux()
 	top.HandleFunc("GET /assets/", h.asset)
 	top.HandleFunc("GET /healthz", h.healthz)
+	top.HandleFunc("GET /readyz", h.readyz)
 	top.Handle("/", app)
 	return h.recoverPanic(h.logRequest(reportRoute(mux, h.secureHeaders(h.limitBody(top)))))
 }

@@ -251,6 +251,7 @@ func TestRoutes(t *testing.T) {
 		{"wrong method", "PUT", "/market", user, 403, ""}, // unsafe: the CSRF check answers first
 		{"wrong safe method", "GET", "/logout/x", anon, 404, ""},
 		{"health", "GET", "/healthz", anon, 200, "ok"},
+		{"ready", "GET", "/readyz", anon, 200, "ready"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,7 +269,7 @@ func TestRoutes(t *testing.T) {
 	if res.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(res.Header.Get("Allow"), "GET") {
 		t.Errorf("PUT /market with token: %d Allow %q, want 405", res.StatusCode, res.Header.Get("Allow"))
 	}
-	for _, path := range []string{"/healthz", "/assets/" + "app.css"} {
+	for _, path := range []string{"/healthz", "/readyz", "/assets/" + "app.css"} {
 		if res := anon.do(http.MethodPost, path, nil, map[string]string{"X-CSRF-Token": anon.token()}); res.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("POST %s with token: %d, want 405", path, res.StatusCode)
 		}

@@ -27,8 +27,8 @@ func newRateLimit(st *store.Store, bucket string, limit int, window time.Duratio
 }
 
 // retryAfter is how long key must wait before its next event is allowed; 0 means now.
-func (l *rateLimit) retryAfter(key string, now time.Time) time.Duration {
-	ctx, cancel := limitContext()
+func (l *rateLimit) retryAfter(ctx context.Context, key string, now time.Time) time.Duration {
+	ctx, cancel := limitContext(ctx)
 	defer cancel()
 	wait, err := l.store.LimitRetryAfter(ctx, l.bucket, key, l.limit, l.window, now)
 	if l.failed(err) {
@@ -39,8 +39,8 @@ func (l *rateLimit) retryAfter(key string, now time.Time) time.Duration {
 
 // take records an event for key and returns 0 when fewer than limit are in the window; at the
 // limit it records nothing and returns how long key must wait.
-func (l *rateLimit) take(key string, now time.Time) time.Duration {
-	ctx, cancel := limitContext()
+func (l *rateLimit) take(ctx context.Context, key string, now time.Time) time.Duration {
+	ctx, cancel := limitContext(ctx)
 	defer cancel()
 	wait, err := l.store.LimitTake(ctx, l.bucket, key, l.limit, l.window, now)
 	if l.failed(err) {
@@ -50,16 +50,16 @@ func (l *rateLimit) take(key string, now time.Time) time.Duration {
 }
 
 // undo forgets one event take recorded for key at the given time: the attempt did not count.
-func (l *rateLimit) undo(key string, at time.Time) {
-	ctx, cancel := limitContext()
+func (l *rateLimit) undo(ctx context.Context, key string, at time.Time) {
+	ctx, cancel := limitContext(ctx)
 	defer cancel()
 	l.failed(l.store.LimitUndo(ctx, l.bucket, key, at))
 	l.meanwhile.Undo(ctx, l.bucket, key, at)
 }
 
 // reset forgets key's events.
-func (l *rateLimit) reset(key string) {
-	ctx, cancel := limitContext()
+func (l *rateLimit) reset(ctx context.Context, key string) {
+	ctx, cancel := limitContext(ctx)
 	defer cancel()
 	l.failed(l.store.LimitReset(ctx, l.bucket, key))
 	l.meanwhile.Reset(ctx, l.bucket, key)
@@ -74,14 +74,16 @@ func (l *rateLimit) failed(err error) bool {
 	return false
 }
 
-// limitContext bounds one call of the store's limits.
-func limitContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
+// limitContext bounds one call of the store's limits: a second at most, within the request's
+// own budget; past it the count is kept in memory meanwhile.
+func limitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Second)
 }
 
 // Sweep runs until ctx ends, every period: the store deletes expired sessions and limit counts
-// older than every window, then old link tokens and sent mails (one instance at a time), and the
-// counts kept meanwhile in memory forget their idle keys. Requests then never pay for the cleanup, and the tables stay bounded.
+// older than every window, then old link tokens and sent mails (one instance at a time), and
+// the counts kept meanwhile in memory forget their idle keys. Requests then never pay for the
+// cleanup, and the tables stay bounded.
 func (h *Handler) Sweep(ctx context.Context, period time.Duration) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()

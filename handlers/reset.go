@@ -38,13 +38,13 @@ func (h *Handler) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip, now := h.clientIP(r), h.cfg.Now()
-	if wait := h.resets.take(ip, now); wait > 0 {
+	if wait := h.resets.take(r.Context(), ip, now); wait > 0 {
 		setRetryAfter(w, wait)
 		c.Alerts = append(c.Alerts, "Too many requests for a new password from your address. Try again in "+minutes(wait)+".")
 		h.render(w, r, http.StatusTooManyRequests, components.ForgotPage(c, f.view()))
 		return
 	}
-	if h.takeMailTarget(email, now) {
+	if h.takeMailTarget(r.Context(), email, now) {
 		h.later(func(ctx context.Context) { h.requestReset(ctx, email, now) })
 	}
 	c.Flash = append(c.Flash, fmt.Sprintf(msgResetSent, email))

@@ -28,6 +28,9 @@ type dbProxy struct {
 	// trade is one statement, market_trade, which commits as it runs: its commit point.
 	dropCommit  bool
 	commitsSeen int
+	// hangAtTrade: the next trade a client sends hangs the database, sent (see hang).
+	hangAtTrade bool
+	resume      func()
 	// held, while not nil, holds every byte in both directions until it is closed: the
 	// database hangs.
 	held chan struct{}
@@ -100,12 +103,18 @@ func (p *dbProxy) pipe(from, to net.Conn, fromClient bool) {
 		n, err := from.Read(buf)
 		if n > 0 && fromClient && bytes.Contains(buf[:n], []byte("market_trade")) {
 			p.mu.Lock()
-			drop := p.dropCommit
-			p.dropCommit = false
+			drop, hang := p.dropCommit, p.hangAtTrade
+			p.dropCommit, p.hangAtTrade = false, false
 			p.commitsSeen++
 			p.mu.Unlock()
 			if drop {
 				return
+			}
+			if hang {
+				resume := p.hang()
+				p.mu.Lock()
+				p.resume = resume
+				p.mu.Unlock()
 			}
 		}
 		if n > 0 {
@@ -178,6 +187,7 @@ func TestUnreachableDatabaseIs503(t *testing.T) {
 		{"GET", "/market?q=lap", nil, htmx}, {"GET", "/items/" + id, nil, nil}, {"GET", "/items/" + id, nil, htmx},
 		{"GET", "/trades", nil, nil}, {"GET", "/login", nil, nil}, {"GET", "/register", nil, nil},
 		{"GET", "/logout", nil, nil}, {"GET", "/market/events", nil, nil}, {"GET", "/healthz", nil, nil},
+		{"GET", "/readyz", nil, nil},
 		{"POST", "/market", url.Values{"purchase_item": {id}, "csrf_token": {tok}}, nil},
 		{"POST", "/market", url.Values{"purchase_item": {id}}, htmx},
 		{"POST", "/login", url.Values{"username": {"henry"}, "password": {"correct horse"}, "csrf_token": {tok}}, nil},
@@ -302,5 +312,40 @@ func TestHungDatabaseAnswersWithinBudget(t *testing.T) {
 	after := app.totals()
 	if before.Budgets+before.Owned-before.Granted != after.Budgets+after.Owned-after.Granted {
 		t.Errorf("money before the hang %+v, after %+v: some was made or lost", before, after)
+	}
+}
+
+// A database that hangs while a trade's statement is on its way: the trade is answered within
+// the request's budget, as of unknown outcome and naming its item, and is not tried again.
+func TestTradeHungAtCommit(t *testing.T) {
+	storetest.RequirePostgres(t)
+	st, proxy := storeBehindProxy(t)
+	const budget = 400 * time.Millisecond
+	app := serveApp(t, st, handlers.Config{RequestBudget: budget})
+	phone := app.item("Phone")
+	c := app.signUp("liam")
+	tok := c.token()
+	proxy.mu.Lock()
+	proxy.hangAtTrade, proxy.commitsSeen = true, 0
+	proxy.mu.Unlock()
+	start := time.Now()
+	res := c.do(http.MethodPost, "/market", url.Values{"purchase_item": {fmt.Sprint(phone.ID)}},
+		map[string]string{"HX-Request": "true", "X-CSRF-Token": tok})
+	took := time.Since(start)
+	proxy.mu.Lock()
+	seen, resume := proxy.commitsSeen, proxy.resume
+	proxy.mu.Unlock()
+	if resume != nil {
+		resume()
+	}
+	want := "We could not confirm the purchase of Phone; see Your trades."
+	if got := messages(res.doc(t)); res.StatusCode != http.StatusOK || got != want {
+		t.Errorf("a trade hung at its commit: %d %q, want 200 %q", res.StatusCode, got, want)
+	}
+	if took > budget+time.Second {
+		t.Errorf("a trade hung at its commit took %v, over its budget of %v", took, budget)
+	}
+	if seen != 1 {
+		t.Errorf("%d trades sent, want 1: a trade of unknown outcome is never retried", seen)
 	}
 }

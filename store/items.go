@@ -144,6 +144,7 @@ func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPa
 
 	var err error
 	p := MarketPage{Query: q, Page: q.Page, Pages: 1}
+	defer func() { s.names.remember(p.Items...) }()
 	if p.Page == 1 {
 		if p.Items, err = list(q.Sort, PerPage, 0); err != nil {
 			return MarketPage{}, err
@@ -217,6 +218,7 @@ func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
 		}
 		items = append(items, it)
 	}
+	s.names.remember(items...)
 	return items, rows.Err()
 }
 
@@ -236,5 +238,6 @@ func (s *Store) Item(ctx context.Context, id int64) (Item, error) {
 		return Item{}, fmt.Errorf("find item %d: %w", id, err)
 	}
 	it.OwnerID = owner.Int64
+	s.names.remember(it)
 	return it, nil
 }

@@ -72,17 +72,20 @@ type Store struct {
 	dummyHash []byte // compared against when a username is unknown, so both failures take as long
 	hashes    *hashSlots
 	stats     *stats
+	health    *health // how the last write went (Writable)
+	names     names   // the items' names, for answers the database cannot give
 }
 
 // Open opens (creating if needed) the database at path, applies pending migrations and returns
 // a ready Store. A postgres:// or postgresql:// URL opens PostgreSQL instead of a SQLite file.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	s := &Store{cost: cmp.Or(opts.BcryptCost, 12), stats: &stats{}, hashes: newHashSlots(opts.HashSlots, opts.HashWait)}
+	s := &Store{cost: cmp.Or(opts.BcryptCost, 12), stats: &stats{}, hashes: newHashSlots(opts.HashSlots, opts.HashWait),
+		health: &health{}}
 	d, err := openDriver(ctx, path, driver.Options{Commits: &s.stats.commits})
 	if err != nil {
 		return nil, err
 	}
-	s.d = d
+	s.d = watched{d, s.health}
 	if err := driver.Migrate(ctx, s.d); err != nil {
 		s.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,10 +29,16 @@ func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error)
 // trade runs one purchase (buy) or sale in the engine, counts its outcome and, once it
 // committed, wakes the live streams.
 func (s *Store) trade(ctx context.Context, userID, itemID int64, buy bool) (Trade, error) {
+	s.nameBeforeTrade(ctx, itemID)
 	t, err := s.d.Trade(ctx, userID, itemID, buy)
 	s.stats.traded(err)
-	if err == nil {
+	switch {
+	case err == nil:
 		s.d.Committed()
+	case errors.Is(err, ErrCommitUnknown):
+		// The answer names the item, from memory: the database has just failed.
+		t.Item.ID = itemID
+		t.Item.Name, _ = s.names.of(itemID)
 	}
 	return t, err
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -24,17 +23,10 @@ func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool) (dri
 		if err := ctx.Err(); err != nil {
 			return driver.Trade{}, err
 		}
-		// Once sent, the statement does not hear of the caller giving up: a commit cut short
-		// would leave the caller not knowing whether it traded.
-		t, outcome, err := e.tradeOnce(context.WithoutCancel(ctx), userID, itemID, buy)
+		t, outcome, err := e.tradeOnce(ctx, userID, itemID, buy)
 		if (retryable(err) || outcome == "retry") && attempt < pgAttempts {
 			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
 			continue
-		}
-		if errors.Is(err, driver.ErrCommitUnknown) {
-			// The answer names the item: read its name, if the database answers now.
-			t.Item.ID = itemID
-			e.db.QueryRowContext(ctx, `SELECT name, price FROM items WHERE id = ?`, itemID).Scan(&t.Item.Name, &t.Item.Price)
 		}
 		if err != nil {
 			return t, fmt.Errorf("trade: %w", err)
@@ -57,6 +49,11 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool) 
 		name, barcode, description sql.NullString
 		price, owner, budget       sql.NullInt64
 	)
+	// Once sent, the statement does not hear of the caller giving up (a commit cut short would
+	// leave the caller not knowing whether it traded), but it keeps the caller's deadline: a
+	// database that hangs leaves the outcome unknown at the request's budget, not later.
+	ctx, cancel := uncancelled(ctx)
+	defer cancel()
 	start := time.Now()
 	err := e.db.QueryRowContext(ctx,
 		`SELECT outcome, name, price, barcode, description, owner_id, budget FROM market_trade(?, ?, ?)`,
@@ -71,4 +68,16 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool) 
 	}
 	t.Budget = budget.Int64
 	return t, outcome, nil
+}
+
+// statementBound is how long a trade's statement may take when its caller set no deadline.
+const statementBound = 30 * time.Second
+
+// uncancelled is ctx without its cancellation, with its deadline (or statementBound from now).
+func uncancelled(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(statementBound)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 }

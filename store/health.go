@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"time"
+
+	"market/store/driver"
+)
+
+// health remembers how the last write went, so that readiness can tell a load balancer that
+// this instance cannot write (a full disk, a read-only database) without a write of its own
+// for every question.
+type health struct {
+	probing sync.Mutex // one probe at a time
+	mu      sync.Mutex // the fields below
+	failed  error      // the last write's failure to write, nil once a write succeeds
+	probed  time.Time  // when Writable last wrote
+	probeOK error      // what that write said
+}
+
+// note records a write's outcome: a failure to write, or a success that clears one. Refusals
+// and other failures say nothing about whether the database can write.
+func (h *health) note(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err == nil:
+		h.failed = nil
+	case CannotWrite(err) || Unavailable(err):
+		h.failed = err
+	}
+}
+
+// watched is the engine with every write's outcome noted.
+type watched struct {
+	driver.Driver
+	h *health
+}
+
+func (w watched) Run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	err := w.Driver.Run(ctx, fn)
+	w.h.note(writeOutcome(err))
+	return err
+}
+
+func (w watched) Trade(ctx context.Context, userID, itemID int64, buy bool) (Trade, error) {
+	t, err := w.Driver.Trade(ctx, userID, itemID, buy)
+	w.h.note(writeOutcome(err))
+	return t, err
+}
+
+// writeOutcome is err as the database's health sees it: a refusal (the item was sold, the
+// budget too small) is a write that worked.
+func writeOutcome(err error) error {
+	if Trouble(err) == driver.NoTrouble {
+		return nil
+	}
+	return err
+}
+
+// probeEvery bounds how often Writable writes: readiness asked a thousand times a second
+// costs one write a second.
+const probeEvery = time.Second
+
+// Writable reports whether the database takes writes now: the last write's trouble if it
+// failed to write, else the outcome of a write of the readiness probe's own session row
+// (made at most once a second; it expires in a minute and is swept like any session).
+func (s *Store) Writable(ctx context.Context) error {
+	h := s.health
+	h.probing.Lock()
+	defer h.probing.Unlock()
+	h.mu.Lock()
+	failed, probed, probeOK := h.failed, h.probed, h.probeOK
+	h.mu.Unlock()
+	switch {
+	case failed != nil && time.Since(probed) < probeEvery:
+		return failed
+	case time.Since(probed) < probeEvery:
+		return probeOK
+	}
+	now := time.Now()
+	err := s.d.Sessions().CommitCtx(ctx, "readiness-probe", []byte(now.UTC().Format(time.RFC3339Nano)), now.Add(time.Minute))
+	if errors.Is(err, context.Canceled) { // the asker left: nothing learnt
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.probed, h.probeOK = now, err
+	if err == nil || writeOutcome(err) != nil {
+		h.failed = writeOutcome(err)
+	}
+	return err
+}
