@@ -66,15 +66,18 @@ func TestLoadStreamsAtScale(t *testing.T) {
 	users, trader := scaleUsers(t, builds[len(builds)-1].bin, db, slices.Max(sizes)/scaleTabs)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nSQLite, %d trades %s apart, %d tabs a user, loopback, %d cores\n", scaleTrades, scaleStep, scaleTabs, runtime.NumCPU())
-	fmt.Fprintf(&b, "%-10s %7s %8s %10s %10s %7s %9s %8s %8s %8s %8s %12s %s\n", "build", "streams", "RSS MiB",
-		"KiB/stream", "heap/strm", "gor/st", "idle CPU", "first", "p50", "p99", "last", "GET p99", "load avg")
+	fmt.Fprintf(&b, "%-10s %7s %7s %10s %9s %6s %8s %9s %9s %9s %9s %9s %9s %s\n", "build", "streams", "RSS MiB",
+		"KiB/stream", "heap KiB", "gor/st", "idle CPU", "first", "p50", "p99", "last", "GET p99", "CPU/event", "load avg")
 	for _, n := range sizes {
 		for _, bd := range builds {
 			r := scaleRun(t, bd.bin, db, users[:n/scaleTabs], trader)
-			fmt.Fprintf(&b, "%-10s %7d %8.0f %10.1f %10.1f %7.2f %8.1f%% %8s %8s %8s %8s %12s %s\n", bd.name, n,
+			ms := func(ds []time.Duration, q float64) time.Duration {
+				return quantile(ds, q).Round(100 * time.Microsecond)
+			}
+			fmt.Fprintf(&b, "%-10s %7d %7.0f %10.1f %9.1f %6.2f %7.1f%% %9s %9s %9s %9s %9s %9s %s\n", bd.name, n,
 				r.rss/(1<<20), r.perStream/1024, r.heapPerStream/1024, r.goroutines, 100*r.idleCPU,
-				quantile(r.delays, 0), quantile(r.delays, 0.5), quantile(r.delays, 0.99), quantile(r.delays, 1),
-				quantile(r.gets, 0.99), r.load)
+				ms(r.delays, 0), ms(r.delays, 0.5), ms(r.delays, 0.99), ms(r.delays, 1), ms(r.gets, 0.99),
+				r.eventCPU.Round(100*time.Nanosecond), r.load)
 			t.Log(strings.TrimSpace(b.String()[strings.LastIndexByte(strings.TrimSuffix(b.String(), "\n"), '\n')+1:]))
 		}
 	}
@@ -130,6 +133,7 @@ func scaleUsers(t *testing.T, bin, db string, n int) ([]loadUser, loadUser) {
 type scaleResult struct {
 	rss, perStream, heapPerStream, goroutines float64 // after the streams opened; per stream
 	idleCPU                                   float64 // cores, while the streams idle
+	eventCPU                                  time.Duration
 	delays, gets                              []time.Duration
 	load                                      string
 }
@@ -165,12 +169,17 @@ func scaleRun(t *testing.T, bin, db string, users []loadUser, trader loadUser) s
 	for i := range scaleReaders {
 		readers.Go(func() { gets[i] = timeGets(t, p.base, users[i], stop) })
 	}
+	cpu1 := procCPU(t, p.cmd.Process.Pid)
 	sent, versions := scaleTrade(t, p.base, trader)
 	close(stop)
 	readers.Wait()
 	time.Sleep(3 * time.Second) // the last events delivered
 	r.gets = slices.Concat(gets...)
 	r.delays = streams.delays(t, sent, versions)
+	// The server's CPU while the trades went out, per event delivered (the trades and the
+	// GETs beside them included): what a trade costs it at this many streams, however busy
+	// the machine.
+	r.eventCPU = (procCPU(t, p.cmd.Process.Pid) - cpu1) / time.Duration(len(r.delays))
 	return r
 }
 

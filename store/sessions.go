@@ -3,29 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
-// StreamSession is what a live stream checks at each ping, in one read: the data of the
-// unexpired session token, and the session generation of the account userID. ok is false when
-// the session or the account is gone.
-func (s *Store) StreamSession(ctx context.Context, token string, userID int64) (data []byte, gen int64, ok bool, err error) {
-	err = s.read.QueryRowContext(ctx, `SELECT s.data, u.session_gen FROM sessions s JOIN users u ON u.id = ?
-		WHERE s.token = ? AND `+s.eng.dialect().sessionAlive, userID, token).Scan(&data, &gen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, false, nil
-	}
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("stream session: %w", err)
-	}
-	return data, gen, true, nil
-}
-
-// StreamSessions is StreamSession for many streams at once, in two reads whatever their
-// number: the data of each unexpired session among tokens, by token, and the session generation
+// StreamSessions is what the live streams check at their pings, for many streams in two reads
+// whatever their number: the data of each unexpired session among tokens, by token, and the session generation
 // of each account among users, by id (a token or an account that is gone is not in its map).
 // Keep each list to a few hundred: each entry is a placeholder.
 func (s *Store) StreamSessions(ctx context.Context, tokens []string, users []int64) (map[string][]byte, map[int64]int64, error) {
