@@ -173,7 +173,7 @@ func scaleRun(t *testing.T, bin, db string, users []loadUser, trader loadUser) s
 	sent, versions := scaleTrade(t, p.base, trader)
 	close(stop)
 	readers.Wait()
-	time.Sleep(3 * time.Second) // the last events delivered
+	streams.await(versions[len(versions)-1], 30*time.Second) // the last events delivered
 	r.gets = slices.Concat(gets...)
 	r.delays = streams.delays(t, sent, versions)
 	// The server's CPU while the trades went out, per event delivered (the trades and the
@@ -248,15 +248,16 @@ func scaleOpen(t *testing.T, addr string, users []loadUser, since int64) *scaleS
 	slots := make(chan struct{}, scaleOpenAtOnce)
 	var opening sync.WaitGroup
 	var failed sync.Once
+	var err error
 	for i := range ss.conns {
 		u := users[i/scaleTabs]
 		from := net.IPv4(127, 1, byte(i/scaleTabs/250), byte(i/scaleTabs%250+1))
 		opening.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			c, r, err := openRaw(ctx, addr, from, u, since)
-			if err != nil {
-				failed.Do(func() { t.Errorf("stream %d: %v", i, err) })
+			c, r, e := openRaw(ctx, addr, from, u, since)
+			if e != nil {
+				failed.Do(func() { err = fmt.Errorf("stream %d: %w", i, e) })
 				return
 			}
 			ss.conns[i] = c
@@ -264,9 +265,9 @@ func scaleOpen(t *testing.T, addr string, users []loadUser, since int64) *scaleS
 		})
 	}
 	opening.Wait()
-	if t.Failed() {
+	if err != nil {
 		ss.close()
-		t.FailNow()
+		t.Fatal(err)
 	}
 	return ss
 }
@@ -337,6 +338,18 @@ func (ss *scaleStreams) delays(t *testing.T, sent []time.Time, versions []int64)
 		t.Errorf("%d of %d (trade, stream) pairs never arrived", missing, len(sent)*len(ss.got))
 	}
 	return ds
+}
+
+// await waits up to wait for every stream to receive an event at or past version.
+func (ss *scaleStreams) await(version int64, wait time.Duration) {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ss.mu.Lock()
+		all := !slices.ContainsFunc(ss.got, func(rs []receiptAt) bool { return len(rs) == 0 || rs[len(rs)-1].version < version })
+		ss.mu.Unlock()
+		if all {
+			return
+		}
+	}
 }
 
 func (ss *scaleStreams) close() {
