@@ -27,8 +27,9 @@ const (
 	scaleTabs       = 4 // streams a user, the per-user cap
 	scaleTrades     = 20
 	scaleStep       = 250 * time.Millisecond
-	scaleIdle       = 30 * time.Second // two ping intervals: every stream pings twice
-	scaleReaders    = 4                // clients reading GET /market while the trades go out
+	scaleIdle       = 30 * time.Second      // two ping intervals: every stream pings twice
+	scaleReaders    = 4                     // clients reading GET /market while the trades go out,
+	scaleGetEvery   = 50 * time.Millisecond // each this often
 	scaleOpenAtOnce = 64
 )
 
@@ -177,8 +178,8 @@ func scaleRun(t *testing.T, bin, db string, users []loadUser, trader loadUser) s
 	r.gets = slices.Concat(gets...)
 	r.delays = streams.delays(t, sent, versions)
 	// The server's CPU while the trades went out, per event delivered (the trades and the
-	// GETs beside them included): what a trade costs it at this many streams, however busy
-	// the machine.
+	// GETs beside them included): close to what an event costs it at this many streams,
+	// however busy the machine.
 	r.eventCPU = (procCPU(t, p.cmd.Process.Pid) - cpu1) / time.Duration(len(r.delays))
 	return r
 }
@@ -200,14 +201,17 @@ func scaleTrade(t *testing.T, base string, trader loadUser) (sent []time.Time, v
 	return sent, versions
 }
 
-// timeGets times GET /market as u, one after another, until stop.
+// timeGets times GET /market as u, one every scaleGetEvery, until stop: a steady reader beside
+// the trades, not one that takes a core of its own from the streams.
 func timeGets(t *testing.T, base string, u loadUser, stop <-chan struct{}) []time.Duration {
 	var ds []time.Duration
+	tick := time.NewTicker(scaleGetEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-stop:
 			return ds
-		default:
+		case <-tick.C:
 		}
 		start := time.Now()
 		res, err := http.DefaultClient.Do(u.get(base, "/market", false))

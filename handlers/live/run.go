@@ -1,6 +1,7 @@
 package live
 
 import (
+	"net"
 	"runtime"
 	"sync"
 	"time"
@@ -67,58 +68,58 @@ func (s *subscription) kick() {
 	s.kickTo(s)
 }
 
-// next takes what the stream writes next: a group, else a ping, else its close event; ok is
-// false when there is nothing, and the writer lets the stream go.
-func (s *subscription) next() (g *group, ping bool, bye string, ok bool) {
+// batch is what a stream has to write at one time, in order.
+type batch struct {
+	groups []*group
+	ping   bool
+	bye    string // its close event's reason, when the stream ends after the batch
+}
+
+// next takes everything the stream has to write; ok is false when there is nothing, and the
+// writer lets the stream go. Groups that queued while the stream waited for a writer go out
+// together, in one write.
+func (s *subscription) next() (b batch, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.done:
-	case len(s.pending) > 0:
-		g = s.pending[0]
-		s.pending[0] = nil
-		if s.pending = s.pending[1:]; len(s.pending) == 0 {
-			s.pending = nil // the array goes, not kept for a stream that may idle for hours
-		}
-		return g, false, "", true
-	case s.ping:
-		s.ping = false
-		return nil, true, "", true
-	case s.bye != "":
-		bye, s.bye = s.bye, ""
-		return nil, false, bye, true
+	if !s.done && (len(s.pending) > 0 || s.ping || s.bye != "") {
+		b = batch{groups: s.pending, ping: s.ping, bye: s.bye}
+		s.pending, s.ping, s.bye = nil, false, ""
+		return b, true
 	}
 	s.running = false
-	return nil, false, "", false
+	return batch{}, false
 }
 
 // work writes what the stream has to write, each write waiting at most wait, until there is
 // nothing left; a write that runs out of time goes on in a goroutine of the stream's own.
 func (s *subscription) work(wait time.Duration) {
 	for {
-		g, ping, bye, ok := s.next()
+		b, ok := s.next()
 		if !ok {
 			return
 		}
-		var p []byte
-		switch {
-		case g != nil:
+		parts := make(net.Buffers, 0, len(b.groups)+2)
+		for _, g := range b.groups {
 			data, err := s.view.event(g, false)
 			if err != nil {
 				s.finish()
 				return
 			}
-			p = data
-		case ping:
-			p = pingLine
-		default:
-			p = closing(bye)
+			if len(data) > 0 {
+				parts = append(parts, data)
+			}
 		}
-		last := g == nil && !ping
-		if len(p) > 0 {
-			n, err := s.out.send(p, wait)
+		if b.ping {
+			parts = append(parts, pingLine)
+		}
+		last := b.bye != ""
+		if last {
+			parts = append(parts, closing(b.bye))
+		}
+		if len(parts) > 0 {
+			err := s.out.send(&parts, wait)
 			if err != nil && timedOut(err) && wait < writeTimeout {
-				go s.slow(p[n:], last)
+				go s.slow(parts, last)
 				return
 			}
 			if err != nil {
@@ -134,8 +135,8 @@ func (s *subscription) work(wait time.Duration) {
 }
 
 // slow finishes a write that a worker could not, then writes what came meanwhile.
-func (s *subscription) slow(p []byte, last bool) {
-	if _, err := s.out.send(p, writeTimeout); err != nil || last {
+func (s *subscription) slow(rest net.Buffers, last bool) {
+	if err := s.out.send(&rest, writeTimeout); err != nil || last {
 		s.finish()
 		return
 	}

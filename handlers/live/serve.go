@@ -2,6 +2,7 @@ package live
 
 import (
 	"errors"
+	"net"
 	"net/http"
 
 	"market/store"
@@ -73,14 +74,10 @@ func (v *view) first(from int64, resume bool, c store.Changes) ([]byte, error) {
 // open writes the stream's opening and first event, and what came meanwhile, then lets the
 // workers have the stream.
 func (s *subscription) open(first []byte) {
-	for _, p := range [][]byte{opening, first} {
-		if len(p) == 0 {
-			continue
-		}
-		if _, err := s.out.send(p, writeTimeout); err != nil {
-			s.finish()
-			return
-		}
+	parts := net.Buffers{opening, first}
+	if err := s.out.send(&parts, writeTimeout); err != nil {
+		s.finish()
+		return
 	}
 	s.work(writeTimeout)
 }

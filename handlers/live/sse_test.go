@@ -1,6 +1,7 @@
 package live
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -26,7 +27,7 @@ func TestResponseWireOpenPingClose(t *testing.T) {
 	}
 	rw := &responseWire{w: rec, rc: http.NewResponseController(rec), gone: make(chan struct{})}
 	for _, p := range [][]byte{opening, pingLine, event(3, "market", "x"), closing("signed out")} {
-		if _, err := rw.send(p, fastWrite); err != nil {
+		if err := rw.send(&net.Buffers{p}, fastWrite); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -29,8 +29,8 @@ const fastWrite = 20 * time.Millisecond
 
 // wire is where a stream's bytes go.
 type wire interface {
-	// send writes p, waiting at most wait; n is how much of it went out.
-	send(p []byte, wait time.Duration) (n int, err error)
+	// send writes the parts, waiting at most wait; what did not go out is left in them.
+	send(parts *net.Buffers, wait time.Duration) error
 	// hangUp ends the stream's connection; concurrent sends then fail.
 	hangUp()
 }
@@ -38,11 +38,13 @@ type wire interface {
 // connWire is a connection taken over from net/http.
 type connWire struct{ c net.Conn }
 
-func (w connWire) send(p []byte, wait time.Duration) (int, error) {
+// send writes the parts in one system call where it can (writev).
+func (w connWire) send(parts *net.Buffers, wait time.Duration) error {
 	if err := w.c.SetWriteDeadline(time.Now().Add(wait)); err != nil {
-		return 0, err
+		return err
 	}
-	return w.c.Write(p)
+	_, err := parts.WriteTo(w.c)
+	return err
 }
 
 func (w connWire) hangUp() { w.c.Close() }
@@ -63,13 +65,12 @@ type responseWire struct {
 	gone chan struct{} // closed by hangUp: the handler returns
 }
 
-func (w *responseWire) send(p []byte, _ time.Duration) (int, error) {
+func (w *responseWire) send(parts *net.Buffers, _ time.Duration) error {
 	w.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	n, err := w.w.Write(p)
-	if err == nil {
-		err = w.rc.Flush()
+	if _, err := parts.WriteTo(w.w); err != nil {
+		return err
 	}
-	return n, err
+	return w.rc.Flush()
 }
 
 func (w *responseWire) hangUp() { close(w.gone) }
