@@ -271,17 +271,48 @@ func newServer(addr string, h http.Handler, logger *slog.Logger, l limits) *http
 
 // tuneGC trades a little memory for much less garbage collection: between bursts the live heap
 // is a few MiB, so the default (collect each time it doubles) runs the collector dozens of
-// times a second under load. The soft limit is a guard, far above what the measured loads hold
-// (1,000 live streams and the load benchmark stay under 100 MiB): set GOMEMLIMIT to a share of
-// the machine's memory in production. GOGC and GOMEMLIMIT, which the runtime reads from the
-// process's environment, win when set.
+// times a second under load. The soft memory limit is three quarters of the memory the process
+// may use (its cgroup's limit, a container's, else the machine's; none where neither is known):
+// a limit is where the collector starts running more often to stay under it, and one below what
+// the server holds turns into a collector that never rests (a fixed 256 MiB did, past 4,500 live
+// streams), while one near the machine's memory only works harder where the alternative is
+// running out. What the server holds is bounded elsewhere: live streams by their cap, each a few
+// KiB (handlers/live). GOGC and GOMEMLIMIT, which the runtime reads from the process's
+// environment, win when set.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(300)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(256 << 20)
+		if m := memoryAvailable(); m > 0 {
+			debug.SetMemoryLimit(m / 4 * 3)
+		}
 	}
+}
+
+// memoryAvailable is the memory this process may use, in bytes: the machine's, or its cgroup's
+// limit when lower (Linux, cgroup v2 or v1 as a container sees it); 0 when unknown.
+func memoryAvailable() int64 {
+	var total int64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				total = kb << 10
+			}
+		}
+	}
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// "max", or v1's near 2^63 for none, leave the machine's.
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 && (total == 0 || n < total) {
+			total = n
+		}
+	}
+	return total
 }
 
 // releaseWhenQuiet gives memory back to the system once the server goes quiet after a burst
