@@ -35,11 +35,32 @@ var knobs = struct {
 	abuseDuration func() time.Duration
 	abuseFloor    func() time.Duration
 	abuseItems    func() int
+	streams       func(t *testing.T) []int
+	streamsBase   func() string
 }{
 	soakDuration:  func() time.Duration { return knobDuration("MARKET_SOAK_DURATION", 3*time.Minute) },
 	abuseDuration: func() time.Duration { return time.Duration(knobInt("MARKET_ABUSE_SECONDS", 20)) * time.Second },
 	abuseFloor:    func() time.Duration { return time.Duration(knobInt("MARKET_ABUSE_FLOOR_MS", 25)) * time.Millisecond },
 	abuseItems:    func() int { return knobInt("MARKET_ABUSE_ITEMS", 0) },
+	streams:       knobStreams,
+	streamsBase:   func() string { return os.Getenv("MARKET_STREAMS_BASE") },
+}
+
+// knobStreams is the numbers of live streams TestLoadStreamsAtScale opens, one run each.
+func knobStreams(t *testing.T) []int {
+	s := os.Getenv("MARKET_STREAMS")
+	if s == "" {
+		return []int{1000, 5000, 10000}
+	}
+	var sizes []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < scaleTabs {
+			t.Fatalf("MARKET_STREAMS: %q is not a number of streams", f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
 }
 
 // knobInt is the whole number the variable holds, or def when it holds none (or a negative one).

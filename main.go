@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -26,6 +27,7 @@ import (
 
 	"market/assets"
 	"market/handlers"
+	"market/handlers/mail"
 	"market/handlers/metrics"
 	"market/store"
 	"market/store/commands"
@@ -54,6 +56,9 @@ type config struct {
 	logLevel       slog.Level
 	metricsAddr    string
 	maxStreams     int
+	baseURL        string // where every link in a mail starts
+	smtpURL        string // "": mails go to the log
+	mailFrom       string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
@@ -83,6 +88,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		"least severe log level: debug, info (one line per request), warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("METRICS_ADDR"),
 		"serve Prometheus /metrics on this address, apart from the public one; off when empty (env METRICS_ADDR)")
+	fs.StringVar(&c.baseURL, "base-url", getenv("BASE_URL"),
+		"the public URL every link in a mail starts with (env BASE_URL; default http:// and the listen address)")
+	c.smtpURL, c.mailFrom = getenv("SMTP_URL"), getenv("MAIL_FROM")
 	maxStreams, err := strconv.Atoi(envOr("MAX_STREAMS", "10000"))
 	if err != nil {
 		return config{}, nil, fmt.Errorf("MAX_STREAMS: %w", err)
@@ -100,6 +108,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		c.trustedOrigins = strings.Split(origins, ",")
 		if _, err := nosurf.StaticOrigins(c.trustedOrigins...); err != nil {
 			return config{}, nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
+		}
+	}
+	if c.baseURL != "" { // else serve takes the address it listens on
+		if c.baseURL, err = publicURL(c.baseURL, ""); err != nil {
+			return config{}, nil, err
 		}
 	}
 	path, err := store.PathFromURL(c.db)
@@ -151,10 +164,20 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	if err != nil {
 		return err
 	}
+	ln, err := listen(&cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()              // when serve fails before Serve takes it
 	sessionStore := st.Sessions() // expired sessions are swept by h.Sweep, one instance at a time
+	worker, stopMail, err := startMail(ctx, cfg, st, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
 	h := handlers.New(logger, st, handlers.NewSessionManager(sessionStore, cfg.secure), as, handlers.Config{
 		Secure: cfg.secure, TrustProxy: cfg.trustProxy, TrustedOrigins: cfg.trustedOrigins,
-		MaxStreams: cfg.maxStreams,
+		MaxStreams: cfg.maxStreams, BaseURL: cfg.baseURL, MailQueued: worker.Wake,
 	})
 	go h.Sweep(ctx, time.Minute)
 	routes := h.Routes()
@@ -163,11 +186,7 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	}
 	srv := newServer(cfg.addr, routes, logger, defaultLimits)
 	srv.RegisterOnShutdown(h.StopStreams) // live streams never finish on their own
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	logger.Info("serving", "url", "http://"+ln.Addr().String(), "db", st.Path(), "secure", cfg.secure)
+	logger.Info("serving", "url", "http://"+ln.Addr().String(), "db", st.Path(), "secure", cfg.secure, "base_url", cfg.baseURL)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -252,17 +271,48 @@ func newServer(addr string, h http.Handler, logger *slog.Logger, l limits) *http
 
 // tuneGC trades a little memory for much less garbage collection: between bursts the live heap
 // is a few MiB, so the default (collect each time it doubles) runs the collector dozens of
-// times a second under load. The soft limit is a guard, far above what the measured loads hold
-// (1,000 live streams and the load benchmark stay under 100 MiB): set GOMEMLIMIT to a share of
-// the machine's memory in production. GOGC and GOMEMLIMIT, which the runtime reads from the
-// process's environment, win when set.
+// times a second under load. The soft memory limit is three quarters of the memory the process
+// may use (its cgroup's limit, a container's, else the machine's; none where neither is known):
+// a limit is where the collector starts running more often to stay under it, and one below what
+// the server holds turns into a collector that never rests (a fixed 256 MiB did, past 4,500 live
+// streams), while one near the machine's memory only works harder where the alternative is
+// running out. What the server holds is bounded elsewhere: live streams by their cap, each a few
+// KiB (handlers/live). GOGC and GOMEMLIMIT, which the runtime reads from the process's
+// environment, win when set.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(300)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(256 << 20)
+		if m := memoryAvailable(); m > 0 {
+			debug.SetMemoryLimit(m / 4 * 3)
+		}
 	}
+}
+
+// memoryAvailable is the memory this process may use, in bytes: the machine's, or its cgroup's
+// limit when lower (Linux, cgroup v2 or v1 as a container sees it); 0 when unknown.
+func memoryAvailable() int64 {
+	var total int64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				total = kb << 10
+			}
+		}
+	}
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// "max", or v1's near 2^63 for none, leave the machine's.
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 && (total == 0 || n < total) {
+			total = n
+		}
+	}
+	return total
 }
 
 // releaseWhenQuiet gives memory back to the system once the server goes quiet after a burst
@@ -302,4 +352,78 @@ func releaseWhenQuiet(ctx context.Context, period time.Duration, slack uint64) {
 		}
 		last = now
 	}
+}
+
+// listen opens the public listener, and makes the base URL of mails its address when BASE_URL
+// is not set.
+func listen(cfg *config, logger *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil || cfg.baseURL != "" {
+		return ln, err
+	}
+	if cfg.baseURL, err = publicURL("", ln.Addr().String()); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if cfg.secure {
+		logger.Warn("BASE_URL is not set: links in mails use " + cfg.baseURL + ", not the public HTTPS address")
+	}
+	return ln, nil
+}
+
+// publicURL is BASE_URL checked (an http or https URL with a host, no query), or, when it is
+// not set, http:// and the listen address (localhost for every interface).
+func publicURL(base, addr string) (string, error) {
+	if base == "" {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", fmt.Errorf("listen address %q: %w", addr, err)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "localhost"
+		}
+		return "http://" + net.JoinHostPort(host, port), nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("BASE_URL %q: want http(s)://host[:port][/path]", base)
+	}
+	return strings.TrimSuffix(base, "/"), nil
+}
+
+// startMail runs the instance's mail worker until stop, which returns once a batch being sent
+// is finished and marked (before the store closes).
+func startMail(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger) (w *mail.Worker, stop func(), err error) {
+	if w, err = mailWorker(cfg, st, logger); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	return w, func() { cancel(); <-done }, nil
+}
+
+// mailWorker is the instance's mail worker: through SMTP_URL, or to the log without it.
+func mailWorker(cfg config, st *store.Store, logger *slog.Logger) (*mail.Worker, error) {
+	if cfg.smtpURL == "" {
+		logger.Info("mail: no SMTP_URL, mails are written to this log")
+		return mail.NewWorker(st, mail.Log{Logger: logger}, logger, mail.Options{}), nil
+	}
+	fromText := cfg.mailFrom
+	if fromText == "" {
+		host := "localhost"
+		if u, err := url.Parse(cfg.baseURL); err == nil && strings.Contains(u.Hostname(), ".") && net.ParseIP(u.Hostname()) == nil {
+			host = u.Hostname()
+		}
+		fromText = "Market <market@" + host + ">"
+	}
+	from, err := mail.ParseFrom(fromText)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := mail.NewSMTP(cfg.smtpURL, from)
+	if err != nil {
+		return nil, err
+	}
+	return mail.NewWorker(st, sender, logger, mail.Options{}), nil
 }

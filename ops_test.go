@@ -170,8 +170,8 @@ func TestBackupWhileTrading(t *testing.T) {
 	}
 }
 
-// A SQLite market moves to PostgreSQL whole: accounts (passwords included), owners, the ledger
-// and sessions, and check passes on the target; a second copy into it is refused.
+// A SQLite market moves to PostgreSQL whole: accounts (passwords and confirmed addresses
+// included), owners, the ledger and sessions, and check passes on the target; a second copy into it is refused.
 func TestCopyToPostgres(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
@@ -193,6 +193,13 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := src.SetRole(ctx, "alice", store.RoleAdmin); err != nil { // a line of the admin log
+		t.Fatal(err)
+	}
+	confirm := store.Token{Hash: store.TokenHash("alice's link"), Purpose: store.TokenConfirm, Email: alice.Email, Expires: time.Now().Add(time.Hour)}
+	if err := src.IssueToken(ctx, alice.ID, confirm); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := src.ConfirmEmail(ctx, confirm.Hash, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ss := src.Sessions()
@@ -218,6 +225,9 @@ func TestCopyToPostgres(t *testing.T) {
 		l.Entries[1].After != store.RoleAdmin || l.Entries[0].ID <= l.Entries[1].ID {
 		t.Errorf("admin log on PostgreSQL: %+v %v, want the copied line and a new one after it", l, err)
 	}
+	if u, err := dst.User(ctx, alice.ID); err != nil || !u.EmailConfirmed {
+		t.Errorf("alice's confirmed address on PostgreSQL: %+v %v", u, err)
+	}
 	if it, _ := dst.Item(ctx, p.Items[0].ID); it.OwnerID != alice.ID || it.Picture != pic.Hash {
 		t.Errorf("the headphones' owner is %d and picture %q, want alice and %s", it.OwnerID, it.Picture, pic.Hash)
 	}
@@ -228,7 +238,7 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Errorf("session: %q %v %v", b, ok, err)
 	}
 	bob, err := dst.CreateUser(ctx, "bob", "bob@example.com", "correct horse")
-	if err != nil || bob.ID <= alice.ID {
+	if err != nil || bob.ID <= alice.ID || bob.EmailConfirmed {
 		t.Errorf("a new user after the copy: %+v %v", bob, err)
 	}
 	if out, err := adminRun(t, path, "copy", "-to", to); err == nil || !strings.Contains(err.Error(), "not empty") {

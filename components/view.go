@@ -42,6 +42,9 @@ type Chrome struct {
 	// Nav is the current section, for aria-current: "home", "market", "trades", "account",
 	// "admin", "login", "register".
 	Nav string
+	// Unconfirmed is the signed-in user's address while it is not confirmed (a banner says
+	// so), else "".
+	Unconfirmed string
 	// Invalid marks a page whose form came back with errors: its title starts with "Error: ".
 	Invalid bool
 }

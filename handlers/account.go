@@ -54,7 +54,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		h.render(w, r, status, components.PasswordForm(nosurf.Token(r), f.view()))
 		return
 	}
-	h.render(w, r, status, components.AccountPage(h.chrome(r, "Your account", "account"), user.Email, f.view()))
+	h.render(w, r, status, components.AccountPage(h.chrome(r, "Your account", "account"), user.Email, f.view(), components.FormView{}))
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {

@@ -165,6 +165,9 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.Info("user registered", "user_id", user.ID)
+	if err := h.sendConfirm(r.Context(), user); err != nil { // the account stands; the banner can send it again
+		h.logger.Error("confirmation mail", "user_id", user.ID, "err", err)
+	}
 	h.flash(r.Context(), fmt.Sprintf("Account created successfully! You are now logged in as %s.", user.Username))
 	// The account exists from here on: whatever fails now, the answer says so, never an error
 	// that would send the user back to a form whose username is now taken.

@@ -26,26 +26,40 @@ func newBroker(h *Handler) *live.Broker {
 		PerUser:    h.cfg.StreamsPerUser,
 		MaxStreams: h.cfg.MaxStreams,
 		PerAddr:    h.cfg.StreamsPerAddr,
-		SignedIn:   h.streamSignedIn,
+		SignedIn:   h.streamsSignedIn,
 	})
 }
 
-// streamSignedIn reports whether the session a stream was opened with still signs its viewer
-// in: it exists (no logout, here or on another instance) for the same user, has not been idle
-// past the idle timeout, and is not older than its user's session generation (a password
-// change or "sign out everywhere else", account.go). A stream is no sign of a person at the
-// screen, so it reads the session without refreshing its timer, and writes nothing: one read
-// per ping, the session with its user's generation. A failed read counts as signed in: it is
-// no proof of a logout.
-func (h *Handler) streamSignedIn(ctx context.Context) bool {
-	viewer, _ := ctx.Value(userKey).(store.User)
-	data, gen, found, err := h.store.StreamSession(ctx, h.sessions.Token(ctx), viewer.ID)
-	if err != nil {
-		return true
+// streamsSignedIn reports, for each viewer, whether the session its stream was opened with
+// still signs it in: it exists (no logout, here or on another instance) for the same user, has
+// not been idle past the idle timeout, and is not older than its user's session generation (a
+// password change or "sign out everywhere else", account.go). A stream is no sign of a person
+// at the screen, so it reads the sessions without refreshing their timers, and writes nothing:
+// two reads for up to streamChecks streams, however many are due. A failed read counts as
+// signed in: it is no proof of a logout.
+func (h *Handler) streamsSignedIn(ctx context.Context, who []live.Viewer) []bool {
+	in := make([]bool, len(who))
+	for start := 0; start < len(who); start += streamChecks {
+		batch := who[start:min(start+streamChecks, len(who))]
+		tokens, users := make([]string, len(batch)), make([]int64, len(batch))
+		for i, v := range batch {
+			tokens[i], users[i] = v.Session, v.User
+		}
+		sessions, gens, err := h.store.StreamSessions(ctx, tokens, users)
+		for i, v := range batch {
+			data, found := sessions[v.Session]
+			gen, exists := gens[v.User]
+			in[start+i] = err != nil || (found && exists && h.signsIn(data, v.User, gen))
+		}
 	}
-	if !found {
-		return false
-	}
+	return in
+}
+
+// streamChecks is how many streams' sessions one read asks for.
+const streamChecks = 500
+
+// signsIn reports whether a session's data signs user in, whose session generation is gen.
+func (h *Handler) signsIn(data []byte, user, gen int64) bool {
 	_, values, err := h.sessions.Codec.Decode(data)
 	if err != nil {
 		return true
@@ -54,7 +68,7 @@ func (h *Handler) streamSignedIn(ctx context.Context) bool {
 	seen, _ := values[keySeen].(int64)
 	sessionGen, _ := values[keyGen].(int64)
 	idle := h.cfg.Now().Unix()-seen > int64(h.cfg.IdleTimeout/time.Second)
-	return id != 0 && id == viewer.ID && !idle && sessionGen >= gen
+	return id != 0 && id == user && !idle && sessionGen >= gen
 }
 
 // OpenStreams is the number of live streams open in this process.
@@ -75,7 +89,7 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusUnauthorized, "Please log in to follow the market.")
 		return
 	}
-	err := h.live.Serve(w, r, live.Viewer{User: user.ID, Addr: h.clientIP(r)}, marketQuery(r.URL.Query()).Normalize())
+	err := h.live.Serve(w, r, live.Viewer{User: user.ID, Addr: h.clientIP(r), Session: h.sessions.Token(r.Context())}, marketQuery(r.URL.Query()).Normalize())
 	switch {
 	case errors.Is(err, live.ErrTooManyStreams):
 		w.Header().Set("Retry-After", "60")

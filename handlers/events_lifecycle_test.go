@@ -1,13 +1,16 @@
 package handlers_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +129,57 @@ func TestStreamHangUpFreesEverything(t *testing.T) {
 	}
 	waitUntil(t, "streams closed", time.Second, open(0))
 	waitUntil(t, "goroutines freed", 2*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// An open stream costs the server one goroutine (it waits on the connection for the client to
+// hang up), whatever the number of streams: the clients here are bare connections that hold
+// none of their own.
+func TestStreamCostsOneGoroutine(t *testing.T) {
+	app := newTestApp(t, handlers.Config{StreamsPerAddr: 1000})
+	warm := app.signUp("ann").stream("/market/events", nil) // starts the broker, its workers and pinger
+	waitUntil(t, "one stream", time.Second, func() bool { return app.handler.OpenStreams() == 1 })
+	const n = 40
+	var users []*client
+	for i := range n / 4 { // 4 streams a user at most
+		users = append(users, app.signUp(fmt.Sprintf("user%02d", i)))
+	}
+	base := settledGoroutines(t) // with the users' idle connections
+	var conns []net.Conn
+	for i := range n {
+		conns = append(conns, bareStream(t, users[i/4]))
+	}
+	waitUntil(t, "the streams", 2*time.Second, func() bool { return app.handler.OpenStreams() == n+1 })
+	if extra := settledGoroutines(t) - base; extra > n {
+		t.Errorf("%d streams added %d goroutines, want at most one each", n, extra)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	warm.cancel()
+	waitUntil(t, "the streams to end", 2*time.Second, func() bool { return app.handler.OpenStreams() == 0 })
+}
+
+// bareStream opens c's live stream over a bare connection, and reads the answer's status line.
+func bareStream(t *testing.T, c *client) net.Conn {
+	t.Helper()
+	u, _ := url.Parse(c.app.server.URL)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var cookies []string
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+	fmt.Fprintf(conn, "GET /market/events HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\n\r\n", u.Host, strings.Join(cookies, "; "))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+		t.Fatalf("a bare stream: %q, %v", status, err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	return conn
 }
 
 // settledGoroutines is the number of goroutines once it holds still (the same in five

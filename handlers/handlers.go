@@ -50,6 +50,13 @@ type Config struct {
 	// RequestBudget is how long a request may take before it is answered 503 with Retry-After
 	// (default 5 s; twice that for a request that hashes a password). Live streams have none.
 	RequestBudget time.Duration
+	// BaseURL is the market's public URL, which every link in a mail starts with (default
+	// http://127.0.0.1:5000); never the request's Host, which a client can forge.
+	BaseURL string
+	// MailQueued is called after a request queues a mail (it wakes this instance's mail worker).
+	MailQueued func()
+	// ResetsPerHour caps password reset requests per client address (default 20).
+	ResetsPerHour int
 }
 
 // Handler serves every route; its fields are everything the HTTP layer needs.
@@ -62,9 +69,13 @@ type Handler struct {
 	cfg        Config
 	urls       components.Assets
 
-	loginByUser *rateLimit // failed logins per username and address
-	loginByAddr *rateLimit // failed logins per address
-	signups     *rateLimit // accounts created per address
+	loginByUser *rateLimit    // failed logins per username and address
+	loginByAddr *rateLimit    // failed logins per address
+	signups     *rateLimit    // accounts created per address
+	mailMinute  *rateLimit    // reset and confirmation mails per target address: 1 a minute
+	mailHour    *rateLimit    // and 5 an hour
+	resets      *rateLimit    // reset requests per client address
+	background  chan struct{} // the slots of work done off the request path (later)
 
 	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items
@@ -110,6 +121,12 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 	if cfg.RequestBudget == 0 {
 		cfg.RequestBudget = 5 * time.Second
 	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://127.0.0.1:5000"
+	}
+	if cfg.ResetsPerHour == 0 {
+		cfg.ResetsPerHour = 20
+	}
 	h := &Handler{
 		logger:   logger,
 		store:    st,
@@ -122,6 +139,10 @@ func New(logger *slog.Logger, st *store.Store, sessions *scs.SessionManager, as 
 		loginByUser:  newRateLimit(st, "login_user", cfg.LoginFailures, cfg.LoginWindow, logger),
 		loginByAddr:  newRateLimit(st, "login_addr", 20*cfg.LoginFailures, cfg.LoginWindow, logger),
 		signups:      newRateLimit(st, "signup", cfg.SignupsPerHour, time.Hour, logger),
+		mailMinute:   newRateLimit(st, "mail_minute", 1, time.Minute, logger),
+		mailHour:     newRateLimit(st, "mail_hour", 5, time.Hour, logger),
+		resets:       newRateLimit(st, "reset", cfg.ResetsPerHour, time.Hour, logger),
+		background:   make(chan struct{}, 64),
 		marketCache:  newVersionCache[store.MarketQuery, cachedMarket](256, st.Exact), // ~20 KB a page
 		ownedCache:   newVersionCache[int64, []store.Item](4096, st.Exact),
 		userCache:    newVersionCache[int64, store.User](4096, st.Exact),
@@ -150,6 +171,14 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("GET /account", h.requireUser(h.accountPage))
 	mux.Handle("POST /account/password", h.requireUser(h.changePassword))
 	mux.Handle("POST /account/sessions", h.requireUser(h.endSessions))
+	mux.Handle("POST /account/email", h.requireUser(h.changeEmail))
+	mux.Handle("POST /account/email/confirm", h.requireUser(h.resendConfirm))
+	mux.HandleFunc("GET /email/confirm/{token}", h.confirmEmail)
+	mux.HandleFunc("GET /password/forgot", h.forgotForm)
+	mux.HandleFunc("POST /password/forgot", h.forgotPassword)
+	mux.HandleFunc("GET /password/reset/{token}", h.resetLink)
+	mux.HandleFunc("GET /password/reset", h.resetForm)
+	mux.HandleFunc("POST /password/reset", h.resetPassword)
 	mux.Handle("GET /admin", h.requireAdmin(h.adminPage))
 	mux.Handle("GET /admin/glance", h.requireAdmin(h.adminGlance))
 	mux.Handle("POST /admin/items", h.requireAdmin(h.addItem))
@@ -159,6 +188,8 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/items/{id}/picture", h.requireAdmin(h.uploadPicture))
 	mux.Handle("POST /admin/users/{id}/grant", h.requireAdmin(h.grant))
 	mux.Handle("GET /admin/log", h.requireAdmin(h.adminLog))
+	mux.Handle("GET /admin/mail", h.requireAdmin(h.adminMail))
+	mux.Handle("POST /admin/mail/{id}/retry", h.requireAdmin(h.retryMail))
 	// Served from the outer mux below; here so that errorPages answers 405 to their other methods.
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)

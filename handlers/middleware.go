@@ -108,8 +108,16 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s[:maxLogged], "") + "…"
 }
 
-// loggedURI is the request's URI as the log keeps it.
-func loggedURI(r *http.Request) string { return clip(r.URL.RequestURI()) }
+// loggedURI is the request's URI as the log keeps it. The links of mails carry a token in their
+// path, which the log never keeps.
+func loggedURI(r *http.Request) string {
+	for _, secret := range []string{"/password/reset/", "/email/confirm/"} {
+		if strings.HasPrefix(r.URL.Path, secret) {
+			return secret + "…"
+		}
+	}
+	return clip(r.URL.RequestURI())
+}
 
 // securityPolicy forbids inline script, style and handlers, framing and foreign forms.
 const securityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; " +

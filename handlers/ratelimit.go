@@ -81,8 +81,9 @@ func limitContext(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // Sweep runs until ctx ends, every period: the store deletes expired sessions and limit counts
-// older than every window (one instance at a time), and the counts kept meanwhile in memory
-// forget their idle keys. Requests then never pay for the cleanup, and the tables stay bounded.
+// older than every window, then old link tokens and sent mails (one instance at a time), and
+// the counts kept meanwhile in memory forget their idle keys. Requests then never pay for the
+// cleanup, and the tables stay bounded.
 func (h *Handler) Sweep(ctx context.Context, period time.Duration) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
@@ -100,7 +101,7 @@ func (h *Handler) Sweep(ctx context.Context, period time.Duration) {
 func (h *Handler) SweepOnce(ctx context.Context) {
 	now := h.cfg.Now()
 	oldest := now.Add(-max(h.cfg.LoginWindow, time.Hour)) // the longest window: sign-ups'
-	for _, l := range []*rateLimit{h.loginByUser, h.loginByAddr, h.signups} {
+	for _, l := range []*rateLimit{h.loginByUser, h.loginByAddr, h.signups, h.mailMinute, h.mailHour, h.resets} {
 		l.meanwhile.Forget(oldest)
 	}
 	sw, err := h.store.Sweep(ctx, oldest)
@@ -110,5 +111,13 @@ func (h *Handler) SweepOnce(ctx context.Context) {
 	}
 	if sw.Sessions+sw.LimitEvents > 0 {
 		h.logger.Info("swept", "sessions", sw.Sessions, "limit_events", sw.LimitEvents)
+	}
+	if sw.Skipped { // another instance sweeps
+		return
+	}
+	if n, err := h.store.SweepMail(ctx, now); err != nil && ctx.Err() == nil {
+		h.logger.Warn("sweep mail", "err", err)
+	} else if n > 0 {
+		h.logger.Info("swept", "mail_rows", n)
 	}
 }

@@ -102,6 +102,9 @@ func (h *Handler) chrome(r *http.Request, title, nav string) components.Chrome {
 	}
 	if u, ok := currentUser(r); ok {
 		c.Username, c.Budget, c.Admin = u.Username, u.Budget, u.Role == store.RoleAdmin
+		if !u.EmailConfirmed {
+			c.Unconfirmed = u.Email
+		}
 	}
 	if n := pageNotice(r); n.flash != "" {
 		c.Flash = append(c.Flash, n.flash)

@@ -147,7 +147,7 @@ func (h *Handler) budgetFor(r *http.Request) time.Duration {
 // hashes reports whether a POST to path may hash a password.
 func hashes(path string) bool {
 	switch path {
-	case "/register", "/login", "/account/password":
+	case "/register", "/login", "/account/password", "/account/email", "/password/reset":
 		return true
 	}
 	return false

@@ -81,7 +81,8 @@ func (s *Store) Grant(ctx context.Context, adminID, userID, amount int64) (User,
 
 // ChangePassword sets a new password for the user when current is right, and moves the
 // session generation on, ending every session of the user (the caller keeps its own by taking
-// the new generation, which it returns). A wrong current password is ErrInvalidCredentials.
+// the new generation, which it returns), and every reset token of the user dies. A wrong
+// current password is ErrInvalidCredentials.
 func (s *Store) ChangePassword(ctx context.Context, userID int64, current, password string) (int64, error) {
 	var hash string
 	err := s.d.Read().QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&hash)
@@ -111,7 +112,10 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, current, passw
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrInvalidCredentials
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return killTokens(ctx, tx, userID, time.Now(), TokenReset) // a new password: no reset link works
 	})
 	return gen, err
 }

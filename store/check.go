@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // checks are the money queries of Check, the same on both engines: each row is one problem,
@@ -43,8 +44,9 @@ func queryStrings(ctx context.Context, q querier, query string) ([]string, error
 
 // Check verifies the database and the money invariants: the engine's integrity checks (SQLite's
 // integrity_check; PostgreSQL keeps its own), every budget equal to the sum of its user's
-// ledger, no budget below zero, every item's owner matching its last trade, and all budgets
-// plus the prices of all owned items equal to all grants. It reads
+// ledger, no budget below zero, every item's owner matching its last trade, all budgets
+// plus the prices of all owned items equal to all grants, and an outbox whose states, times and
+// claims agree (mail.go). It reads
 // one snapshot, so it can run beside a live server. It returns one line per problem found; none
 // means all is well.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
@@ -62,6 +64,11 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		}
 		problems = append(problems, lines...)
 	}
+	mail, err := mailProblems(ctx, tx, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, mail...)
 	t, err := totals(ctx, tx)
 	if err != nil {
 		return nil, err

@@ -14,9 +14,9 @@ type CopyStats struct {
 }
 
 // CopyTo moves this (SQLite) market into dst, an empty PostgreSQL market, in one transaction:
-// users with their password hashes and roles, items with their pictures, the ledger with its ids and times, the admin
-// log, and the sessions when asked (users stay signed in). Ids are kept, and dst's id sequences
-// and market version go on from beyond them. Run Check on dst afterwards.
+// users with their password hashes and roles, items with their pictures, the ledger with its ids
+// and times, the admin log, and the sessions when asked (users stay signed in). Ids are kept, and
+// dst's id sequences and market version go on from beyond them. Run Check on dst afterwards.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, sessions bool) (CopyStats, error) {
 	var st CopyStats
 	if !s.d.Copy().Source || !dst.d.Copy().Target {
@@ -69,8 +69,9 @@ type copyTable struct {
 
 func copyTables(st *CopyStats, sessions bool, source driver.Dialect) []copyTable {
 	tables := []copyTable{
-		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen"},
-			`SELECT id, username, email, password_hash, budget, role, session_gen FROM users ORDER BY id`, nil, &st.Users},
+		{"users", []string{"id", "username", "email", "password_hash", "budget", "role", "session_gen", "email_confirmed"},
+			`SELECT id, username, email, password_hash, budget, role, session_gen, email_confirmed FROM users ORDER BY id`,
+			boolColumn(7), &st.Users},
 		{"items", []string{"id", "name", "price", "barcode", "description", "owner_id", "retired_at"},
 			`SELECT id, name, price, barcode, description, owner_id, retired_at FROM items ORDER BY id`, nil, &st.Items},
 		{"pictures", []string{"item_id", "hash", "list", "page"},
@@ -89,6 +90,20 @@ func copyTables(st *CopyStats, sessions bool, source driver.Dialect) []copyTable
 			}, &st.Sessions})
 	}
 	return tables
+}
+
+// boolColumn turns column i into a boolean: a source that keeps it as 0 or 1 gives an integer.
+func boolColumn(i int) func([]any) error {
+	return func(v []any) error {
+		switch b := v[i].(type) {
+		case bool:
+		case int64:
+			v[i] = b != 0
+		default:
+			return fmt.Errorf("column %d: %v is not a boolean", i, v[i])
+		}
+		return nil
+	}
 }
 
 // copy reads the whole table from src and loads it into the target.

@@ -3,25 +3,67 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"strings"
 
 	"market/store/driver"
 )
 
-// StreamSession is what a live stream checks at each ping, in one read: the data of the
-// unexpired session token, and the session generation of the account userID. ok is false when
-// the session or the account is gone.
-func (s *Store) StreamSession(ctx context.Context, token string, userID int64) (data []byte, gen int64, ok bool, err error) {
-	err = s.d.Read().QueryRowContext(ctx, `SELECT s.data, u.session_gen FROM sessions s JOIN users u ON u.id = ?
-		WHERE s.token = ? AND `+s.d.Dialect().SessionAlive, userID, token).Scan(&data, &gen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, false, nil
+// StreamSessions is what the live streams check at their pings, for many streams in two reads
+// whatever their number: the data of each unexpired session among tokens, by token, and the
+// session generation of each account among users, by id (a token or an account that is gone is
+// not in its map). Keep each list to a few hundred: each entry is a placeholder.
+func (s *Store) StreamSessions(ctx context.Context, tokens []string, users []int64) (map[string][]byte, map[int64]int64, error) {
+	sessions := make(map[string][]byte, len(tokens))
+	gens := make(map[int64]int64, len(users))
+	if len(tokens) == 0 {
+		return sessions, gens, nil
 	}
+	in := func(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+	args := make([]any, 0, max(len(tokens), len(users)))
+	for _, t := range tokens {
+		args = append(args, t)
+	}
+	err := s.scanRows(ctx, `SELECT s.token, s.data FROM sessions s WHERE s.token IN (`+in(len(tokens))+`) AND `+
+		s.d.Dialect().SessionAlive, args, func(rows *sql.Rows) error {
+		var token string
+		var data []byte
+		err := rows.Scan(&token, &data)
+		sessions[token] = data
+		return err
+	})
+	if err != nil || len(users) == 0 {
+		return sessions, gens, err
+	}
+	args = args[:0]
+	for _, u := range users {
+		args = append(args, u)
+	}
+	err = s.scanRows(ctx, `SELECT id, session_gen FROM users WHERE id IN (`+in(len(users))+`)`, args, func(rows *sql.Rows) error {
+		var id, gen int64
+		err := rows.Scan(&id, &gen)
+		gens[id] = gen
+		return err
+	})
+	return sessions, gens, err
+}
+
+// scanRows runs a read and calls each for each of its rows.
+func (s *Store) scanRows(ctx context.Context, query string, args []any, each func(*sql.Rows) error) error {
+	rows, err := s.d.Read().QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("stream session: %w", err)
+		return fmt.Errorf("stream sessions: %w", err)
 	}
-	return data, gen, true, nil
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return fmt.Errorf("stream sessions: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("stream sessions: %w", err)
+	}
+	return nil
 }
 
 // SessionStore keeps scs sessions in the sessions table; finds may take other connections than

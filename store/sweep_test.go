@@ -55,16 +55,16 @@ func TestSweep(t *testing.T) {
 	})
 }
 
-// A live stream's check reads a session with its account's generation in one read; an
-// expired session, another's token or a missing account is no session.
-func TestStreamSession(t *testing.T) {
+// The live streams' check reads many sessions and their accounts' generations in two reads;
+// an expired session, an unknown token or a missing account is not in the answer.
+func TestStreamSessions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T) {
 		ctx := context.Background()
 		st := storetest.Open(t)
 		ss := st.Sessions()
-		u := storetest.CreateUser(t, st, "streamer")
+		u, other := storetest.CreateUser(t, st, "streamer"), storetest.CreateUser(t, st, "other")
 		now := time.Now()
-		for token, expiry := range map[string]time.Time{"live": now.Add(time.Hour), "gone": now.Add(-time.Minute)} {
+		for token, expiry := range map[string]time.Time{"live": now.Add(time.Hour), "also": now.Add(time.Hour), "gone": now.Add(-time.Minute)} {
 			if err := ss.Commit(token, []byte("data of "+token), expiry); err != nil {
 				t.Fatal(err)
 			}
@@ -72,17 +72,21 @@ func TestStreamSession(t *testing.T) {
 		if _, err := st.EndSessions(ctx, u.ID); err != nil { // generation 1
 			t.Fatal(err)
 		}
-		data, gen, ok, err := st.StreamSession(ctx, "live", u.ID)
-		if err != nil || !ok || string(data) != "data of live" || gen != 1 {
-			t.Errorf("a live session: %q gen %d ok %v (%v), want its data and generation 1", data, gen, ok, err)
+		sessions, gens, err := st.StreamSessions(ctx, []string{"live", "also", "gone", "nobody's"}, []int64{u.ID, other.ID, u.ID + 1000})
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, tt := range []struct {
-			token string
-			user  int64
-		}{{"gone", u.ID}, {"nobody's", u.ID}, {"live", u.ID + 1000}} {
-			if _, _, ok, err := st.StreamSession(ctx, tt.token, tt.user); err != nil || ok {
-				t.Errorf("session %q of user %d: ok %v (%v), want none", tt.token, tt.user, ok, err)
+		want := map[string]string{"live": "data of live", "also": "data of also"}
+		if len(sessions) != len(want) {
+			t.Errorf("sessions %q, want %q", sessions, want)
+		}
+		for token, data := range want {
+			if string(sessions[token]) != data {
+				t.Errorf("session %q: %q, want %q", token, sessions[token], data)
 			}
+		}
+		if len(gens) != 2 || gens[u.ID] != 1 || gens[other.ID] != 0 {
+			t.Errorf("generations %v, want %d: 1 and %d: 0, no other", gens, u.ID, other.ID)
 		}
 	})
 }

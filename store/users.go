@@ -116,8 +116,8 @@ func (s *Store) taken(ctx context.Context, username, email string) error {
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
 	err := s.d.Read().QueryRowContext(ctx,
-		`SELECT id, username, email, budget, role, session_gen FROM users WHERE id = ?`, id,
-	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen)
+		`SELECT id, username, email, budget, role, session_gen, email_confirmed FROM users WHERE id = ?`, id,
+	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &u.EmailConfirmed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}

@@ -43,9 +43,10 @@ type Config struct {
 	// PerUser is how many streams one user may have open; one more closes the oldest after
 	// a second's grace, unless one closes meanwhile.
 	PerUser int
-	// SignedIn reports whether the session of a stream's request still exists (asked at each
-	// ping): when it does not, the stream ends for good. An error should count as signed in.
-	SignedIn func(ctx context.Context) bool
+	// SignedIn reports, for each viewer, whether the session its stream was opened with still
+	// signs it in: asked at each ping, in one call for all the streams whose ping is due. A
+	// stream whose viewer is not ends for good; a failed read should count as signed in.
+	SignedIn func(ctx context.Context, who []Viewer) []bool
 	// MaxStreams is how many streams the process serves at most, and PerAddr how many from
 	// one address (as the rate limits see it): past either a new stream is refused.
 	MaxStreams int
@@ -65,8 +66,11 @@ type Broker struct {
 	logger *slog.Logger
 	cfg    Config
 
+	run *runQueue // the streams with something to write, for the workers
+
 	mu      sync.Mutex
-	streams map[int64][]*subscription // by user, oldest first
+	streams map[int64][]*subscription // by user, oldest first, less those told to close
+	all     map[*subscription]bool    // every stream subscribed
 	open    int                       // streams subscribed
 	byAddr  map[string]int            // streams subscribed, by address
 	byUser  map[int64]int             // streams subscribed, by user, closed or not
@@ -80,13 +84,24 @@ type Broker struct {
 // NewBroker is a broker with no streams yet; the first stream starts it.
 func NewBroker(feed Feed, views Renderer, logger *slog.Logger, cfg Config) *Broker {
 	return &Broker{feed: feed, views: views, logger: logger, cfg: cfg,
-		streams: map[int64][]*subscription{}, byAddr: map[string]int{}, byUser: map[int64]int{}, quit: make(chan struct{})}
+		run: newRunQueue(), streams: map[int64][]*subscription{}, all: map[*subscription]bool{}, byAddr: map[string]int{}, byUser: map[int64]int{}, quit: make(chan struct{})}
 }
 
 // Stop ends every stream at once and refuses new ones; register it with
-// http.Server.RegisterOnShutdown, since Shutdown waits for requests, and a stream never ends.
+// http.Server.RegisterOnShutdown: Shutdown neither waits for nor closes a connection a stream
+// took over.
 func (b *Broker) Stop() {
 	b.stop.Do(func() { close(b.quit) })
+	b.mu.Lock()
+	all := make([]*subscription, 0, len(b.all))
+	for s := range b.all {
+		all = append(all, s)
+	}
+	b.mu.Unlock()
+	for _, s := range all {
+		s.finish()
+	}
+	b.run.close()
 }
 
 // stopped reports whether Stop was called.
@@ -110,39 +125,6 @@ func (b *Broker) Count() int {
 // snapshot of each change, and for a stream that came after the snapshot. It grows with the
 // pages the trades can change, not with the searches the streams follow.
 func (b *Broker) PagesRead() int64 { return b.pagesRead.Load() }
-
-// subscription is one open stream, as the broker knows it.
-type subscription struct {
-	user    int64
-	addr    string
-	query   store.MarketQuery // normalized
-	wake    chan struct{}     // a group is waiting (capacity 1)
-	evicted chan struct{}     // closed when a newer stream of the same user took its place
-	ended   bool              // unsubscribed (guarded by the broker's mu)
-
-	mu      sync.Mutex
-	pending []*group
-}
-
-// take is the groups waiting for the stream, oldest first.
-func (s *subscription) take() []*group {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.pending
-	s.pending = nil
-	return g
-}
-
-// give queues a group for the stream, and wakes it.
-func (s *subscription) give(g *group) {
-	s.mu.Lock()
-	s.pending = append(s.pending, g)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
 
 // queries are the queries the open streams follow, each once.
 func (b *Broker) queries() []store.MarketQuery {
@@ -180,6 +162,10 @@ func (b *Broker) start(ctx context.Context) error {
 	if !b.started { // else another stream started it, from a version read earlier still
 		b.started = true
 		go b.loop(changed, last)
+		go b.pings()
+		for range workers() {
+			go b.run.work()
+		}
 	}
 	return nil
 }

@@ -45,7 +45,13 @@ func newTestBroker(t *testing.T, perUser int) (*Broker, *store.Store) {
 		t.Fatal(err)
 	}
 	b := NewBroker(st, testViews{st}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Config{Ping: time.Minute, PerUser: perUser, SignedIn: func(context.Context) bool { return true }})
+		Config{Ping: time.Minute, PerUser: perUser, SignedIn: func(_ context.Context, who []Viewer) []bool {
+			in := make([]bool, len(who))
+			for i := range in {
+				in[i] = true
+			}
+			return in
+		}})
 	t.Cleanup(b.Stop)
 	return b, st
 }
@@ -59,16 +65,35 @@ func (b *Broker) mustSubscribe(t *testing.T, user int64, q store.MarketQuery) *s
 	return s
 }
 
-// nextGroup is the newest group handed to s, waiting up to a few seconds for one.
+// nextGroup is the newest group handed to s (a stream with no connection: its groups wait),
+// waiting up to a few seconds for one.
 func nextGroup(t *testing.T, s *subscription) *group {
 	t.Helper()
-	select {
-	case <-s.wake:
-	case <-time.After(3 * time.Second):
-		t.Fatal("no group for the stream")
-	}
-	gs := s.take()
+	var gs []*group
+	waitFor(t, "a group for the stream", 3*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		gs, s.pending = s.pending, nil
+		return len(gs) > 0
+	})
 	return gs[len(gs)-1]
+}
+
+// told reports whether s was asked to close.
+func told(s *subscription) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leaving
+}
+
+// waitFor waits up to wait for cond.
+func waitFor(t *testing.T, what string, wait time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, wait)
+		}
+	}
 }
 
 // A trade wakes the broker, which reads once and hands every stream the same group: the
@@ -124,24 +149,16 @@ func TestBrokerCapsStreamsPerUser(t *testing.T) {
 	s3 := b.mustSubscribe(t, 7, store.MarketQuery{})
 	other := b.mustSubscribe(t, 8, store.MarketQuery{}) // another user's count is their own
 	s4 := b.mustSubscribe(t, 7, store.MarketQuery{})
-	select {
-	case <-s1.evicted:
-	default:
+	if !told(s1) {
 		t.Fatal("two streams over the limit: the oldest still open")
 	}
-	select {
-	case <-s2.evicted:
-		if waited := time.Since(opened); waited < evictGrace {
-			t.Errorf("one over the limit closed after %s, within the grace", waited)
-		}
-	case <-time.After(3 * evictGrace):
-		t.Fatal("one over the limit: the oldest still open after the grace")
+	waitFor(t, "one over the limit: the oldest to close after the grace", 3*evictGrace, func() bool { return told(s2) })
+	if waited := time.Since(opened); waited < evictGrace {
+		t.Errorf("one over the limit closed after %s, within the grace", waited)
 	}
 	for _, s := range []*subscription{s3, s4, other} {
-		select {
-		case <-s.evicted:
+		if told(s) {
 			t.Fatal("a stream within the limit was closed")
-		default:
 		}
 	}
 	for _, s := range []*subscription{s1, s2} {

@@ -11,8 +11,8 @@ import (
 
 // The caps on streams: a process serves at most Config.MaxStreams, at most Config.PerAddr
 // from one address (refused past either), and Config.PerUser of one user: past it, the user's
-// oldest stream closes. A closed stream counts until its goroutine is done (its last write can
-// wait for a client that does not read), so a user who opens streams faster than the closed
+// oldest stream closes. A closed stream counts until it has ended (its last write can wait for
+// a client that does not read), so a user who opens streams faster than the closed
 // ones end is refused at twice PerUser.
 
 var (
@@ -24,11 +24,12 @@ var (
 	ErrTooManyForUser = errors.New("too many live streams for this user")
 )
 
-// Viewer is who a stream is for: the signed-in user, and the address the request came from
-// (as the rate limits count it).
+// Viewer is who a stream is for: the signed-in user, the address the request came from (as
+// the rate limits count it), and the token of the session the stream was opened with.
 type Viewer struct {
-	User int64
-	Addr string
+	User    int64
+	Addr    string
+	Session string
 }
 
 // subscribe adds a stream, unless a cap refuses it. A user over the limit loses their oldest
@@ -38,12 +39,14 @@ func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery)
 	if err := b.start(ctx); err != nil {
 		return nil, err
 	}
-	s := &subscription{user: who.User, addr: who.Addr, query: q,
-		wake: make(chan struct{}, 1), evicted: make(chan struct{})}
+	// Held by its opener (running) until its first event is out.
+	s := &subscription{b: b, who: who, query: q, due: time.Now().Add(b.cfg.Ping), running: true}
 	limit := b.cfg.PerUser
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
+	case b.stopped(): // checked under mu: Stop ends every stream it finds there
+		return nil, ErrStopped
 	case b.cfg.MaxStreams > 0 && b.open >= b.cfg.MaxStreams:
 		return nil, ErrTooManyStreams
 	case b.cfg.PerAddr > 0 && b.byAddr[who.Addr] >= b.cfg.PerAddr:
@@ -52,6 +55,7 @@ func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery)
 		return nil, ErrTooManyForUser
 	}
 	b.open++
+	b.all[s] = true
 	b.byAddr[who.Addr]++
 	b.byUser[who.User]++
 	b.streams[who.User] = append(b.streams[who.User], s)
@@ -71,7 +75,9 @@ func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery)
 func (b *Broker) trim(user int64, keep int) {
 	list := b.streams[user]
 	for len(list) > keep {
-		close(list[0].evicted)
+		// The user opened a newer stream: this one ends, and says so, so that the page does
+		// not reconnect and take the newer one's place in turn.
+		list[0].end("another tab follows the market")
 		list = list[1:]
 	}
 	if len(list) > 0 {
@@ -87,16 +93,18 @@ func (b *Broker) unsubscribe(s *subscription) {
 	}
 	s.ended = true
 	b.open--
-	if b.byAddr[s.addr]--; b.byAddr[s.addr] <= 0 {
-		delete(b.byAddr, s.addr)
+	delete(b.all, s)
+	addr, user := s.who.Addr, s.who.User
+	if b.byAddr[addr]--; b.byAddr[addr] <= 0 {
+		delete(b.byAddr, addr)
 	}
-	if b.byUser[s.user]--; b.byUser[s.user] <= 0 {
-		delete(b.byUser, s.user)
+	if b.byUser[user]--; b.byUser[user] <= 0 {
+		delete(b.byUser, user)
 	}
-	list := slices.DeleteFunc(b.streams[s.user], func(o *subscription) bool { return o == s })
+	list := slices.DeleteFunc(b.streams[user], func(o *subscription) bool { return o == s })
 	if len(list) == 0 {
-		delete(b.streams, s.user)
+		delete(b.streams, user)
 	} else {
-		b.streams[s.user] = list
+		b.streams[user] = list
 	}
 }

@@ -19,8 +19,13 @@
 //  4. The event goes out (sse.go) with id: the version, the cursor a reconnect sends back as
 //     Last-Event-ID or since= to get what it missed.
 //
-// Serve (serve.go) runs one stream within the caps (caps.go: per process, per address, per
-// user) until the client leaves or the viewer's session ends or idles out (asked at each
-// ping); the handlers package authenticates the viewer and parses the page's query before it
-// hands over, and gives the Broker its Feed (the store) and its Renderer (the market's caches).
+// Serve (serve.go) opens one stream within the caps (caps.go: per process, per address, per
+// user) and writes its first event; then the stream takes its connection over from net/http
+// and the handler returns (wire.go). An open stream keeps no goroutine of its own but one
+// blocked on its connection's read side, which sees the client hang up: the broker's few
+// workers write its events (run.go), and one pinger pings the idle streams and ends those whose
+// session ended or idled out, asking for all the streams due in one call (ping.go). The
+// handlers package authenticates the viewer and parses the page's query before it hands over,
+// and gives the Broker its Feed (the store), its Renderer (the market's caches) and the check
+// of the streams' sessions.
 package live

@@ -1,10 +1,9 @@
 package live
 
 import (
-	"context"
 	"errors"
+	"net"
 	"net/http"
-	"time"
 
 	"market/store"
 )
@@ -14,8 +13,10 @@ var ErrStopped = errors.New("live streams stopped")
 
 // Serve streams the market as the viewer sees the page of q until the client hangs up, the
 // broker stops, a newer stream of the same user takes its place, or the user's session ends.
-// It resumes after the version of the request's Last-Event-ID, or else its since=. An error
-// means nothing was written: ErrStopped, a cap's (ErrTooManyStreams, ErrTooManyFromAddr,
+// It resumes after the version of the request's Last-Event-ID, or else its since=. It returns
+// once the first event is out, the stream going on without the handler (wire.go), unless the
+// connection cannot be taken over: then it returns when the stream ends. An error means
+// nothing was written: ErrStopped, a cap's (ErrTooManyStreams, ErrTooManyFromAddr,
 // ErrTooManyForUser), or a read that failed.
 func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q store.MarketQuery) error {
 	if b.stopped() {
@@ -27,8 +28,6 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q sto
 	if err != nil {
 		return err
 	}
-	sw := newWriter(w)
-	defer b.unsubscribe(s)
 	// After subscribing, so that no group between is lost: the version, what was missed since
 	// the page's version, and the page now, in one snapshot.
 	limit := 0
@@ -37,62 +36,73 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q sto
 	}
 	c, err := b.feed.ChangesSince(ctx, from, limit, []store.MarketQuery{s.query}, store.AllPages)
 	if err != nil {
+		s.finish()
 		return err
 	}
-	sw.begin()
 	v := &view{b: b, s: s, cursor: c.Version}
-	if resume && from < c.Version {
-		v.cursor = from
-		data, err := v.event(newGroup(from, c, nil), true)
-		if err != nil {
-			return nil
-		}
-		sw.buf.Write(data)
-	} else if v.remember(newGroup(from, c, nil)) != nil {
+	first, err := v.first(from, resume, c)
+	if err != nil {
+		s.finish()
 		return nil
 	}
-	if sw.flush() != nil {
+	conn, took, err := takeOver(w, r)
+	if err != nil {
+		s.finish()
 		return nil
 	}
-	b.follow(ctx, v, sw)
+	if !took {
+		b.keep(w, r, s, v, first)
+		return nil
+	}
+	cw := connWire{conn}
+	s.attach(v, cw, b.run.push)
+	go cw.watch(s)
+	s.open(first)
 	return nil
 }
 
-// follow writes the stream's events as the broker hands them over, and a ping when idle.
-func (b *Broker) follow(ctx context.Context, v *view, sw *writer) {
-	ping := time.NewTicker(b.cfg.Ping)
-	defer ping.Stop()
+// first is the stream's first event after its opening: what the viewer missed since from
+// when it resumes, else nothing (the view takes the page as it is now).
+func (v *view) first(from int64, resume bool, c store.Changes) ([]byte, error) {
+	if resume && from < c.Version {
+		v.cursor = from
+		return v.event(newGroup(from, c, nil), true)
+	}
+	return nil, v.remember(newGroup(from, c, nil))
+}
+
+// open writes the stream's opening and first event, and what came meanwhile, then lets the
+// workers have the stream.
+func (s *subscription) open(first []byte) {
+	parts := net.Buffers{opening, first}
+	if err := s.out.send(&parts, writeTimeout); err != nil {
+		s.finish()
+		return
+	}
+	s.work(writeTimeout)
+}
+
+// keep serves a stream whose connection stays with net/http: the handler's goroutine is its
+// writer, until the client leaves or the stream ends.
+func (b *Broker) keep(w http.ResponseWriter, r *http.Request, s *subscription, v *view, first []byte) {
+	wake := make(chan struct{}, 1)
+	rw := &responseWire{w: w, rc: http.NewResponseController(w), gone: make(chan struct{})}
+	s.attach(v, rw, func(*subscription) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	s.open(first)
 	for {
 		select {
-		case <-ctx.Done():
+		case <-r.Context().Done():
+			s.finish()
 			return
-		case <-b.quit:
+		case <-rw.gone:
 			return
-		case <-v.s.evicted:
-			// The user opened a newer stream: this one ends, and says so, so that the page
-			// does not reconnect and take the newer one's place in turn.
-			sw.close("another tab follows the market")
-			sw.flush()
-			return
-		case <-ping.C:
-			// A session ended meanwhile (logout, in another tab) ends the stream for good.
-			if !b.cfg.SignedIn(ctx) {
-				sw.close("signed out")
-				sw.flush()
-				return
-			}
-			sw.ping()
-		case <-v.s.wake:
-			for _, g := range v.s.take() {
-				data, err := v.event(g, false)
-				if err != nil {
-					return
-				}
-				sw.buf.Write(data)
-			}
-		}
-		if sw.flush() != nil {
-			return
+		case <-wake:
+			s.work(writeTimeout)
 		}
 	}
 }

@@ -5,63 +5,33 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The wire format of Server-Sent Events: what goes on the stream, and how it is written.
 
-// writeTimeout bounds each write to a stream: a client that stops reading is dropped.
-const writeTimeout = 10 * time.Second
+// The bytes a stream sends besides its events: the opening (reconnect after a second, not
+// three) and a ping, which keeps proxies from closing an idle stream.
+var (
+	opening  = []byte("retry: 1000\n\n")
+	pingLine = []byte(": ping\n\n")
+)
 
-// writer buffers a stream's events, then writes them with a deadline each, and flushes them.
-type writer struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	buf bytes.Buffer
+// closing tells the page not to reconnect, and why; the stream ends after it.
+func closing(reason string) []byte {
+	return []byte("event: close\ndata: " + reason + "\n\n")
 }
 
-// newWriter clears the server's read and write timeouts, which are for requests, not streams:
-// each write gets its own deadline instead, and a read deadline would cancel the request's
-// context.
-func newWriter(w http.ResponseWriter) *writer {
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
-	return &writer{w: w, rc: rc}
-}
-
-// begin sends the stream's headers and asks the client to reconnect after a second, not three.
-func (sw *writer) begin() {
-	hd := sw.w.Header()
+// header sets a stream's headers. An HTTP/1 answer says identity, not chunked, so that its body
+// is the bare stream (the stream then owns the connection, and closes it to end): net/http
+// closes such an answer after it, as Server-Sent Events suggest.
+func header(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	sw.w.WriteHeader(http.StatusOK)
-	sw.buf.WriteString("retry: 1000\n\n")
-}
-
-// ping keeps proxies from closing an idle stream.
-func (sw *writer) ping() { sw.buf.WriteString(": ping\n\n") }
-
-// close tells the page not to reconnect, and why; the stream ends after it.
-func (sw *writer) close(reason string) {
-	sw.buf.WriteString("event: close\ndata: ")
-	sw.buf.WriteString(reason)
-	sw.buf.WriteString("\n\n")
-}
-
-// flush writes what is buffered, if anything.
-func (sw *writer) flush() error {
-	if sw.buf.Len() == 0 {
-		return nil
+	if r.ProtoMajor == 1 {
+		hd.Set("Transfer-Encoding", "identity")
 	}
-	sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := sw.w.Write(sw.buf.Bytes())
-	sw.buf.Reset()
-	if err == nil {
-		err = sw.rc.Flush()
-	}
-	return err
 }
 
 // event is one event, ready to write: its id, name and data, each line of data on a data: line.

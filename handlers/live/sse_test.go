@@ -1,6 +1,7 @@
 package live
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -16,26 +17,26 @@ func TestEventWireFormat(t *testing.T) {
 	}
 }
 
-// A stream opens with its headers and a retry of a second, then writes what was buffered, and
-// ends with a close event that says why.
-func TestWriterBeginPingClose(t *testing.T) {
+// A stream on a response it cannot take over opens with its headers and a retry of a second,
+// then writes each part as it comes, flushed, and ends with a close event that says why.
+func TestResponseWireOpenPingClose(t *testing.T) {
 	rec := httptest.NewRecorder()
-	sw := newWriter(rec)
-	sw.begin()
-	sw.ping()
-	sw.buf.Write(event(3, "market", "x"))
-	sw.close("signed out")
-	if err := sw.flush(); err != nil {
-		t.Fatal(err)
+	conn, took, err := takeOver(rec, httptest.NewRequest(http.MethodGet, "/market/events", nil))
+	if err != nil || took || conn != nil {
+		t.Fatalf("a recorder taken over: %v, %v, %v; want it kept", conn, took, err)
 	}
-	if err := sw.flush(); err != nil { // nothing buffered: nothing written
-		t.Fatal(err)
+	rw := &responseWire{w: rec, rc: http.NewResponseController(rec), gone: make(chan struct{})}
+	for _, p := range [][]byte{opening, pingLine, event(3, "market", "x"), closing("signed out")} {
+		if err := rw.send(&net.Buffers{p}, fastWrite); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := "retry: 1000\n\n: ping\n\nid: 3\nevent: market\ndata: x\n\nevent: close\ndata: signed out\n\n"
 	if got := rec.Body.String(); got != want {
 		t.Errorf("body:\n%q\nwant\n%q", got, want)
 	}
-	for header, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"} {
+	for header, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+		"X-Accel-Buffering": "no", "Transfer-Encoding": "identity"} {
 		if got := rec.Header().Get(header); got != want {
 			t.Errorf("%s: %q, want %q", header, got, want)
 		}

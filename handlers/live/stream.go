@@ -43,7 +43,7 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 			events = append(events, e)
 		}
 	}
-	mine := full || g.refresh || slices.ContainsFunc(events, func(e store.MarketEvent) bool { return e.UserID == v.s.user })
+	mine := full || g.refresh || slices.ContainsFunc(events, func(e store.MarketEvent) bool { return e.UserID == v.s.who.User })
 	if v.unchanged(g) {
 		return v.quietEvent(g, events, mine)
 	}
@@ -106,7 +106,7 @@ func (v *view) render(g *group, p *page, events []store.MarketEvent, full, mine 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if mine {
-		owned, budget, err := v.b.views.Account(ctx, g.version, v.s.user)
+		owned, budget, err := v.b.views.Account(ctx, g.version, v.s.who.User)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +139,7 @@ func (v *view) changes(events []store.MarketEvent, ids []int64) []components.Liv
 		}
 		changes = append(changes, components.LiveChange{
 			Row: "item-" + strconv.FormatInt(e.ItemID, 10), Bought: e.Kind == "buy", Name: e.ItemName,
-			Mine: e.UserID == v.s.user,
+			Mine: e.UserID == v.s.who.User,
 			// A replay does not know the page's rows: it counts every change as seen.
 			Shown: v.shown == nil || slices.Contains(v.shown, e.ItemID) || slices.Contains(ids, e.ItemID),
 		})

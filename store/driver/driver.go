@@ -116,6 +116,10 @@ type Dialect struct {
 	// LockRow ends a read of a row the transaction is about to change, so that a concurrent
 	// change of the row waits for it (PostgreSQL's FOR UPDATE; SQLite writes one at a time).
 	LockRow string
+	// SkipLocked ends a read of rows to claim: the rows another transaction holds are passed
+	// over, not waited for (PostgreSQL's FOR UPDATE SKIP LOCKED; SQLite's one writer claims
+	// alone).
+	SkipLocked string
 	// SessionAlive holds for a session s that has not expired.
 	SessionAlive string
 	// Sessions reads the unexpired sessions as token, data, expiry; SessionExpiry turns the

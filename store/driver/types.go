@@ -35,6 +35,8 @@ type User struct {
 	// SessionGen is the account's session generation: a session that started under an older
 	// one has ended (a password change, or "sign out everywhere else").
 	SessionGen int64
+	// EmailConfirmed: the user followed a link sent to Email.
+	EmailConfirmed bool
 }
 
 // Item is one thing that can be bought and sold. OwnerID 0 means it is on the market.
@@ -108,11 +110,13 @@ type NullUser struct {
 	ID                    sql.NullInt64
 	Username, Email, Role sql.NullString
 	Budget, SessionGen    sql.NullInt64
+	EmailConfirmed        sql.NullBool
 }
 
-// Dest is where a row's user columns (id, username, email, budget, role, session_gen) go.
+// Dest is where a row's user columns (id, username, email, budget, role, session_gen,
+// email_confirmed) go.
 func (n *NullUser) Dest() []any {
-	return []any{&n.ID, &n.Username, &n.Email, &n.Budget, &n.Role, &n.SessionGen}
+	return []any{&n.ID, &n.Username, &n.Email, &n.Budget, &n.Role, &n.SessionGen, &n.EmailConfirmed}
 }
 
 // User is the row's user, ErrNotFound when there is none.
@@ -121,7 +125,7 @@ func (n NullUser) User(id int64) (User, error) {
 		return User{}, ErrNotFound
 	}
 	return User{ID: id, Username: n.Username.String, Email: n.Email.String, Budget: n.Budget.Int64,
-		Role: n.Role.String, SessionGen: n.SessionGen.Int64}, nil
+		Role: n.Role.String, SessionGen: n.SessionGen.Int64, EmailConfirmed: n.EmailConfirmed.Bool}, nil
 }
 
 // ScanEvents reads the rows of an events query: version, item, item name, kind, user.

@@ -91,8 +91,8 @@ func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) 
 		epoch, newest, horizon int64
 		u                      driver.NullUser
 	)
-	err := q.QueryRowContext(ctx, pgPosition+`, u.id, u.username, u.email, u.budget, u.role, u.session_gen
-		FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(append([]any{&epoch, &newest, &horizon}, u.Dest()...)...)
+	err := q.QueryRowContext(ctx, pgPosition+`, u.id, u.username, u.email, u.budget, u.role, u.session_gen,
+		u.email_confirmed FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(append([]any{&epoch, &newest, &horizon}, u.Dest()...)...)
 	if err != nil {
 		return 0, driver.User{}, fmt.Errorf("market version: %w", err)
 	}

@@ -113,7 +113,7 @@ func redact(dsn string) string {
 
 // dialect: PostgreSQL checks its own integrity; Check has only the money to verify.
 var dialect = driver.Dialect{Like: "ILIKE", SchemaVersion: `SELECT version FROM schema_version`, LockRow: ` FOR UPDATE`,
-	SessionAlive: `current_timestamp < s.expiry`, SessionExpiryParam: `$3`,
+	SkipLocked: ` FOR UPDATE SKIP LOCKED`, SessionAlive: `current_timestamp < s.expiry`, SessionExpiryParam: `$3`,
 	SessionExpiryArg: func(t time.Time) any { return t }}
 
 // Dialect is how the engine spells what the shared SQL cannot.

@@ -1,0 +1,195 @@
+package mail_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"testing"
+	"time"
+
+	sender "market/handlers/mail"
+	"market/handlers/mail/mailtest"
+	"market/store"
+	"market/store/storetest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fast are worker options for tests: a short poll and backoff.
+var fast = sender.Options{Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, Lease: 5 * time.Second}
+
+// startWorker runs a worker on st through the server until the test ends.
+func startWorker(t *testing.T, st *store.Store, srv *mailtest.Server, opts sender.Options) *sender.Worker {
+	t.Helper()
+	from, _ := mail.ParseAddress("Market <market@example.com>")
+	smtp, err := sender.NewSMTP(srv.URL(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sender.NewWorker(st, smtp, quiet, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+// enqueue queues n mails to name-i@example.com, each carrying a secret in its link.
+func enqueue(t *testing.T, st *store.Store, name string, n int) {
+	t.Helper()
+	for i := range n {
+		secret := fmt.Sprintf("secret-%s-%d", name, i)
+		m := store.Mail{To: fmt.Sprintf("%s-%d@example.com", name, i), Subject: "Hello " + name,
+			Text: "Follow http://market.test/l/" + secret + "\n", HTML: `<p><a href="http://market.test/l/` + secret + `">go</a></p>`, Secret: secret}
+		if err := st.EnqueueMail(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitStates waits up to 10 s until ok holds of the outbox.
+func waitStates(t *testing.T, st *store.Store, what string, ok func([]store.Mail) bool) []store.Mail {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mails, err := st.Mails(context.Background(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(mails) {
+			return mails
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox never %s: %+v", what, mails)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func allSent(mails []store.Mail) bool {
+	for _, m := range mails {
+		if m.State != store.MailSent {
+			return false
+		}
+	}
+	return len(mails) > 0
+}
+
+// onceEach checks that every mail arrived exactly once: one message per Message-ID and per
+// recipient, n in all.
+func onceEach(t *testing.T, got []mailtest.Message, n int) {
+	t.Helper()
+	ids, to := map[string]int{}, map[string]int{}
+	for _, m := range got {
+		ids[m.MessageID]++
+		to[m.To]++
+	}
+	if len(got) != n || len(ids) != n || len(to) != n {
+		t.Errorf("%d messages, %d Message-IDs, %d recipients; want %d of each", len(got), len(ids), len(to), n)
+	}
+}
+
+func checkClean(t *testing.T, st *store.Store) {
+	t.Helper()
+	problems, err := st.Check(context.Background())
+	if err != nil || len(problems) > 0 {
+		t.Errorf("check: %v %v", problems, err)
+	}
+}
+
+func TestWorkerDelivers(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	enqueue(t, st, "ann", 3)
+	startWorker(t, st, srv, fast)
+	got := srv.WaitTo(t, "ann-1@example.com", 1, 10*time.Second)[0]
+	if !strings.Contains(got.Text, "http://market.test/l/secret-ann-1") || !strings.Contains(got.HTML, `href="http://market.test/l/secret-ann-1"`) {
+		t.Errorf("text %q html %q: want the link in both", got.Text, got.HTML)
+	}
+	if got.Subject != "Hello ann" || got.FromHdr != `"Market" <market@example.com>` || got.Date == "" ||
+		!strings.HasPrefix(got.MessageID, "<market-") || !strings.HasSuffix(got.MessageID, "@example.com>") {
+		t.Errorf("headers: subject %q from %q date %q message-id %q", got.Subject, got.FromHdr, got.Date, got.MessageID)
+	}
+	mails := waitStates(t, st, "all sent", allSent)
+	srvGot, _ := srv.Wait(time.Second, func(m []mailtest.Message) bool { return len(m) == 3 })
+	onceEach(t, srvGot, 3)
+	for _, m := range mails {
+		if m.Attempts != 1 || m.Sent.IsZero() {
+			t.Errorf("mail %d: %d attempts, sent %v", m.ID, m.Attempts, m.Sent)
+		}
+	}
+	var kept int
+	if err := st.DB().QueryRow(`SELECT count(*) FROM mails WHERE body_text LIKE '%secret-%' OR body_html LIKE '%secret-%' OR secret <> ''`).Scan(&kept); err != nil || kept != 0 {
+		t.Errorf("%d sent mails still hold their token (%v)", kept, err)
+	}
+	checkClean(t, st)
+}
+
+// The server down for a while: the mails wait, are tried again with backoff, and arrive once
+// each when it is back.
+func TestWorkerServerDown(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	srv.Down()
+	enqueue(t, st, "bob", 5)
+	startWorker(t, st, srv, fast)
+	waitStates(t, st, "tried twice", func(mails []store.Mail) bool {
+		for _, m := range mails {
+			if m.Attempts < 2 || m.State != store.MailQueued || m.LastError == "" {
+				return false
+			}
+		}
+		return len(mails) == 5
+	})
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages while the server was down", n)
+	}
+	srv.Up()
+	waitStates(t, st, "all sent", allSent)
+	got, _ := srv.Wait(time.Second, func(m []mailtest.Message) bool { return len(m) == 5 })
+	onceEach(t, got, 5)
+	checkClean(t, st)
+}
+
+// A server that refuses (451) for a while: the mail is tried again until it is accepted.
+func TestWorkerRefused(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	srv.Refuse(2)
+	enqueue(t, st, "cat", 1)
+	startWorker(t, st, srv, fast)
+	mails := waitStates(t, st, "sent", allSent)
+	if mails[0].Attempts != 3 || !strings.Contains(mails[0].LastError, "451") {
+		t.Errorf("attempts %d, last error %q: want 3, a 451", mails[0].Attempts, mails[0].LastError)
+	}
+	onceEach(t, srv.Messages(), 1)
+}
+
+// After MailAttempts attempts a mail fails for good; an operator's retry queues it again.
+func TestWorkerFailsThenRetry(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	srv.Down()
+	enqueue(t, st, "dan", 1)
+	opts := fast
+	opts.Backoff = time.Millisecond
+	w := startWorker(t, st, srv, opts)
+	mails := waitStates(t, st, "failed", func(m []store.Mail) bool { return len(m) == 1 && m[0].State == store.MailFailed })
+	if mails[0].Attempts != store.MailAttempts {
+		t.Errorf("failed after %d attempts, want %d", mails[0].Attempts, store.MailAttempts)
+	}
+	checkClean(t, st)
+	srv.Up()
+	if _, err := st.RetryMail(context.Background(), mails[0].ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RetryMail(context.Background(), mails[0].ID, time.Now()); err != store.ErrNotFound {
+		t.Errorf("retry of a queued mail: %v, want ErrNotFound", err)
+	}
+	w.Wake()
+	waitStates(t, st, "sent", allSent)
+	onceEach(t, srv.Messages(), 1)
+}
