@@ -15,11 +15,11 @@ import (
 // the view market_changes: a trade's ledger row, and a row of market_feed for every other
 // change of an item or a budget (triggers, an operator's change), each stamped with the id of
 // the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
-// share a row. A reader's snapshot has a horizon, pg_snapshot_xmin: every transaction below it
-// has ended, so no row can appear below it later. Readers take the rows below it, in (xid,
-// seq) order, and that is the whole technique: every committed change once, none that rolled
-// back, and a long transaction holds the horizon back, delaying the feed without losing
-// anything. A trade's first write is its item's row (market_trade), so the trades of one item
+// share a row. A reader's snapshot has a horizon (pgHorizon): every transaction below it that
+// can write this database has ended, so no row can appear below it later. Readers take the
+// rows below it, in (xid, seq) order, and that is the whole technique: every committed change
+// once, none that rolled back, and a long transaction of this database holds the horizon
+// back, delaying the feed without losing anything (one of another database does not). A trade's first write is its item's row (market_trade), so the trades of one item
 // are in the order they committed.
 //
 // A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
@@ -27,10 +27,10 @@ import (
 // small versions, epoch 0, stay apart):
 //   - exact (even): the newest change the snapshot sees is below its horizon, so the set of
 //     changes it sees is final and that change's xid names it: caches may key on it;
-//   - inexact (odd): a transaction older than the newest change still runs; every change up
-//     to the horizon is final, and the version is the horizon's, but the data may hold
-//     changes after it: nothing is cached under it, and the live streams get those changes
-//     with the next version.
+//   - inexact (odd): a transaction of this database older than the newest change still
+//     runs (or may: see pgHorizon); every change up to the horizon is final, and the version
+//     is the horizon's, but the data may hold changes after it: nothing is cached under it,
+//     and the live streams get those changes with the next version.
 //
 // The epoch tells which history the xids belong to: rolled on Reset, and when the database
 // turns out to be a copy or a restore (claim), so that a cursor from elsewhere gets a refresh.
