@@ -163,6 +163,7 @@ func TestChangesSinceIsOneSnapshot(t *testing.T) {
 		defer tradeInLoop(t, st, u.ID, item)()
 		exact := 0
 		defer func() {
+			t.Logf("%d reads of 200 at an exact version", exact)
 			if exact == 0 {
 				t.Error("no read of 200 was at an exact version")
 			}

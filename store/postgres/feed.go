@@ -145,8 +145,9 @@ const pgEvents = `SELECT ?::bigint + f.xid::text::bigint * 2, f.item_id, coalesc
 	ORDER BY f.xid, f.seq LIMIT ?`
 
 // pgFeedCut is the transaction id before which the feed keeps no more than $1 rows (in whole
-// transactions), and no later than the snapshot's horizon; none when it holds fewer.
-const pgFeedCut = `SELECT least(f.xid, pg_snapshot_xmin(pg_current_snapshot())) AS x FROM (
+// transactions), and no later than the snapshot's horizon (pgHorizon: another database's long
+// transaction does not keep the feed from being pruned); none when it holds fewer.
+const pgFeedCut = `SELECT least(f.xid, (` + pgHorizon + `)) AS x FROM (
 		(SELECT xid FROM market_feed ORDER BY xid DESC LIMIT $1 + 1)
 		UNION ALL
 		(SELECT xid FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell') ORDER BY xid DESC LIMIT $1 + 1)

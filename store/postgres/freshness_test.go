@@ -12,15 +12,16 @@ import (
 
 // A long transaction in another database of the cluster (another application, another test's
 // database) holds the cluster's snapshot horizon back, but it can never write this market's
-// feed: every trade is at once at an exact version, which caches may key on, and ChangesSince
-// reads each trade's event at it.
+// feed: every trade is at once at an exact version, which caches may key on, ChangesSince
+// reads each trade's event at it, and the feed is pruned.
 func TestExactBesideAnotherDatabasesTransaction(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.OpenAt(t, drivertest.PostgresURL(t))
 	ann := storetest.CreateUser(t, st, "ann")
 	lamp := storetest.AddItem(t, st, "Lamp", 1)
 	storetest.HoldTransactionElsewhere(t)
-	since := exactWithin(t, st, time.Second)
+	start := exactWithin(t, st, time.Second)
+	since := start
 	for i := range 20 {
 		trade, kind := st.Buy, "buy"
 		if i%2 == 1 {
@@ -39,6 +40,13 @@ func TestExactBesideAnotherDatabasesTransaction(t *testing.T) {
 				i, kind, c.Version, st.Exact(c.Version), c.Events, kind, v)
 		}
 		since = v
+	}
+	// Nor does it keep the feed from being pruned: a cursor from before is told it missed events.
+	if err := st.PruneEvents(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, complete, err := st.EventsSince(ctx, start, 10); err != nil || complete {
+		t.Fatalf("events since before a prune of them all: %v, complete %v; want incomplete", err, complete)
 	}
 }
 
