@@ -16,10 +16,10 @@ import (
 // reads each trade's event at it, and the feed is pruned.
 func TestExactBesideAnotherDatabasesTransaction(t *testing.T) {
 	ctx := context.Background()
+	storetest.HoldTransactionElsewhere(t) // older than everything the market does
 	st := storetest.OpenAt(t, drivertest.PostgresURL(t))
 	ann := storetest.CreateUser(t, st, "ann")
 	lamp := storetest.AddItem(t, st, "Lamp", 1)
-	storetest.HoldTransactionElsewhere(t)
 	start := exactWithin(t, st, time.Second)
 	since := start
 	for i := range 20 {
