@@ -163,9 +163,9 @@ func TestChangesSinceIsOneSnapshot(t *testing.T) {
 		defer tradeInLoop(t, st, u.ID, item)()
 		exact := 0
 		defer func() {
-			t.Logf("%d reads of 200 at an exact version", exact)
-			if exact == 0 {
-				t.Error("no read of 200 was at an exact version")
+			// Each read waits a while for an exact version (a trade is rarely in flight long).
+			if t.Logf("%d reads of 200 at an exact version", exact); exact < 100 {
+				t.Errorf("%d reads of 200 at an exact version, want most", exact)
 			}
 		}()
 		for range 200 {
