@@ -97,7 +97,7 @@ func (ls *liveStream) next(t *testing.T, wait time.Duration) sseEvent {
 func (a *testApp) version() int64 {
 	a.t.Helper()
 	// An exact version, as events carry: on PostgreSQL a read while an older transaction of the
-	// cluster still runs (another test's database, in CI) is not exact for a moment.
+	// market's database still runs (a session's save, a trade) is not exact for a moment.
 	for end := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) { // polling
 		v, err := a.store.Version(context.Background())
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/a-h/templ"
 
@@ -23,6 +24,7 @@ type versionCache[K comparable, V any] struct {
 	max     int // entries kept at most, bounding the memory a flood of distinct keys takes
 	entries map[K]V
 	exact   func(version int64) bool // the store's Exact
+	hits    atomic.Int64             // answers given from the cache
 }
 
 func newVersionCache[K comparable, V any](max int, exact func(int64) bool) *versionCache[K, V] {
@@ -41,6 +43,9 @@ func (c *versionCache[K, V]) get(version int64, key K) (V, bool) {
 		return zero, false
 	}
 	v, ok := c.entries[key]
+	if ok {
+		c.hits.Add(1)
+	}
 	return v, ok
 }
 
@@ -58,6 +63,12 @@ func (c *versionCache[K, V]) put(version int64, key K, v V) {
 		clear(c.entries)
 	}
 	c.entries[key] = v
+}
+
+// CacheHits is how many pages of the market, lists of a user's items and accounts the caches
+// gave without reading the database.
+func (h *Handler) CacheHits() int64 {
+	return h.marketCache.hits.Load() + h.ownedCache.hits.Load() + h.userCache.hits.Load()
 }
 
 // cachedMarket is a market page with its rows rendered.

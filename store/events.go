@@ -35,7 +35,11 @@ func (s *Store) EventsSince(ctx context.Context, since int64, limit int) (events
 		return nil, false, err
 	}
 	defer tx.Rollback()
-	return s.d.EventsSince(ctx, tx, since, limit)
+	until, _, err := s.d.Position(ctx, tx)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.d.EventsSince(ctx, tx, since, until, limit)
 }
 
 // PruneEvents deletes the events beyond the newest keep: a stream or page from before them
@@ -60,47 +64,69 @@ type Changes struct {
 // ChangesSince reads, in one snapshot, the market version, up to limit events after version
 // since (none when limit is 0) and the page of each query (with TouchedPages, of each query
 // the events may have changed: see touched.go): the events end at the version, and the pages
-// are as of the version. On PostgreSQL a snapshot taken while a transaction older than the
-// newest change still runs is not Exact (under load, most are); it is taken again, a few
-// times, until one is. When none is (a long transaction), the pages may hold changes after the
-// version, which come with the next version's events.
+// are as of the version. On PostgreSQL a snapshot taken while a transaction of the market's
+// database older than the newest change still runs is not Exact: its pages could not be
+// cached, nor handed to the live streams. So the version is read first, and while it moved
+// but is not exact, read again in a new snapshot, at growing intervals (exactPause), for up to
+// exactWait: on a busy machine a short transaction can be held off its core for tens of
+// milliseconds. When none is exact by then (a long transaction), the last snapshot is read:
+// its pages may hold changes after the version, which come with the next version's events.
 func (s *Store) ChangesSince(ctx context.Context, since int64, limit int, queries []MarketQuery, pages Pages) (Changes, error) {
-	for attempt := 1; ; attempt++ {
-		c, err := s.changesSince(ctx, since, limit, queries, pages)
-		// Not exact and no further than since: nothing new is final yet; a long transaction
-		// holds the horizon back, and looking again now would find the same.
-		if err != nil || s.Exact(c.Version) || attempt == exactTries || !s.d.Moved(c.Version, since) {
+	deadline := time.Now().Add(exactWait)
+	pause := exactPause
+	for {
+		c, done, err := s.changesSince(ctx, since, limit, queries, pages, !time.Now().Before(deadline))
+		if err != nil || done {
 			return c, err
 		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
+		wait := time.NewTimer(min(pause, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return Changes{}, ctx.Err()
+		case <-wait.C:
+		}
+		pause = min(2*pause, exactMaxPause)
 	}
 }
 
-// exactTries bounds the snapshots ChangesSince takes in search of an exact one.
-const exactTries = 10
+// ChangesSince looks for an exact version for up to exactWait, first after exactPause, then
+// after twice as long each time, up to exactMaxPause.
+const (
+	exactWait     = 300 * time.Millisecond
+	exactPause    = 500 * time.Microsecond
+	exactMaxPause = 25 * time.Millisecond
+)
 
-func (s *Store) changesSince(ctx context.Context, since int64, limit int, queries []MarketQuery, pages Pages) (Changes, error) {
+// changesSince is one try of ChangesSince: done is false when the version moved from since but
+// is not exact, and it was not the last try (nothing is read then).
+func (s *Store) changesSince(ctx context.Context, since int64, limit int, queries []MarketQuery, pages Pages, last bool) (c Changes, done bool, err error) {
 	tx, err := s.snapshot(ctx)
 	if err != nil {
-		return Changes{}, err
+		return Changes{}, true, err
 	}
 	defer tx.Rollback()
-	c := Changes{Complete: true, Pages: make(map[MarketQuery]MarketPage, len(queries))}
+	c = Changes{Complete: true, Pages: make(map[MarketQuery]MarketPage, len(queries))}
 	var exact bool
 	if c.Version, exact, err = s.d.Position(ctx, tx); err != nil {
-		return Changes{}, err
+		return Changes{}, true, err
 	}
 	if !exact {
-		s.d.LookAgain() // the changes above the horizon are final in a moment
+		if !last && s.d.Moved(c.Version, since) {
+			return Changes{}, false, nil
+		}
+		// Not moved (a long transaction holds the horizon back: looking again now would find
+		// the same), or the last try: the changes above the horizon are final in a moment.
+		s.d.LookAgain()
 	}
 	if limit > 0 {
-		if c.Events, c.Complete, err = s.d.EventsSince(ctx, tx, since, limit); err != nil {
-			return Changes{}, err
+		if c.Events, c.Complete, err = s.d.EventsSince(ctx, tx, since, c.Version, limit); err != nil {
+			return Changes{}, true, err
 		}
 	}
 	if pages == TouchedPages {
 		if queries, c.Untouched, err = s.touched(ctx, tx, c, since, limit, queries); err != nil {
-			return Changes{}, err
+			return Changes{}, true, err
 		}
 	}
 	for _, q := range queries {
@@ -109,10 +135,10 @@ func (s *Store) changesSince(ctx context.Context, since int64, limit int, querie
 			continue
 		}
 		if c.Pages[q], err = s.market(ctx, tx, q); err != nil {
-			return Changes{}, err
+			return Changes{}, true, err
 		}
 	}
-	return c, nil
+	return c, true, nil
 }
 
 // Changed returns a channel that is closed when the market version may have moved. Fetch it

@@ -140,7 +140,7 @@ func TestChangedRings(t *testing.T) {
 // ChangesSince reads one state of the database: while a trader buys and sells an item as fast
 // as it can, each read's page shows the item exactly as the read's last event about it left
 // it, and its count agrees with its rows. (On PostgreSQL a read whose version is not Exact,
-// taken while an older transaction of the cluster still ran, may show changes whose events are
+// taken while an older transaction of its database still ran, may show changes whose events are
 // not final yet: the live broker hands out exact reads only, and so the check is of those.)
 func TestChangesSinceIsOneSnapshot(t *testing.T) {
 	storetest.Each(t, func(t *testing.T) {
@@ -163,8 +163,9 @@ func TestChangesSinceIsOneSnapshot(t *testing.T) {
 		defer tradeInLoop(t, st, u.ID, item)()
 		exact := 0
 		defer func() {
-			if exact == 0 {
-				t.Error("no read of 200 was at an exact version")
+			// Each read waits a while for an exact version (a trade is rarely in flight long).
+			if t.Logf("%d reads of 200 at an exact version", exact); exact < 100 {
+				t.Errorf("%d reads of 200 at an exact version, want most", exact)
 			}
 		}()
 		for range 200 {

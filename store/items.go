@@ -92,8 +92,8 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 
 // Exact reports whether a version names one state of the market: what is read while the
 // market stays at it may be cached under it. On SQLite every version is exact; on PostgreSQL
-// a version read while a transaction older than the newest change still runs is not (every
-// event up to it is final, but the data may already hold changes after it).
+// a version read while a transaction of its database older than the newest change still runs
+// is not (every event up to it is final, but the data may already hold changes after it).
 func (s *Store) Exact(version int64) bool { return s.d.Exact(version) }
 
 // querier is a database or a transaction: what a read needs.

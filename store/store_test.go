@@ -24,8 +24,8 @@ func newStore(t testing.TB) *store.Store {
 }
 
 // exactVersion is the store's version once it is exact, as caches and event ids take it: on
-// PostgreSQL a read while an older transaction of the cluster still runs (another test's
-// database, in CI) stays at that transaction's horizon for a moment.
+// PostgreSQL a read while an older transaction of the store's database still runs (a trade in
+// flight) stays at that transaction's horizon for a moment.
 func exactVersion(t testing.TB, st *store.Store) int64 {
 	t.Helper()
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) { // polling

@@ -62,8 +62,8 @@ func TestChangesSinceReadsTheTouchedPages(t *testing.T) {
 }
 
 // exactChanges is ChangesSince with TouchedPages at an exact version, as the live broker takes
-// them: on PostgreSQL a read while an older transaction of the cluster runs (another test's
-// database, in CI) is not exact for a moment, and reads no page.
+// them: on PostgreSQL a read while an older transaction of the store's database runs (a trade
+// in flight) is not exact for a moment, and reads no page.
 func exactChanges(t *testing.T, st *store.Store, since int64, limit int, queries []store.MarketQuery) store.Changes {
 	t.Helper()
 	for end := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) { // polling

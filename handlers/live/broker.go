@@ -201,16 +201,18 @@ func (b *Broker) loop(changed <-chan struct{}, last int64) {
 	}
 }
 
-// maxInexact is how long the broker waits for an exact version (PostgreSQL: no transaction
-// older than the newest change still running) before it hands out what a snapshot shows.
+// maxInexact is how long the broker waits for an exact version (PostgreSQL: no transaction of
+// the market's database older than the newest change still running; each ChangesSince looks
+// for one for a while itself) before it hands out what a snapshot shows.
 const maxInexact = 2 * time.Second
 
 // read is the changes after version last, as of an exact version: the pages of an inexact
 // one may already show changes whose events are not final yet, and their rows would move
 // before the trades that moved them are told. So an inexact read is not handed out (its
 // version is last: nothing happens, and the store rings again in a moment), unless the reads
-// have been inexact for maxInexact (a long transaction holds the horizon back): then the group
-// is what the snapshot shows, every page read, and the trades' markers follow later.
+// have been inexact for maxInexact (a long transaction of the market's database holds the
+// horizon back; another database's does not): then the group is what the snapshot shows,
+// every page read, and the trades' markers follow later.
 func (b *Broker) read(ctx context.Context, last int64, inexact *time.Time) (store.Changes, error) {
 	c, err := b.feed.ChangesSince(ctx, last, maxReplay, b.queries(), store.TouchedPages)
 	if err != nil || b.feed.Exact(c.Version) {

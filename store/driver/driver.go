@@ -63,9 +63,10 @@ type Driver interface {
 	LookAgain()
 	// VersionedUser is Position and the user id (ErrNotFound: none), in one statement.
 	VersionedUser(ctx context.Context, q Querier, id int64) (version int64, u User, err error)
-	// EventsSince is up to limit events after version since, up to q's position; complete is
-	// false when some are gone (pruned, or since is from another history).
-	EventsSince(ctx context.Context, q Querier, since int64, limit int) (events []MarketEvent, complete bool, err error)
+	// EventsSince is up to limit events after version since, up to version until (q's
+	// Position, read before in the same snapshot); complete is false when some are gone
+	// (pruned, or since is from another history).
+	EventsSince(ctx context.Context, q Querier, since, until int64, limit int) (events []MarketEvent, complete bool, err error)
 	// Prune deletes the events beyond the newest keep, and moves the horizon past them.
 	Prune(ctx context.Context, keep int) error
 	// Reset gives a market just migrated again a version past old, the version before.

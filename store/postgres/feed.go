@@ -15,11 +15,11 @@ import (
 // the view market_changes: a trade's ledger row, and a row of market_feed for every other
 // change of an item or a budget (triggers, an operator's change), each stamped with the id of
 // the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
-// share a row. A reader's snapshot has a horizon, pg_snapshot_xmin: every transaction below it
-// has ended, so no row can appear below it later. Readers take the rows below it, in (xid,
-// seq) order, and that is the whole technique: every committed change once, none that rolled
-// back, and a long transaction holds the horizon back, delaying the feed without losing
-// anything. A trade's first write is its item's row (market_trade), so the trades of one item
+// share a row. A reader's snapshot has a horizon (pgHorizon): every transaction below it that
+// can write this database has ended, so no row can appear below it later. Readers take the
+// rows below it, in (xid, seq) order, and that is the whole technique: every committed change
+// once, none that rolled back, and a long transaction of this database holds the horizon
+// back, delaying the feed without losing anything (one of another database does not). A trade's first write is its item's row (market_trade), so the trades of one item
 // are in the order they committed.
 //
 // A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
@@ -27,10 +27,10 @@ import (
 // small versions, epoch 0, stay apart):
 //   - exact (even): the newest change the snapshot sees is below its horizon, so the set of
 //     changes it sees is final and that change's xid names it: caches may key on it;
-//   - inexact (odd): a transaction older than the newest change still runs; every change up
-//     to the horizon is final, and the version is the horizon's, but the data may hold
-//     changes after it: nothing is cached under it, and the live streams get those changes
-//     with the next version.
+//   - inexact (odd): a transaction of this database older than the newest change still
+//     runs (or may: see pgHorizon); every change up to the horizon is final, and the version
+//     is the horizon's, but the data may hold changes after it: nothing is cached under it,
+//     and the live streams get those changes with the next version.
 //
 // The epoch tells which history the xids belong to: rolled on Reset, and when the database
 // turns out to be a copy or a restore (claim), so that a cursor from elsewhere gets a refresh.
@@ -58,14 +58,35 @@ const pgNewest = `greatest((SELECT max(xid) FROM market_feed),
 	(SELECT max(xid) FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell')))`
 
 // pgPosition reads the epoch, the newest change the snapshot sees (or, in an empty feed, the
-// transaction before the catalogue's horizon) and the snapshot's horizon: the whole per-request
-// freshness read, an index-only look at the feed's newest row. No feed row can appear below
-// the catalogue's horizon (it was created, or pruned, past every transaction then running), so
-// the snapshot's horizon counts from there at least: a long transaction elsewhere in the
-// cluster (another database's) does not send a new market's versions back before its feed.
+// transaction before the catalogue's horizon) and the snapshot's horizon for this database
+// (pgHorizon): the whole per-request freshness read, an index-only look at the feed's newest
+// row. No feed row can appear below the catalogue's horizon (it was created, or pruned, past
+// every transaction then running), so the horizon counts from there at least.
 const pgPosition = `SELECT c.epoch,
 	greatest((` + pgNewest + `)::text::bigint, c.horizon::text::bigint - 1),
-	greatest(pg_snapshot_xmin(pg_current_snapshot())::text::bigint, c.horizon::text::bigint)`
+	greatest((` + pgHorizon + `)::text::bigint, c.horizon::text::bigint)`
+
+// pgHorizon is the oldest transaction the snapshot sees running that can still write this
+// database's feed (the snapshot's next transaction id when none can): every feed row below it
+// is final. Usually that is the snapshot's own horizon, pg_snapshot_xmin, below which every
+// transaction of the cluster has ended. But the cluster's transaction ids are shared by all its
+// databases, and one long transaction in another database (another application, another
+// test's database) would hold every market version of this one inexact for as long as it runs,
+// though it can never write here. So when the cluster's horizon is not past the newest change,
+// the transactions running below that change are looked up: those whose backend is connected
+// to another database (pg_stat_activity: datid and backend_xid, which every role may read;
+// a backend's database never changes) do not count. The lookup runs after the snapshot was
+// taken: a transaction running then and ended since is not found, and counts, as does every
+// one not found (a prepared transaction, a backend that has not published its id yet): the
+// judgement errs only towards inexact. The feed's rows carry their top-level transaction's id
+// (pg_current_xact_id), the ids a snapshot lists.
+const pgHorizon = `SELECT CASE WHEN s.newest IS NULL OR s.newest < pg_snapshot_xmin(s.snap) THEN pg_snapshot_xmin(s.snap)
+	ELSE coalesce((SELECT min(r.x) FROM pg_snapshot_xip(s.snap) r(x)
+		WHERE r.x < s.newest AND NOT EXISTS (SELECT FROM pg_stat_activity a
+			WHERE a.backend_xid::text::bigint = r.x::text::bigint % 4294967296
+			  AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+		pg_snapshot_xmax(s.snap)) END
+	FROM (SELECT pg_current_snapshot() AS snap, (` + pgNewest + `) AS newest) s`
 
 func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, error) {
 	var epoch, newest, horizon int64
@@ -101,9 +122,9 @@ func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) 
 	return v, user, err
 }
 
-// EventsSince reads the trades after since and below the snapshot's horizon: exactly the
-// events up to the version position gives in the same snapshot.
-func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64, limit int) ([]driver.MarketEvent, bool, error) {
+// EventsSince reads the trades after since up to until, a version Position gave in the same
+// snapshot: every row up to it is final, and they are the events of exactly that version.
+func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since, until int64, limit int) ([]driver.MarketEvent, bool, error) {
 	var epoch, pruned int64
 	if err := q.QueryRowContext(ctx, `SELECT epoch, horizon::text::bigint FROM catalogue`).Scan(&epoch, &pruned); err != nil {
 		return nil, false, fmt.Errorf("events horizon: %w", err)
@@ -112,20 +133,21 @@ func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64,
 	if since/pgEpochUnit != epoch || after+1 < pruned {
 		return nil, false, nil
 	}
-	return driver.ScanEvents(q.QueryContext(ctx, pgEvents, epoch*pgEpochUnit, after, limit))
+	return driver.ScanEvents(q.QueryContext(ctx, pgEvents, epoch*pgEpochUnit, after, until%pgEpochUnit/2, limit))
 }
 
-// pgEvents reads the feed's events after a transaction id and below the snapshot's horizon, as
-// versions from a base: a range of the two indexes' newest rows.
+// pgEvents reads the feed's events after a transaction id and up to another, as versions from
+// a base: a range of the two indexes' newest rows.
 const pgEvents = `SELECT ?::bigint + f.xid::text::bigint * 2, f.item_id, coalesce(i.name, ''), f.kind, f.user_id
 	FROM market_changes f LEFT JOIN items i ON i.id = f.item_id
-	WHERE f.xid > ?::bigint::text::xid8 AND f.xid < pg_snapshot_xmin(pg_current_snapshot())
+	WHERE f.xid > ?::bigint::text::xid8 AND f.xid <= ?::bigint::text::xid8
 	  AND f.kind <> 'change'
 	ORDER BY f.xid, f.seq LIMIT ?`
 
 // pgFeedCut is the transaction id before which the feed keeps no more than $1 rows (in whole
-// transactions), and no later than the snapshot's horizon; none when it holds fewer.
-const pgFeedCut = `SELECT least(f.xid, pg_snapshot_xmin(pg_current_snapshot())) AS x FROM (
+// transactions), and no later than the snapshot's horizon (pgHorizon: another database's long
+// transaction does not keep the feed from being pruned); none when it holds fewer.
+const pgFeedCut = `SELECT least(f.xid, (` + pgHorizon + `)) AS x FROM (
 		(SELECT xid FROM market_feed ORDER BY xid DESC LIMIT $1 + 1)
 		UNION ALL
 		(SELECT xid FROM trades WHERE xid IS NOT NULL AND kind IN ('buy', 'sell') ORDER BY xid DESC LIMIT $1 + 1)

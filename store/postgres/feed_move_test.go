@@ -24,7 +24,7 @@ func TestFeedEpochRollsOnRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, _ := src.Version(ctx)
-	// The purchase is read once no older transaction of the cluster runs (other tests' too).
+	// The purchase is read once no older transaction of the database runs.
 	storetest.WaitFor(t, func() bool {
 		ev, complete, err := src.EventsSince(ctx, before, 10)
 		if err != nil || !complete || len(ev) > 1 {

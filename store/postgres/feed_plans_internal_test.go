@@ -50,7 +50,7 @@ func TestFeedPlans(t *testing.T) {
 		args  []any
 	}{
 		"position": {pgPosition + ` FROM catalogue c`, nil},
-		"events":   {pgEvents, []any{0, cursor, driver.EventsKept}},
+		"events":   {pgEvents, []any{0, cursor, cursor + 100, driver.EventsKept}},
 		"prune":    {pgFeedCut, []any{driver.EventsKept}},
 	} {
 		rows, err := e.db.QueryContext(ctx, `EXPLAIN `+q.query, q.args...)

@@ -103,6 +103,7 @@ func (e *Engine) Load(ctx context.Context, tables func(driver.LoadFunc) error) e
 // Moved compares the positions, without the bit that says whether a version is exact.
 func (e *Engine) Moved(version, since int64) bool { return version/2 != since/2 }
 
-// Exact is false for a version read while a transaction older than the newest change still runs: it is odd
-// (see feed.go); SQLite's small versions (a copy's source) are below the first epoch.
+// Exact is false for a version read while a transaction of this database older than the newest
+// change still runs: it is odd (see feed.go); SQLite's small versions (a copy's source) are below
+// the first epoch.
 func (e *Engine) Exact(version int64) bool { return version < pgEpochUnit || version&1 == 0 }

@@ -116,8 +116,9 @@ func readVersion(ctx context.Context, q driver.Querier) (int64, error) {
 	return v, nil
 }
 
-// EventsSince reads the events after since, unless since is before the horizon of the pruned.
-func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64, limit int) (events []driver.MarketEvent, complete bool, err error) {
+// EventsSince reads the events after since up to until, unless since is before the horizon of
+// the pruned.
+func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since, until int64, limit int) (events []driver.MarketEvent, complete bool, err error) {
 	var horizon int64
 	if err := q.QueryRowContext(ctx, `SELECT pruned_through FROM market_events_horizon`).Scan(&horizon); err != nil {
 		return nil, false, fmt.Errorf("events horizon: %w", err)
@@ -128,7 +129,7 @@ func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64,
 	return driver.ScanEvents(q.QueryContext(ctx,
 		`SELECT e.version, e.item_id, coalesce(i.name, ''), e.kind, e.user_id
 		 FROM market_events e LEFT JOIN items i ON i.id = e.item_id
-		 WHERE e.version > ? ORDER BY e.version LIMIT ?`, since, limit))
+		 WHERE e.version > ? AND e.version <= ? ORDER BY e.version LIMIT ?`, since, until, limit))
 }
 
 // Reset moves the version on from past old, and the events before are gone.

@@ -103,6 +103,14 @@ func NewPostgres(t testing.TB) string {
 	return drivertest.PostgresURL(t)
 }
 
+// HoldTransactionElsewhere keeps a transaction with an id open in another database of the
+// PostgreSQL cluster until the test ends, as another application sharing the cluster may; it
+// returns the transaction's id.
+func HoldTransactionElsewhere(t testing.TB) int64 {
+	t.Helper()
+	return drivertest.HoldTransactionElsewhere(t)
+}
+
 // Open opens a store on a new database with cheap password hashes, closed when the test ends.
 func Open(t testing.TB) *store.Store {
 	t.Helper()

@@ -98,3 +98,29 @@ func Migrated[D driver.Driver](t testing.TB, d D, err error) D {
 	}
 	return d
 }
+
+// HoldTransactionElsewhere begins a transaction in a database of its own on the cluster, gives
+// it a transaction id (as any write does), and keeps it open until the test ends: another
+// application (or another test) of the same cluster with a long transaction. It returns the id.
+func HoldTransactionElsewhere(t testing.TB) int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Close(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tx.Rollback(ctx)
+		conn.Close(ctx)
+	})
+	var xid int64
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	return xid
+}
