@@ -68,8 +68,20 @@ const pgPosition = `SELECT c.epoch,
 	greatest(pg_snapshot_xmin(pg_current_snapshot())::text::bigint, c.horizon::text::bigint)`
 
 func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, error) {
+	return e.position(ctx, q, pgPosition+` FROM catalogue c`)
+}
+
+// ownPosition is Position as the engine reads it by itself (the poll, the notifier): the same
+// statement, named apart, so that what runs beside the requests can be told from theirs (in
+// pg_stat_statements, or at the wire).
+func (e *Engine) ownPosition(ctx context.Context) (int64, error) {
+	v, _, err := e.position(ctx, e.db, pgPosition+` FROM catalogue c /* the engine's own */`)
+	return v, err
+}
+
+func (e *Engine) position(ctx context.Context, q driver.Querier, query string) (int64, bool, error) {
 	var epoch, newest, horizon int64
-	err := q.QueryRowContext(ctx, pgPosition+` FROM catalogue c`).Scan(&epoch, &newest, &horizon)
+	err := q.QueryRowContext(ctx, query).Scan(&epoch, &newest, &horizon)
 	if err != nil {
 		return 0, false, fmt.Errorf("market version: %w", err)
 	}
