@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"market/store/driver/drivertest"
@@ -21,8 +23,12 @@ func TestPostgresDurability(t *testing.T) {
 	if err != nil || len(migrations) == 0 {
 		t.Fatal("no migrations", err)
 	}
-	if v, err := st.SchemaVersion(context.Background()); err != nil || v != len(migrations) {
-		t.Errorf("schema version %d (%v), want %d (the last of migrations)", v, err, len(migrations))
+	last, err := strconv.Atoi(strings.SplitN(filepath.Base(migrations[len(migrations)-1]), "_", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.SchemaVersion(context.Background()); err != nil || v != last {
+		t.Errorf("schema version %d (%v), want %d (the last of migrations)", v, err, last)
 	}
 	// A second instance opening the same database migrates nothing and sees the same market.
 	other := storetest.OpenAt(t, st.Path())

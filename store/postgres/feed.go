@@ -113,6 +113,32 @@ func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) 
 	return v, user, err
 }
 
+// pgSessionUser reads a session, the user its row names and the position: a request's first
+// read, one round trip (no row: no such session, or it expired).
+const pgSessionUser = pgPosition + `, s.data, coalesce(s.user_id, 0), u.id, u.username, u.email, u.budget, u.role, u.session_gen
+	FROM sessions s CROSS JOIN catalogue c LEFT JOIN users u ON u.id = s.user_id
+	WHERE s.token = $1 AND current_timestamp < s.expiry`
+
+// sessionUser is the sessions' driver.UserRead.
+func (e *Engine) sessionUser(ctx context.Context, q driver.SessionDB, token string, su *driver.SessionUser) ([]byte, error) {
+	var (
+		epoch, newest, horizon, userID int64
+		data                           []byte
+		u                              driver.NullUser
+	)
+	err := q.QueryRowContext(ctx, pgSessionUser, token).Scan(append([]any{&epoch, &newest, &horizon, &data, &userID}, u.Dest()...)...)
+	if err != nil {
+		return nil, err
+	}
+	su.UserID = userID
+	if userID != 0 {
+		su.Read = true
+		su.Version, _ = e.version(epoch, newest, horizon)
+		su.User, su.Err = u.User(userID)
+	}
+	return data, nil
+}
+
 // EventsSince reads the trades after since and below the snapshot's horizon: exactly the
 // events up to the version position gives in the same snapshot.
 func (e *Engine) EventsSince(ctx context.Context, q driver.Querier, since int64, limit int) ([]driver.MarketEvent, bool, error) {

@@ -75,6 +75,7 @@ func Open(ctx context.Context, dsn string, opts driver.Options) (*Engine, error)
 	e := &Engine{pgx: pool, db: db, path: redact(dsn), writer: w, commits: opts.Commits}
 	e.sessionsDB = stdlib.OpenDBFromPool(pool)
 	e.sessions = driver.NewSessionStore(e.sessionsDB, e.sessionsDB, dialect)
+	e.sessions.ReadUserWith(e.sessionUser)
 	e.changes, e.kick = make(chan struct{}), make(chan struct{}, 1)
 	e.startListener(cfg.ConnConfig)
 	return e, nil
