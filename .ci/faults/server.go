@@ -219,4 +219,3 @@ func (c *crowd) verify() {
 		}
 	}
 }
-

@@ -14,7 +14,7 @@ import (
 // loading a session never waits for a trade.
 type SessionStore struct {
 	write, read SessionDB
-	withUser    UserRead // nil: the engine reads a session's user apart
+	withUser    UserRead            // nil: the engine reads a session's user apart
 	alive       string              // SQL: the session s has not expired
 	expiry      string              // SQL: the third parameter as the expiry column keeps it
 	expiryArg   func(time.Time) any // the expiry as that parameter
