@@ -185,7 +185,7 @@ func (wc *wireConn) statement(typ byte, body []byte) string {
 		wc.stmts[fields[0]] = fields[1]
 		return "prepare: " + fields[1]
 	case typ == 'B' && len(fields) > 1:
-		if sql, ok := wc.stmts[fields[1]]; ok && fields[1] != "" {
+		if sql, ok := wc.stmts[fields[1]]; ok {
 			return sql
 		}
 		return "bind " + fields[1]
