@@ -144,3 +144,41 @@ func p50ms(d []time.Duration) float64 {
 	slices.Sort(d)
 	return float64(d[len(d)/2]) / float64(time.Millisecond)
 }
+
+// A session's row names its user beside the session's data; the data decides. A row that names
+// no one (saved before the column was) or someone else (written behind the app's back) still
+// signs in the data's user, and the next save names them again.
+func TestSessionRowNamesItsUser(t *testing.T) {
+	app := newTestApp(t)
+	rita, sam := app.signUp("rita"), app.signUp("sam")
+	db := storetest.RawDB(t, app.store)
+	userID := func(name string) (id int64) {
+		t.Helper()
+		if err := db.QueryRow(`SELECT id FROM users WHERE username = ?`, name).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	samID := userID("sam")
+	for _, set := range []any{nil, samID} {
+		if _, err := db.Exec(`UPDATE sessions SET user_id = ?`, set); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			cl   *client
+			name string
+		}{{rita, "rita"}, {sam, "sam"}} {
+			res := c.cl.get("/market")
+			if nav := text(res.doc(t).Find(".nav-username")); res.StatusCode != http.StatusOK || nav != "Signed in as "+c.name {
+				t.Errorf("user_id %v: %s's market page: %d, nav %q", set, c.name, res.StatusCode, nav)
+			}
+		}
+	}
+	app.clock.Advance(2 * time.Minute) // the next page saves the session (its idle timer)
+	rita.get("/market")
+	var named int64
+	err := db.QueryRow(`SELECT count(*) FROM sessions WHERE user_id = ?`, userID("rita")).Scan(&named)
+	if err != nil || named != 1 {
+		t.Errorf("%d sessions name rita after a save (%v), want 1", named, err)
+	}
+}
