@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -156,18 +155,15 @@ func marketOnScreen(r *http.Request) (q store.MarketQuery, ok bool) {
 	return marketQuery(cur.Query()), true
 }
 
-// pageOnScreen is the market page q as the database holds it now, nil when it cannot be read.
+// pageOnScreen is the market page q at the request's version (nothing was traded), nil when it
+// cannot be read.
 func (h *Handler) pageOnScreen(r *http.Request, q store.MarketQuery) *store.MarketPage {
-	ctx := r.Context()
-	version, err := h.store.Version(ctx) // the request's own version may be older
-	if err == nil {
-		var page store.MarketPage
-		if page, _, err = h.market(context.WithValue(ctx, versionKey, version), q); err == nil {
-			return &page
-		}
+	page, _, err := h.market(r.Context(), q)
+	if err != nil {
+		h.logger.Warn("count on screen", "uri", loggedURI(r), "err", err)
+		return nil
 	}
-	h.logger.Warn("count on screen", "uri", loggedURI(r), "err", err)
-	return nil
+	return &page
 }
 
 func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request) {
