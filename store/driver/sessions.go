@@ -98,13 +98,16 @@ func (ss *SessionStore) DeleteCtx(ctx context.Context, token string) error {
 	return err
 }
 
-// Find, Commit and Delete are scs's calls without a context, for its other callers.
+// Find is FindCtx without a context: Find, Commit and Delete are scs's calls for its other
+// callers.
 func (ss *SessionStore) Find(token string) ([]byte, bool, error) {
 	return ss.FindCtx(context.Background(), token)
 }
 
+// Commit is CommitCtx without a context.
 func (ss *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	return ss.CommitCtx(context.Background(), token, b, expiry)
 }
 
+// Delete is DeleteCtx without a context.
 func (ss *SessionStore) Delete(token string) error { return ss.DeleteCtx(context.Background(), token) }
