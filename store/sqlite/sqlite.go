@@ -190,8 +190,8 @@ func (e *Engine) IsUnique(err error, column string) bool {
 		strings.Contains(se.Error(), column)
 }
 
-// Sessions is the session store: commits and deletes go through the writer connection, finds (one per request)
-// through the readers, so that loading a session never waits for a trade.
+// Sessions is the session store: commits and deletes go through the writer connection, finds
+// (one per request) through the readers, so that loading a session never waits for a trade.
 func (e *Engine) Sessions() *driver.SessionStore {
 	return driver.NewSessionStore(e.db, e.read, dialect)
 }
