@@ -29,7 +29,7 @@ func (h *Handler) sessionEnded(ctx context.Context, u store.User) bool {
 // takes the generation that stands.
 func (h *Handler) keepSession(ctx context.Context, u store.User, change func() (int64, error)) error {
 	h.sessions.Put(ctx, keyGen, u.SessionGen+1)
-	if _, _, err := h.sessions.Commit(ctx); err != nil {
+	if _, _, err := h.commitSession(ctx); err != nil {
 		h.sessions.Put(ctx, keyGen, u.SessionGen)
 		return err
 	}

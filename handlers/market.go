@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,7 +56,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
 	ctx := r.Context()
-	t, buying, budget, tradeErr := h.runTrade(r, user)
+	t, buying, budget, onScreen, tradeErr := h.runTrade(r, user)
 	if errors.Is(tradeErr, store.ErrCommitUnknown) {
 		budget = user.Budget
 	}
@@ -93,10 +92,6 @@ func (h *Handler) trade(w http.ResponseWriter, r *http.Request) {
 		removed, added = t.Item.ID, components.OwnedRow(t.Item)
 	case flash != "":
 		removed, added, addTo = t.Item.ID, components.ItemRow(t.Item, t.Budget), "item-rows"
-	}
-	onScreen, err := h.pageOnScreen(r)
-	if err != nil { // the trade stands: answer it, with the count as it was
-		h.logger.Warn("count after trade", "uri", loggedURI(r), "err", err)
 	}
 	h.render(w, r, http.StatusOK, components.TradeResult(flashes, alerts, removed, added, addTo, budget, onScreen))
 }
@@ -179,7 +174,10 @@ func (h *Handler) itemTradeResult(w http.ResponseWriter, r *http.Request, id int
 
 // runTrade runs the purchase or sale the form asks for. budget is the user's budget as the
 // trade, done or refused, left it, or as the request found it when the form names no item.
-func (h *Handler) runTrade(r *http.Request, user store.User) (t store.Trade, buying bool, budget int64, err error) {
+// onScreen, for an htmx request from the market page, is that page (its search, sort and page,
+// from HX-Current-URL) as the trade left it, for its count and pager: read with the trade
+// (store.TradeOnPage); nil when it is not the market, or when it could not be read.
+func (h *Handler) runTrade(r *http.Request, user store.User) (t store.Trade, buying bool, budget int64, onScreen *store.MarketPage, err error) {
 	buyID, sellID := r.PostFormValue("purchase_item"), r.PostFormValue("sold_item")
 	buying = buyID != ""
 	raw := buyID
@@ -187,35 +185,52 @@ func (h *Handler) runTrade(r *http.Request, user store.User) (t store.Trade, buy
 		raw = sellID
 	}
 	id, ok := parseID(raw)
+	q, fromMarket := marketOnScreen(r)
 	switch {
 	case !ok || (buyID != "" && sellID != ""):
-		return t, buying, user.Budget, store.ErrNotFound
-	case buying:
+		if fromMarket {
+			onScreen = h.pageOnScreen(r, q)
+		}
+		return t, buying, user.Budget, onScreen, store.ErrNotFound
+	case !fromMarket && buying:
 		t, err = h.store.Buy(r.Context(), user.ID, id)
-	default:
+	case !fromMarket:
 		t, err = h.store.Sell(r.Context(), user.ID, id)
+	default:
+		var after store.PageAfter
+		t, after, err = h.store.TradeOnPage(r.Context(), user.ID, id, buying, q)
+		switch {
+		case after.Err == nil:
+			onScreen = &after.Page
+		case after.Err != err: // the trade stands: answered without the count
+			h.logger.Warn("count after trade", "uri", loggedURI(r), "err", after.Err)
+		}
 	}
-	return t, buying, t.Budget, err
+	return t, buying, t.Budget, onScreen, err
 }
 
-// pageOnScreen is the market page the htmx request came from (HX-Current-URL: its search,
-// sort and page) as the database holds it now, after the trade: its count and pager follow the
-// rows the trade moved. Nil when the request did not come from the market.
-func (h *Handler) pageOnScreen(r *http.Request) (*store.MarketPage, error) {
+// marketOnScreen is the market query of the page an htmx request came from (HX-Current-URL:
+// its search, sort and page); ok is false when it did not come from the market.
+func marketOnScreen(r *http.Request) (q store.MarketQuery, ok bool) {
+	if !isFragment(r) {
+		return q, false
+	}
 	cur, err := url.Parse(r.Header.Get("HX-Current-URL"))
 	if err != nil || cur.Path != "/market" {
-		return nil, nil
+		return q, false
 	}
-	ctx := r.Context()
-	version, err := h.store.Version(ctx) // the request's own version is from before the trade
+	return marketQuery(cur.Query()), true
+}
+
+// pageOnScreen is the market page q at the request's version (nothing was traded), nil when it
+// cannot be read.
+func (h *Handler) pageOnScreen(r *http.Request, q store.MarketQuery) *store.MarketPage {
+	page, _, err := h.market(r.Context(), q)
 	if err != nil {
-		return nil, err
+		h.logger.Warn("count on screen", "uri", loggedURI(r), "err", err)
+		return nil
 	}
-	page, _, err := h.market(context.WithValue(ctx, versionKey, version), marketQuery(cur.Query()))
-	if err != nil {
-		return nil, err
-	}
-	return &page, nil
+	return &page
 }
 
 func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request) {

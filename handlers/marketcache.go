@@ -152,6 +152,19 @@ func (h *Handler) versionedUser(ctx context.Context, id int64) (int64, store.Use
 	return version, u, err
 }
 
+// sessionUser is the market version and the signed-in user id: as the session's load read
+// them, when it did (PostgreSQL) and its row names the same user as its data; else read now.
+func (h *Handler) sessionUser(ctx context.Context, id int64) (int64, store.User, error) {
+	su := store.SessionUserOf(ctx)
+	if su == nil || !su.Read || su.UserID != id {
+		return h.versionedUser(ctx, id)
+	}
+	if su.Err == nil {
+		h.userCache.put(su.Version, id, su.User)
+	}
+	return su.Version, su.User, su.Err
+}
+
 // user returns an account, budget included, as of version.
 func (h *Handler) user(ctx context.Context, version, id int64) (store.User, error) {
 	return cached(ctx, h, h.userCache, version, id, func() (store.User, error) {

@@ -258,7 +258,7 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 		if now-seen >= 60 && r.URL.Path != "/market/events" {
 			h.sessions.Put(ctx, keySeen, now)
 		}
-		version, user, err := h.versionedUser(ctx, id)
+		version, user, err := h.sessionUser(ctx, id)
 		if err == nil && h.sessionEnded(ctx, user) { // ended from another session (account.go)
 			err = store.ErrNotFound
 		}

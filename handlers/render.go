@@ -53,7 +53,9 @@ func (h *Handler) tryRender(w http.ResponseWriter, r *http.Request, status int, 
 	buf := bufferPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufferPool.Put(buf)
-	if err := c.Render(r.Context(), buf); err != nil {
+	// Rendering reads nothing from the database: a request at the end of its budget (a trade
+	// answered as of unknown outcome, say) still gets its answer rendered.
+	if err := c.Render(context.WithoutCancel(r.Context()), buf); err != nil {
 		return err
 	}
 	h.writeHTML(w, r, status, buf.Bytes())

@@ -46,8 +46,8 @@ func (w watched) Run(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	return err
 }
 
-func (w watched) Trade(ctx context.Context, userID, itemID int64, buy bool) (Trade, error) {
-	t, err := w.Driver.Trade(ctx, userID, itemID, buy)
+func (w watched) Trade(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (Trade, error) {
+	t, err := w.Driver.Trade(ctx, userID, itemID, buy, after)
 	w.h.note(writeOutcome(err))
 	return t, err
 }

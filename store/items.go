@@ -126,13 +126,7 @@ func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
 // market is Market inside tx.
 func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPage, error) {
 	q = q.Normalize()
-	where, args := `owner_id IS NULL AND retired_at IS NULL`, []any{}
-	if q.Q != "" {
-		pattern := "%" + escapeLike(q.Q) + "%"
-		like := s.d.Dialect().Like
-		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
-		args = append(args, pattern, pattern)
-	}
+	where, args := s.marketWhere(q)
 	list := func(sort string, limit, offset int) ([]Item, error) {
 		items, err := marketRows(ctx, tx, `SELECT id, name, price, barcode, description, `+pictureColumn+` FROM items WHERE `+where+
 			` ORDER BY `+orderBy[sort]+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
@@ -176,6 +170,18 @@ func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPa
 	}
 	slices.Reverse(p.Items)
 	return p, nil
+}
+
+// marketWhere is the condition (and its arguments) of the items on sale that q finds.
+func (s *Store) marketWhere(q MarketQuery) (string, []any) {
+	where, args := `owner_id IS NULL AND retired_at IS NULL`, []any{}
+	if q.Q != "" {
+		pattern := "%" + escapeLike(q.Q) + "%"
+		like := s.d.Dialect().Like
+		where += ` AND (name ` + like + ` ? ESCAPE '\' OR description ` + like + ` ? ESCAPE '\')`
+		args = append(args, pattern, pattern)
+	}
+	return where, args
 }
 
 // marketRows reads items on sale: id, name, price, barcode and description.

@@ -70,5 +70,17 @@ func (s *Store) scanRows(ctx context.Context, query string, args []any, each fun
 // commits (SQLite: the readers), so that loading a session never waits for a trade.
 type SessionStore = driver.SessionStore
 
+// SessionUser is what a session's row says besides its data (see driver.SessionUser): on
+// PostgreSQL its load reads the signed-in user and the market version with it.
+type SessionUser = driver.SessionUser
+
+// WithSessionUser is ctx carrying su from a session's load to its commit.
+func WithSessionUser(ctx context.Context, su *SessionUser) context.Context {
+	return driver.WithSessionUser(ctx, su)
+}
+
+// SessionUserOf is the SessionUser ctx carries, or nil.
+func SessionUserOf(ctx context.Context) *SessionUser { return driver.SessionUserOf(ctx) }
+
 // Sessions returns the session store; expired sessions are deleted by Sweep.
 func (s *Store) Sessions() *SessionStore { return s.d.Sessions() }

@@ -17,20 +17,61 @@ type Trade = driver.Trade
 // budget never goes below zero. Refusals are ErrNotFound, ErrUnavailable and
 // ErrInsufficientFunds; on a refusal Trade.Budget is the budget that stands.
 func (s *Store) Buy(ctx context.Context, buyerID, itemID int64) (Trade, error) {
-	return s.trade(ctx, buyerID, itemID, true)
+	return s.trade(ctx, buyerID, itemID, true, nil)
 }
 
 // Sell gives an item back to the market and its price back to its owner, atomically.
 // Refusals are ErrNotFound and ErrNotOwner.
 func (s *Store) Sell(ctx context.Context, sellerID, itemID int64) (Trade, error) {
-	return s.trade(ctx, sellerID, itemID, false)
+	return s.trade(ctx, sellerID, itemID, false, nil)
 }
 
-// trade runs one purchase (buy) or sale in the engine, counts its outcome and, once it
-// committed, wakes the live streams.
-func (s *Store) trade(ctx context.Context, userID, itemID int64, buy bool) (Trade, error) {
+// PageAfter is a market page as a trade left it, for the trade's answer: its count and pager
+// (Page, Pages, Total, Query), not its items; or Err, when they could not be read.
+type PageAfter struct {
+	Page MarketPage
+	Err  error
+}
+
+// TradeOnPage is Buy (buy) or Sell, and then the market page q as the trade, done or refused,
+// left it (PageAfter): on PostgreSQL both in one round trip, the count in a transaction of its
+// own after the trade's. The page is not read after a trade that failed otherwise.
+func (s *Store) TradeOnPage(ctx context.Context, userID, itemID int64, buy bool, q MarketQuery) (Trade, PageAfter, error) {
+	q = q.Normalize()
+	where, args := s.marketWhere(q)
+	after := &driver.AfterTrade{Query: `SELECT count(*) FROM items WHERE ` + where, Args: args}
+	t, err := s.trade(ctx, userID, itemID, buy, after)
+	if err != nil && !refused(err) {
+		return t, PageAfter{Err: err}, err
+	}
+	if !after.Done {
+		after.Err = s.d.Read().QueryRowContext(ctx, after.Query, after.Args...).Scan(&after.Count)
+	}
+	if after.Err != nil {
+		return t, PageAfter{Err: fmt.Errorf("count market: %w", after.Err)}, err
+	}
+	total := int(after.Count)
+	p := MarketPage{Query: q, Total: total, Pages: max(1, (total+PerPage-1)/PerPage)}
+	p.Page = min(q.Page, p.Pages) // past the end: the last page, as Market says
+	p.Query.Page = p.Page
+	return t, PageAfter{Page: p}, err
+}
+
+// refused reports whether err is a trade's refusal: nothing changed, and the market stands.
+func refused(err error) bool {
+	for _, r := range []error{ErrNotFound, ErrUnavailable, ErrInsufficientFunds, ErrNotOwner} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// trade runs one purchase (buy) or sale in the engine (with the read after it, if any), counts
+// its outcome and, once it committed, wakes the live streams.
+func (s *Store) trade(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (Trade, error) {
 	s.nameBeforeTrade(ctx, itemID)
-	t, err := s.d.Trade(ctx, userID, itemID, buy)
+	t, err := s.d.Trade(ctx, userID, itemID, buy, after)
 	s.stats.traded(err)
 	switch {
 	case err == nil:

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"market/store"
@@ -15,6 +16,10 @@ type tradeFixture struct {
 	alice, bob         store.User
 	cheap, big, pricey store.Item
 	exact              store.Item
+	// onPage, when set, makes every trade a TradeOnPage from this market page, whose page
+	// must be the one Market reads next (t hears when it is not).
+	onPage *store.MarketQuery
+	t      *testing.T
 }
 
 const (
@@ -86,13 +91,43 @@ func tradeCases() []tradeCase {
 func TestTrades(t *testing.T) {
 	storetest.Each(t, func(t *testing.T) {
 		for _, tt := range tradeCases() {
-			t.Run(tt.name, func(t *testing.T) { runTradeCase(t, tt) })
+			t.Run(tt.name, func(t *testing.T) { runTradeCase(t, tt, nil) })
 		}
 	})
 }
 
-func newTradeFixture(t *testing.T) tradeFixture {
-	f := tradeFixture{st: newStore(t)}
+// TradeOnPage trades as Buy and Sell do, in every case, and its page is the market page as the
+// trade, done or refused, left it: the count and pager Market reads right after (on PostgreSQL
+// it came in the trade's round trip). A page past the end is the last, as Market's.
+func TestTradeOnPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T) {
+		for _, q := range []store.MarketQuery{{}, {Q: "e", Sort: store.SortPriceDesc, Page: 2}} {
+			t.Run(fmt.Sprintf("q=%s page %d", q.Q, q.Page), func(t *testing.T) {
+				for _, tt := range tradeCases() {
+					t.Run(tt.name, func(t *testing.T) { runTradeCase(t, tt, &q) })
+				}
+			})
+		}
+	})
+}
+
+// doOnPage is do through TradeOnPage.
+func (f tradeFixture) doOnPage(ctx context.Context, op string, who, item int64) (store.Trade, error) {
+	tr, after, err := f.st.TradeOnPage(ctx, who, item, op == buy, *f.onPage)
+	if after.Err != nil {
+		f.t.Errorf("%s %d: the page after it: %v", op, item, after.Err)
+		return tr, err
+	}
+	want, merr := f.st.Market(ctx, *f.onPage)
+	want.Items = nil
+	if merr != nil || fmt.Sprint(after.Page) != fmt.Sprint(want) {
+		f.t.Errorf("%s %d: the page after it %+v, Market reads %+v (%v)", op, item, after.Page, want, merr)
+	}
+	return tr, err
+}
+
+func newTradeFixture(t *testing.T, onPage *store.MarketQuery) tradeFixture {
+	f := tradeFixture{st: newStore(t), onPage: onPage, t: t}
 	f.alice, f.bob = storetest.CreateUser(t, f.st, "alice"), storetest.CreateUser(t, f.st, "bob")
 	f.cheap = storetest.AddItem(t, f.st, "Cheap", 300)
 	f.big = storetest.AddItem(t, f.st, "Big", 800)
@@ -103,15 +138,18 @@ func newTradeFixture(t *testing.T) tradeFixture {
 
 // do is one buy or sell.
 func (f tradeFixture) do(ctx context.Context, op string, who, item int64) (store.Trade, error) {
+	if f.onPage != nil {
+		return f.doOnPage(ctx, op, who, item)
+	}
 	if op == buy {
 		return f.st.Buy(ctx, who, item)
 	}
 	return f.st.Sell(ctx, who, item)
 }
 
-func runTradeCase(t *testing.T, tt tradeCase) {
+func runTradeCase(t *testing.T, tt tradeCase, onPage *store.MarketQuery) {
 	ctx := context.Background()
-	f := newTradeFixture(t)
+	f := newTradeFixture(t, onPage)
 	for _, s := range tt.before {
 		if _, err := f.do(ctx, s.op, s.who(f), s.item(f)); err != nil {
 			t.Fatalf("setup %s: %v", s.op, err)

@@ -1,6 +1,6 @@
 // Command faults runs the market binary through database faults and prints what its users saw.
 //
-//	go run ./.ci/faults [-short] [-users N] [-postgres ADMIN_URL]
+//	go run ./.ci/faults [-short] [-latency] [-users N] [-postgres ADMIN_URL]
 //
 // PostgreSQL (when -postgres or MARKET_TEST_POSTGRES names an admin URL): the server reaches the
 // database through toxiproxy, which adds latency, hangs, resets connections and goes down.
@@ -32,6 +32,7 @@ func main() {
 	short := flag.Bool("short", false, "phases of 2 s instead of 6 s (CI)")
 	users := flag.Int("users", 12, "users trading at once")
 	pg := flag.String("postgres", os.Getenv("MARKET_TEST_POSTGRES"), "PostgreSQL admin URL (empty: SQLite only)")
+	flag.BoolVar(&latencyOnly, "latency", false, "PostgreSQL's quiet and latency phases only (round trips in series)")
 	flag.Parse()
 	phase := 6 * time.Second
 	if *short {
@@ -42,6 +43,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// latencyOnly runs PostgreSQL's quiet and latency phases, nothing else (-latency).
+var latencyOnly bool
 
 func run(pg string, users int, phase time.Duration) error {
 	ctx := context.Background()
@@ -67,7 +71,7 @@ func run(pg string, users int, phase time.Duration) error {
 	} else {
 		fmt.Println("PostgreSQL: skipped (no -postgres or MARKET_TEST_POSTGRES)")
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !latencyOnly {
 		t, err := sqliteFaults(ctx, bin, dir, users, phase)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)

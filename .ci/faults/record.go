@@ -105,6 +105,22 @@ func (t *table) print(w io.Writer) {
 			unavailable, client, server, none, ms(quantile(took, 0.5)), ms(quantile(took, 0.99)), ms(quantile(took, 1)),
 			statuses(health), statuses(ready), rec)
 	}
+	t.printKinds(w)
+}
+
+// printKinds says each phase's p50 of market pages and of trades apart (t.mu held).
+func (t *table) printKinds(w io.Writer) {
+	fmt.Fprintln(w, "\n| phase | pages | page p50 | trades | trade p50 |\n|---|---|---|---|---|")
+	for _, p := range t.phases {
+		took := map[string][]time.Duration{}
+		for _, a := range p.answers {
+			if a.status > 0 && a.status < 400 {
+				took[a.kind] = append(took[a.kind], a.took)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %d | %s |\n", p.name, len(took["page"]), ms(quantile(took["page"], 0.5)),
+			len(took["trade"]), ms(quantile(took["trade"], 0.5)))
+	}
 }
 
 func statuses(m map[int]int) string {

@@ -49,6 +49,9 @@ func postgresFaults(ctx context.Context, bin, dir, admin string, users int, d ti
 		{"hang", "timeout", map[string]any{"timeout": 0}},
 		{"reset connections", "reset_peer", map[string]any{"timeout": 0}},
 	}
+	if latencyOnly {
+		faults = faults[:1]
+	}
 	for _, f := range faults {
 		undo, err := tp.toxic(f.kind, f.attributes)
 		if err != nil {
@@ -61,6 +64,9 @@ func postgresFaults(ctx context.Context, bin, dir, admin string, users int, d ti
 		}
 		c.recovered("after " + f.name)
 	}
+	if latencyOnly {
+		return t, finish(ctx, t, c, srv, bin, db)
+	}
 	if err := tp.enable(false); err != nil {
 		return nil, err
 	}
@@ -70,12 +76,17 @@ func postgresFaults(ctx context.Context, bin, dir, admin string, users int, d ti
 		return nil, err
 	}
 	c.recovered("after database down")
+	return t, finish(ctx, t, c, srv, bin, db)
+}
+
+// finish verifies every user's money, stops the server and checks the database.
+func finish(ctx context.Context, t *table, c *crowd, srv *server, bin, db string) error {
 	c.verify()
 	srv.stop()
 	if err := check(ctx, bin, db); err != nil {
 		t.fail("%v", err)
 	}
-	return t, nil
+	return nil
 }
 
 // sqliteFaults: the database on a 6 MiB tmpfs that fills up, is freed, fills again, and the

@@ -47,9 +47,10 @@ func (u *user) do(kind, method, path string, form url.Values, htmx bool) (answer
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", u.base)
 	}
-	if htmx {
+	if htmx { // from the market page, as its buttons send it
 		req.Header.Set("HX-Request", "true")
 		req.Header.Set("X-CSRF-Token", u.token)
+		req.Header.Set("HX-Current-URL", u.base+"/market")
 	}
 	start := time.Now()
 	res, err := u.hc.Do(req)

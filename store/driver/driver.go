@@ -47,8 +47,9 @@ type Driver interface {
 	// Trade runs one purchase (buy) or sale, with every rule about money: an item is sold
 	// once, a budget never goes below zero, the ledger and the market event are written in
 	// the same transaction. Refusals are ErrNotFound, ErrUnavailable, ErrInsufficientFunds and
-	// ErrNotOwner; on a refusal Trade.Budget is the budget that stands.
-	Trade(ctx context.Context, userID, itemID int64, buy bool) (Trade, error)
+	// ErrNotOwner; on a refusal Trade.Budget is the budget that stands. after, when not nil,
+	// is a read the caller makes next, which the engine may make with the trade (AfterTrade).
+	Trade(ctx context.Context, userID, itemID int64, buy bool, after *AfterTrade) (Trade, error)
 	// RecordEvent writes an operator's market event inside its transaction.
 	RecordEvent(ctx context.Context, tx *sql.Tx, itemID int64, kind string, userID int64) error
 	// Position is the market version q sees. exact is false when q may also see changes

@@ -63,6 +63,20 @@ type Trade struct {
 	Budget int64
 }
 
+// AfterTrade is a count its trade's caller wants as the trade left the market (the items a
+// market page shows, for its count and pager): Query, one row of one integer with ? placeholders
+// and Args, read right after the trade, done or refused, in a transaction of its own that sees
+// it. An engine far from the application sends it with the trade, in the same round trip, and
+// says so in Done; else its caller reads it.
+type AfterTrade struct {
+	Query string
+	Args  []any
+
+	Done  bool  // the engine read it: Count, or Err
+	Count int64 // what Query counted
+	Err   error // the read failed (the trade's outcome stands)
+}
+
 // MarketEvent is one change of the market as the live streams tell it: the market version right
 // after it, the item, what happened to it and the user it concerns, whose open pages show their
 // items and budget again.

@@ -89,8 +89,20 @@ const pgHorizon = `SELECT CASE WHEN s.newest IS NULL OR s.newest < pg_snapshot_x
 	FROM (SELECT pg_current_snapshot() AS snap, (` + pgNewest + `) AS newest) s`
 
 func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, error) {
+	return e.position(ctx, q, pgPosition+` FROM catalogue c`)
+}
+
+// ownPosition is Position as the engine reads it by itself (the poll, the notifier): the same
+// statement, named apart, so that what runs beside the requests can be told from theirs (in
+// pg_stat_statements, or at the wire).
+func (e *Engine) ownPosition(ctx context.Context) (int64, error) {
+	v, _, err := e.position(ctx, e.db, pgPosition+` FROM catalogue c /* the engine's own */`)
+	return v, err
+}
+
+func (e *Engine) position(ctx context.Context, q driver.Querier, query string) (int64, bool, error) {
 	var epoch, newest, horizon int64
-	err := q.QueryRowContext(ctx, pgPosition+` FROM catalogue c`).Scan(&epoch, &newest, &horizon)
+	err := q.QueryRowContext(ctx, query).Scan(&epoch, &newest, &horizon)
 	if err != nil {
 		return 0, false, fmt.Errorf("market version: %w", err)
 	}
@@ -120,6 +132,32 @@ func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) 
 	v, _ := e.version(epoch, newest, horizon)
 	user, err := u.User(id)
 	return v, user, err
+}
+
+// pgSessionUser reads a session, the user its row names and the position: a request's first
+// read, one round trip (no row: no such session, or it expired).
+const pgSessionUser = pgPosition + `, s.data, coalesce(s.user_id, 0), u.id, u.username, u.email, u.budget, u.role, u.session_gen
+	FROM sessions s CROSS JOIN catalogue c LEFT JOIN users u ON u.id = s.user_id
+	WHERE s.token = $1 AND current_timestamp < s.expiry`
+
+// sessionUser is the sessions' driver.UserRead.
+func (e *Engine) sessionUser(ctx context.Context, q driver.SessionDB, token string, su *driver.SessionUser) ([]byte, error) {
+	var (
+		epoch, newest, horizon, userID int64
+		data                           []byte
+		u                              driver.NullUser
+	)
+	err := q.QueryRowContext(ctx, pgSessionUser, token).Scan(append([]any{&epoch, &newest, &horizon, &data, &userID}, u.Dest()...)...)
+	if err != nil {
+		return nil, err
+	}
+	su.UserID = userID
+	if userID != 0 {
+		su.Read = true
+		su.Version, _ = e.version(epoch, newest, horizon)
+		su.User, su.Err = u.User(userID)
+	}
+	return data, nil
 }
 
 // EventsSince reads the trades after since up to until, a version Position gave in the same

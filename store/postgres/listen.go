@@ -91,7 +91,7 @@ func (e *Engine) notifier(ctx context.Context) {
 		// The notification says up to which version it tells, so that the polls know it was
 		// heard (see poll).
 		nctx, cancel := context.WithTimeout(ctx, time.Second)
-		if v, _, err := e.Position(nctx, e.db); err == nil {
+		if v, err := e.ownPosition(nctx); err == nil {
 			e.pgx.Exec(nctx, `SELECT pg_notify('market', $1)`, strconv.FormatInt(v, 10)) // lost, the poll covers it
 		}
 		cancel()
@@ -147,7 +147,7 @@ func (e *Engine) heard(payload string) {
 func (e *Engine) poll(ctx context.Context) {
 	t := time.NewTicker(driver.ChangePoll)
 	defer t.Stop()
-	last, _, _ := e.Position(ctx, e.db)
+	last, _ := e.ownPosition(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,7 +155,7 @@ func (e *Engine) poll(ctx context.Context) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, driver.ChangePoll)
-		v, _, err := e.Position(pctx, e.db)
+		v, err := e.ownPosition(pctx)
 		cancel()
 		e.mu.Lock()
 		told := e.told

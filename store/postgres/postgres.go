@@ -57,6 +57,7 @@ func Open(ctx context.Context, dsn string, opts driver.Options) (*Engine, error)
 	}
 	// A confirmed trade is committed: whatever the server's default, wait for the WAL flush.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool { return p.IdleDuration > pingIdle }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -67,18 +68,28 @@ func Open(ctx context.Context, dsn string, opts driver.Options) (*Engine, error)
 	}
 	// The use cases have connections of their own, apart from the sessions' pool: database/sql
 	// keeps idle connections, and on a shared pool those could starve the session store.
-	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg.ConnConfig)})
+	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg.ConnConfig, stdlib.OptionShouldPing(shouldPing))})
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	w := &pgWriter{db: db, commits: opts.Commits}
 	e := &Engine{pgx: pool, db: db, path: redact(dsn), writer: w, commits: opts.Commits}
-	e.sessionsDB = stdlib.OpenDBFromPool(pool)
+	e.sessionsDB = stdlib.OpenDBFromPool(pool, stdlib.OptionShouldPing(shouldPing))
 	e.sessions = driver.NewSessionStore(e.sessionsDB, e.sessionsDB, dialect)
+	e.sessions.ReadUserWith(e.sessionUser)
 	e.changes, e.kick = make(chan struct{}), make(chan struct{}, 1)
 	e.startListener(cfg.ConnConfig)
 	return e, nil
 }
+
+// pingIdle is how long a connection may sit idle and still be used without a ping first. A
+// ping is a round trip of its own before the request's first (pgx pings after a second by
+// default, so a quiet instance paid one more round trip on most requests); a connection that
+// died while idle for less fails its statement, which the request answers as the database's
+// trouble (and a trade whose statement was sent as of unknown outcome).
+const pingIdle = 10 * time.Second
+
+func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool { return p.IdleDuration > pingIdle }
 
 // Close ends the listener, the poll and the pruning, and closes every connection.
 func (e *Engine) Close() error {

@@ -11,11 +11,12 @@ import (
 )
 
 // Trade on PostgreSQL is one statement, market_trade (migrations/0005_trade_feed.sql) with the
-// item's picture read beside it, in a transaction of its own: one round trip where SQLite's
-// takes nine (begin, two reads, two updates, the event, the ledger row, the budget again,
-// commit). It runs again, as the writer's transactions do, when PostgreSQL reports a
-// serialization failure or a deadlock, or when the refusal it found no longer holds.
-func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool) (driver.Trade, error) {
+// item's picture read beside it, in a transaction of its own: one round trip where SQLite's takes nine (begin, two
+// reads, two updates, the event, the ledger row, the budget again, commit). It runs again, as
+// the writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock,
+// or when the refusal it found no longer holds. A read after it (after) goes with it, in the
+// same round trip (tradeThenRead).
+func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (driver.Trade, error) {
 	if e.writer.closed.Load() {
 		return driver.Trade{}, driver.ErrClosed
 	}
@@ -23,7 +24,7 @@ func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool) (dri
 		if err := ctx.Err(); err != nil {
 			return driver.Trade{}, err
 		}
-		t, outcome, err := e.tradeOnce(ctx, userID, itemID, buy)
+		t, outcome, err := e.tradeOnce(ctx, userID, itemID, buy, after)
 		if (retryable(err) || outcome == "retry") && attempt < pgAttempts {
 			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
 			continue
@@ -41,8 +42,13 @@ var tradeRefusals = map[string]error{
 	"funds": driver.ErrInsufficientFunds, "not_owner": driver.ErrNotOwner, "retry": driver.ErrUnavailable,
 }
 
-// tradeOnce calls market_trade once.
-func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool) (driver.Trade, string, error) {
+// pgTrade is the trade's statement. The item's picture comes in it, read beside the trade's
+// row (in the statement's snapshot: a picture set since comes to the page as an edit, live).
+const pgTrade = `SELECT outcome, name, price, barcode, description, owner_id, budget,
+	coalesce((SELECT hash FROM pictures WHERE item_id = $2), '') FROM market_trade($1, $2, $3)`
+
+// tradeOnce calls market_trade once, and reads after with it when asked.
+func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (driver.Trade, string, error) {
 	var (
 		t                          driver.Trade
 		outcome                    string
@@ -56,15 +62,15 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool) 
 	ctx, cancel := uncancelled(ctx)
 	defer cancel()
 	start := time.Now()
-	// The item's picture comes in the same statement, read beside the trade's row (in the
-	// statement's snapshot: a picture set since comes to the page as an edit, live).
-	err := e.db.QueryRowContext(ctx,
-		`SELECT outcome, name, price, barcode, description, owner_id, budget,
-		        coalesce((SELECT hash FROM pictures WHERE item_id = ?), '')
-		 FROM market_trade(?, ?, ?)`,
-		itemID, userID, itemID, buy).Scan(&outcome, &name, &price, &barcode, &description, &owner, &budget, &picture)
+	dest := []any{&outcome, &name, &price, &barcode, &description, &owner, &budget, &picture}
+	var err error
+	if after != nil {
+		err = e.tradeThenRead(ctx, []any{userID, itemID, buy}, dest, after)
+	} else if err = e.db.QueryRowContext(ctx, pgTrade, userID, itemID, buy).Scan(dest...); err != nil {
+		err = statementError(err)
+	}
 	if err != nil {
-		return t, "", statementError(err)
+		return t, "", err
 	}
 	e.commits.Committed(time.Since(start))
 	if name.Valid {

@@ -16,8 +16,9 @@ import (
 // it), where it reads the trader's budget and the item inside the transaction, applies the
 // trade with conditional updates, and reads the budget again. On a refusal Trade.Budget is the
 // budget that stands (the trade's changes are undone), so the answer never shows a budget older
-// than the refusal.
-func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool) (driver.Trade, error) {
+// than the refusal. The read after it (AfterTrade) is left to the caller: SQLite's reads are
+// local.
+func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool, _ *driver.AfterTrade) (driver.Trade, error) {
 	apply := e.sell
 	if buy {
 		apply = e.buy
