@@ -136,7 +136,8 @@ func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) 
 
 // pgSessionUser reads a session, the user its row names and the position: a request's first
 // read, one round trip (no row: no such session, or it expired).
-const pgSessionUser = pgPosition + `, s.data, coalesce(s.user_id, 0), u.id, u.username, u.email, u.budget, u.role, u.session_gen
+const pgSessionUser = pgPosition + `, s.data, coalesce(s.user_id, 0), u.id, u.username, u.email, u.budget, u.role, u.session_gen,
+	u.email_confirmed
 	FROM sessions s CROSS JOIN catalogue c LEFT JOIN users u ON u.id = s.user_id
 	WHERE s.token = $1 AND current_timestamp < s.expiry`
 
