@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -21,18 +22,28 @@ type health struct {
 	probeOK error      // what that write said
 }
 
-// note records a write's outcome: a failure to write, or a success that clears one. Refusals
-// and other failures say nothing about whether the database can write.
+// note records a write's outcome: a success or a refusal (the write worked: the item was
+// sold, the budget too small) clears a failure to write, which a failure to write sets. Other
+// errors (a request given up, a bug) say nothing about whether the database can write.
 func (h *health) note(err error) {
+	var refused bool
+	for _, r := range refusals {
+		refused = refused || errors.Is(err, r)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case err == nil:
+	case err == nil || refused:
 		h.failed = nil
 	case CannotWrite(err) || Unavailable(err):
 		h.failed = err
 	}
 }
+
+// refusals are the errors of writes that worked: the database refused the request, not the
+// write.
+var refusals = []error{ErrNotFound, ErrUnavailable, ErrInsufficientFunds, ErrNotOwner,
+	ErrDuplicateUsername, ErrDuplicateEmail}
 
 // watched is the engine with every write's outcome noted.
 type watched struct {
@@ -42,23 +53,14 @@ type watched struct {
 
 func (w watched) Run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	err := w.Driver.Run(ctx, fn)
-	w.h.note(writeOutcome(err))
+	w.h.note(err)
 	return err
 }
 
 func (w watched) Trade(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (Trade, error) {
 	t, err := w.Driver.Trade(ctx, userID, itemID, buy, after)
-	w.h.note(writeOutcome(err))
+	w.h.note(err)
 	return t, err
-}
-
-// writeOutcome is err as the database's health sees it: a refusal (the item was sold, the
-// budget too small) is a write that worked.
-func writeOutcome(err error) error {
-	if Trouble(err) == driver.NoTrouble {
-		return nil
-	}
-	return err
 }
 
 // probeEvery bounds how often Writable writes: readiness asked a thousand times a second
@@ -68,29 +70,27 @@ const probeEvery = time.Second
 // Writable reports whether the database takes writes now: the last write's trouble if it
 // failed to write, else the outcome of a write of the readiness probe's own session row
 // (made at most once a second; it expires in a minute and is swept like any session).
+//
+// While a probe is on its way (on a hung database, up to the asker's deadline), others are
+// answered with what is known, at once: readiness asked often never queues behind itself.
 func (s *Store) Writable(ctx context.Context) error {
 	h := s.health
-	h.probing.Lock()
-	defer h.probing.Unlock()
 	h.mu.Lock()
 	failed, probed, probeOK := h.failed, h.probed, h.probeOK
 	h.mu.Unlock()
-	switch {
-	case failed != nil && time.Since(probed) < probeEvery:
-		return failed
-	case time.Since(probed) < probeEvery:
-		return probeOK
+	known := cmp.Or(failed, probeOK)
+	if time.Since(probed) < probeEvery || !h.probing.TryLock() {
+		return known
 	}
+	defer h.probing.Unlock()
 	now := time.Now()
 	err := s.d.Sessions().CommitCtx(ctx, "readiness-probe", []byte(now.UTC().Format(time.RFC3339Nano)), now.Add(time.Minute))
 	if errors.Is(err, context.Canceled) { // the asker left: nothing learnt
-		return err
+		return known
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.probed, h.probeOK = now, err
-	if err == nil || writeOutcome(err) != nil {
-		h.failed = writeOutcome(err)
-	}
+	h.mu.Unlock()
+	h.note(err)
 	return err
 }
