@@ -42,7 +42,9 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) {
 		h.renderAccountEmail(w, r, http.StatusOK, f)
 		return
 	}
-	h.forgiveLogin(ctx, byUser, ip, now)
+	if err == nil || errors.Is(err, store.ErrDuplicateEmail) { // the password proved right
+		h.forgiveLogin(ctx, byUser, ip, now)
+	}
 	if errors.Is(err, store.ErrDuplicateEmail) {
 		f.check(false, "email_address", "That email address is already registered. Log in instead.")
 		h.renderAccountEmail(w, r, http.StatusOK, f)

@@ -224,15 +224,9 @@ func (s *Store) ConfirmEmail(ctx context.Context, hash string, now time.Time) (U
 	return u, purpose, err
 }
 
-// CheckEmailChange checks a change of the user's address to email: an address no account uses
-// (else ErrDuplicateEmail, found before any hash) and the right current password (else
-// ErrInvalidCredentials). IssueToken then stores the change token with its mails.
+// CheckEmailChange checks a change of the user's address to email: the right current password
+// (else ErrInvalidCredentials), then an address no account uses (else ErrDuplicateEmail). IssueToken then stores the change token with its mails.
 func (s *Store) CheckEmailChange(ctx context.Context, userID int64, current, email string) error {
-	if _, taken, err := takenNames(ctx, s.d.Read(), "", email); err != nil {
-		return err
-	} else if taken {
-		return ErrDuplicateEmail
-	}
 	var hash string
 	err := s.d.Read().QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -247,6 +241,13 @@ func (s *Store) CheckEmailChange(ctx context.Context, userID int64, current, ema
 	}
 	if !ok {
 		return ErrInvalidCredentials
+	}
+	// Only after the password: a taken address tells the signed-in user nothing a guess of the
+	// password (counted like a failed login) has not earned.
+	if _, taken, err := takenNames(ctx, s.d.Read(), "", email); err != nil {
+		return err
+	} else if taken {
+		return ErrDuplicateEmail
 	}
 	return nil
 }
