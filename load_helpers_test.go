@@ -37,6 +37,7 @@ var knobs = struct {
 	abuseItems    func() int
 	streams       func(t *testing.T) []int
 	streamsBase   func() string
+	streamsCPU    func() string
 }{
 	soakDuration:  func() time.Duration { return knobDuration("MARKET_SOAK_DURATION", 3*time.Minute) },
 	abuseDuration: func() time.Duration { return time.Duration(knobInt("MARKET_ABUSE_SECONDS", 20)) * time.Second },
@@ -44,6 +45,7 @@ var knobs = struct {
 	abuseItems:    func() int { return knobInt("MARKET_ABUSE_ITEMS", 0) },
 	streams:       knobStreams,
 	streamsBase:   func() string { return os.Getenv("MARKET_STREAMS_BASE") },
+	streamsCPU:    func() string { return os.Getenv("MARKET_STREAMS_CPU") },
 }
 
 // knobStreams is the numbers of live streams TestLoadStreamsAtScale opens, one run each.

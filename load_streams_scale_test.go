@@ -158,8 +158,10 @@ func scaleRun(t *testing.T, bin, db string, users []loadUser, trader loadUser) s
 	for i := range scaleReaders {
 		readers.Go(func() { gets[i] = timeGets(t, p.base, users[i], stop) })
 	}
+	profiled := profileCPU(t, "http://"+maddr, fmt.Sprintf("%s-%d", filepath.Base(bin), len(streams.conns)))
 	cpu1 := procCPU(t, p.cmd.Process.Pid)
 	sent, versions := scaleTrade(t, p.base, trader)
+	<-profiled
 	close(stop)
 	readers.Wait()
 	streams.await(versions[len(versions)-1], 30*time.Second) // the last events delivered
@@ -170,6 +172,39 @@ func scaleRun(t *testing.T, bin, db string, users []loadUser, trader loadUser) s
 	// however busy the machine.
 	r.eventCPU = (procCPU(t, p.cmd.Process.Pid) - cpu1) / time.Duration(len(r.delays))
 	return r
+}
+
+// profileCPU writes the server's CPU profile while the trades go out to the directory
+// MARKET_STREAMS_CPU names, if any, as name.pprof; the channel is closed once it is written.
+func profileCPU(t *testing.T, metrics, name string) <-chan struct{} {
+	done := make(chan struct{})
+	dir := knobs.streamsCPU()
+	if dir == "" {
+		close(done)
+		return done
+	}
+	seconds := int((scaleTrades*scaleStep + time.Second) / time.Second)
+	go func() {
+		defer close(done)
+		res, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", metrics, seconds))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK { // a build that serves no profiles
+			t.Logf("%s: no CPU profile: %s", name, res.Status)
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".pprof"), b, 0o644)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	return done
 }
 
 // scaleTrade buys and sells back item 1, scaleTrades times, and reads the version each made.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -223,6 +224,10 @@ func serveMetrics(ctx context.Context, addr string, st *store.Store, h *handlers
 	m := metrics.New(st, h.OpenStreams)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	// Profiles of the running process, for the operator only: this listener is never public.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	go func() {
