@@ -280,3 +280,29 @@ func TestStreamEndsAtLogout(t *testing.T) {
 	}
 	waitUntil(t, "the stream to end", time.Second, func() bool { return app.handler.OpenStreams() == 0 })
 }
+
+// A stream whose session cannot be checked (the sessions cannot be read: the database is down)
+// counts as signed in: it keeps its pings and stays open.
+func TestStreamOutlivesFailedSessionCheck(t *testing.T) {
+	app := newTestApp(t, handlers.Config{StreamPing: 50 * time.Millisecond})
+	ann := app.signUp("ann")
+	ls := ann.stream("/market/events", nil)
+	waitUntil(t, "the stream", time.Second, func() bool { return app.handler.OpenStreams() == 1 })
+	if _, err := app.store.DB().Exec("ALTER TABLE sessions RENAME TO sessions_away"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for pings := 0; pings < 3; pings++ {
+		select {
+		case ev, ok := <-ls.events:
+			if !ok || !ev.comment {
+				t.Fatalf("with the sessions unreadable: event %+v (open %v), want pings", ev, ok)
+			}
+		case <-deadline:
+			t.Fatalf("%d pings within 5 s", pings)
+		}
+	}
+	if n := app.handler.OpenStreams(); n != 1 {
+		t.Errorf("%d streams open, want 1", n)
+	}
+}

@@ -74,6 +74,7 @@ type Broker struct {
 	open    int                       // streams subscribed
 	byAddr  map[string]int            // streams subscribed, by address
 	byUser  map[int64]int             // streams subscribed, by user, closed or not
+	wheel   wheel                     // the streams to ping, but those told to close
 	started bool
 	quit    chan struct{} // closed by Stop
 	stop    sync.Once
@@ -84,7 +85,7 @@ type Broker struct {
 // NewBroker is a broker with no streams yet; the first stream starts it.
 func NewBroker(feed Feed, views Renderer, logger *slog.Logger, cfg Config) *Broker {
 	return &Broker{feed: feed, views: views, logger: logger, cfg: cfg,
-		run: newRunQueue(), streams: map[int64][]*subscription{}, all: map[*subscription]bool{}, byAddr: map[string]int{}, byUser: map[int64]int{}, quit: make(chan struct{})}
+		run: newRunQueue(), streams: map[int64][]*subscription{}, all: map[*subscription]bool{}, byAddr: map[string]int{}, byUser: map[int64]int{}, wheel: newWheel(cfg.Ping), quit: make(chan struct{})}
 }
 
 // Stop ends every stream at once and refuses new ones; register it with

@@ -40,18 +40,23 @@ func (v testViews) Account(ctx context.Context, _, user int64) ([]store.Item, in
 // newTestBroker is a broker over a seeded store (SQLite, or PostgreSQL when the tests ask).
 func newTestBroker(t *testing.T, perUser int) (*Broker, *store.Store) {
 	t.Helper()
+	return newTestBrokerConfig(t, Config{Ping: time.Minute, PerUser: perUser, SignedIn: func(_ context.Context, who []Viewer) []bool {
+		in := make([]bool, len(who))
+		for i := range in {
+			in[i] = true
+		}
+		return in
+	}})
+}
+
+// newTestBrokerConfig is a broker of cfg over a seeded store.
+func newTestBrokerConfig(t *testing.T, cfg Config) (*Broker, *store.Store) {
+	t.Helper()
 	st := storetest.Open(t)
 	if _, err := st.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	b := NewBroker(st, testViews{st}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Config{Ping: time.Minute, PerUser: perUser, SignedIn: func(_ context.Context, who []Viewer) []bool {
-			in := make([]bool, len(who))
-			for i := range in {
-				in[i] = true
-			}
-			return in
-		}})
+	b := NewBroker(st, testViews{st}, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	t.Cleanup(b.Stop)
 	return b, st
 }

@@ -59,6 +59,7 @@ func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery)
 	b.byAddr[who.Addr]++
 	b.byUser[who.User]++
 	b.streams[who.User] = append(b.streams[who.User], s)
+	b.wheel.add(s)
 	b.trim(who.User, limit+1)
 	if len(b.streams[who.User]) > limit {
 		time.AfterFunc(evictGrace, func() {
@@ -78,6 +79,7 @@ func (b *Broker) trim(user int64, keep int) {
 		// The user opened a newer stream: this one ends, and says so, so that the page does
 		// not reconnect and take the newer one's place in turn.
 		list[0].end("another tab follows the market")
+		b.wheel.remove(list[0])
 		list = list[1:]
 	}
 	if len(list) > 0 {
@@ -93,6 +95,7 @@ func (b *Broker) unsubscribe(s *subscription) {
 	}
 	s.ended = true
 	b.open--
+	b.wheel.remove(s)
 	delete(b.all, s)
 	addr, user := s.who.Addr, s.who.User
 	if b.byAddr[addr]--; b.byAddr[addr] <= 0 {

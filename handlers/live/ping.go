@@ -10,7 +10,7 @@ import (
 // in: the streams due are looked for 16 times a ping, so a ping (and a logout's end) is at
 // most a sixteenth of the interval late, and the checks of many streams share their reads.
 func (b *Broker) pings() {
-	tick := time.NewTicker(max(b.cfg.Ping/16, 5*time.Millisecond))
+	tick := time.NewTicker(b.wheel.slot)
 	defer tick.Stop()
 	for {
 		select {
@@ -22,9 +22,12 @@ func (b *Broker) pings() {
 	}
 }
 
-// pingDue pings the streams whose ping is due at now, and ends those signed out.
+// pingDue pings the streams whose ping is due at now, and ends those signed out. A check that
+// answers for fewer streams than it was asked about (it failed) leaves the rest signed in.
 func (b *Broker) pingDue(now time.Time) {
-	due := b.due(now)
+	b.mu.Lock()
+	due := b.wheel.due(now, b.cfg.Ping)
+	b.mu.Unlock()
 	if len(due) == 0 {
 		return
 	}
@@ -36,7 +39,7 @@ func (b *Broker) pingDue(now time.Time) {
 	in := b.cfg.SignedIn(ctx, who)
 	cancel()
 	for i, s := range due {
-		if in[i] {
+		if i >= len(in) || in[i] {
 			s.queuePing()
 		} else {
 			s.end("signed out")
@@ -44,18 +47,62 @@ func (b *Broker) pingDue(now time.Time) {
 	}
 }
 
-// due is the streams whose ping is due at now; their next is one interval later.
-func (b *Broker) due(now time.Time) []*subscription {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// wheelSpokes is how many times a ping interval the pinger looks for the streams due.
+const wheelSpokes = 16
+
+// wheel holds the streams by when their next ping is due, so that finding the streams due
+// costs what is due, not a visit of every stream 16 times an interval under the broker's lock
+// (which every new stream and every trade's hand-out wait for). Time is cut into slots of a
+// sixteenth of the interval, numbered from the epoch; a stream due at d waits on the spoke of
+// the first slot that starts at or after d, and a spoke is looked at once its slot has begun.
+// Its streams due a round later (new ones) stay on it. Guarded by the broker's mu.
+type wheel struct {
+	slot   time.Duration
+	next   int64 // the number of the next slot to look at
+	spokes [wheelSpokes][]*subscription
+}
+
+func newWheel(ping time.Duration) wheel {
+	return wheel{slot: max(ping/wheelSpokes, 5*time.Millisecond)}
+}
+
+// add puts s on the spoke of its due time.
+func (w *wheel) add(s *subscription) {
+	d, slot := s.due.UnixNano(), int64(w.slot)
+	s.spoke = int(((d + slot - 1) / slot) % wheelSpokes)
+	w.spokes[s.spoke] = append(w.spokes[s.spoke], s)
+	s.at = len(w.spokes[s.spoke])
+}
+
+// remove takes s off the wheel, if it is on it.
+func (w *wheel) remove(s *subscription) {
+	if s.at == 0 {
+		return
+	}
+	list := w.spokes[s.spoke]
+	last := list[len(list)-1]
+	list[s.at-1], last.at = last, s.at
+	list[len(list)-1] = nil
+	w.spokes[s.spoke] = list[:len(list)-1]
+	s.at = 0
+}
+
+// due is the streams whose ping is due at now; their next is one interval later. It looks at
+// every slot begun since the last call, the last round's at most (the pinger fell behind).
+func (w *wheel) due(now time.Time, ping time.Duration) []*subscription {
+	current := now.UnixNano() / int64(w.slot)
 	var due []*subscription
-	for _, list := range b.streams {
+	for n := max(w.next, current-wheelSpokes+1); n <= current; n++ {
+		list := w.spokes[n%wheelSpokes]
+		w.spokes[n%wheelSpokes] = nil
 		for _, s := range list {
 			if !now.Before(s.due) {
-				s.due = now.Add(b.cfg.Ping)
+				s.due = now.Add(ping)
 				due = append(due, s)
 			}
+			w.add(s)
 		}
 	}
+	w.next = current + 1
 	return due
 }

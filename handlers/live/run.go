@@ -17,7 +17,9 @@ type subscription struct {
 	who   Viewer
 	query store.MarketQuery // normalized
 	ended bool              // unsubscribed (guarded by the broker's mu)
-	due   time.Time         // of the next ping (guarded by the broker's mu)
+	due   time.Time         // of the next ping (guarded by the broker's mu, as are spoke and at)
+	spoke int               // of the ping wheel (ping.go) it waits on
+	at    int               // its place on the spoke, plus one; 0: not on the wheel
 
 	mu      sync.Mutex
 	pending []*group // groups to write, oldest first
