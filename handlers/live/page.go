@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ type group struct {
 
 	mu    sync.Mutex
 	pages map[store.MarketQuery]*page
+
+	refreshOnce sync.Once
+	refreshed   *group // g as a refresh, see asRefresh
 }
 
 // newGroup is the group of c, read after version from, with the pages c read; reads, if not
@@ -52,6 +56,21 @@ func newGroup(from int64, c store.Changes, reads *atomic.Int64) *group {
 		g.pages[q] = p
 	}
 	return g
+}
+
+// asRefresh is g for the streams that fell too far behind to be told what happened (give): at
+// its version, with no events, it takes every viewer's page whole. Its pages are g's, and the
+// ones g did not read it reads as a stream asks for them.
+func (g *group) asRefresh() *group {
+	g.refreshOnce.Do(func() {
+		r := &group{from: g.from, version: g.version, refresh: true, untouched: map[store.MarketQuery]bool{},
+			quiet: newPage(), reads: g.reads, pages: map[store.MarketQuery]*page{}}
+		g.mu.Lock()
+		maps.Copy(r.pages, g.pages)
+		g.mu.Unlock()
+		g.refreshed = r
+	})
+	return g.refreshed
 }
 
 // page is one page of the market at a group's version, and the events rendered for the

@@ -33,14 +33,26 @@ type subscription struct {
 	kickTo  func(*subscription) // hands the stream to a writer; never blocks
 }
 
+// maxPending is how many groups a stream may have waiting for its writer. A client that reads
+// so slowly that more queue up would hold every group since (and their pages) for as long as
+// it keeps its connection: its groups collapse instead into the newest as a refresh, which
+// takes its page's rows whole, as a reconnect's replay would.
+const maxPending = 64
+
 // give queues a group for the stream.
 func (s *subscription) give(g *group) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.done {
-		s.pending = append(s.pending, g)
-		s.kick()
+	if s.done {
+		return
 	}
+	if len(s.pending) >= maxPending {
+		clear(s.pending)
+		s.pending = append(s.pending[:0], g.asRefresh())
+	} else {
+		s.pending = append(s.pending, g)
+	}
+	s.kick()
 }
 
 // queuePing asks for a ping.

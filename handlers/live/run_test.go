@@ -79,3 +79,64 @@ func TestStalledClientsHoldNoOneBack(t *testing.T) {
 		t.Errorf("%d streams open, want the %d stalled ones and the reader", n, stalled)
 	}
 }
+
+// A client too slow to take its groups as they come holds at most maxPending of them: the
+// older ones collapse into the newest as a refresh, so when the client reads again it gets its
+// page's rows whole at that version, then the groups after it, and no event in between.
+func TestSlowClientGroupsCollapse(t *testing.T) {
+	b, st := newTestBroker(t, 4)
+	ctx := context.Background()
+	q := store.MarketQuery{}.Normalize()
+	ann, err := st.CreateUser(ctx, "ann", "ann@example.com", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := b.mustSubscribe(t, ann.ID, q) // its opener holds it: groups wait, as for a writer stuck on a slow client
+	c, err := st.ChangesSince(ctx, 0, 0, []store.MarketQuery{q}, store.AllPages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &view{b: b, s: s, cursor: c.Version}
+	if err := v.remember(newGroup(0, c, nil)); err != nil {
+		t.Fatal(err)
+	}
+	item := c.Pages[q].Items[0]
+	const n = maxPending + 10
+	for i := range int64(n) {
+		version := c.Version + i + 1
+		b.handOut(newGroup(version-1, store.Changes{Version: version, Complete: true,
+			Events: []store.MarketEvent{{Version: version, ItemID: item.ID, ItemName: item.Name, Kind: "buy", UserID: ann.ID + 1}}}, nil))
+		s.mu.Lock()
+		held := len(s.pending)
+		s.mu.Unlock()
+		if held > maxPending {
+			t.Fatalf("%d groups held for a stream that does not read", held)
+		}
+	}
+	server, client := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	s.attach(v, connWire{server}, b.run.push)
+	go s.work(writeTimeout)
+
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(client)
+	var ids []int64
+	refreshAt := int64(0)
+	for last := c.Version + n; len(ids) == 0 || ids[len(ids)-1] < last; {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after events %v: %v", ids, err)
+		}
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			v, _ := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
+			ids = append(ids, v)
+		}
+		if strings.Contains(line, `data-refresh="true"`) {
+			refreshAt = ids[len(ids)-1]
+		}
+	}
+	first := c.Version + maxPending + 1 // the group that found maxPending waiting
+	if refreshAt != first || ids[0] != first || len(ids) != n-maxPending {
+		t.Errorf("events %v, refresh at %d: want a refresh at %d, then one event a group after it", ids, refreshAt, first)
+	}
+}
