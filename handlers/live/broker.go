@@ -3,6 +3,8 @@ package live
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +76,7 @@ type Broker struct {
 	open    int                       // streams subscribed
 	byAddr  map[string]int            // streams subscribed, by address
 	byUser  map[int64]int             // streams subscribed, by user, closed or not
+	byQuery map[store.MarketQuery]int // streams subscribed, by query
 	wheel   wheel                     // the streams to ping, but those told to close
 	started bool
 	quit    chan struct{} // closed by Stop
@@ -85,7 +88,7 @@ type Broker struct {
 // NewBroker is a broker with no streams yet; the first stream starts it.
 func NewBroker(feed Feed, views Renderer, logger *slog.Logger, cfg Config) *Broker {
 	return &Broker{feed: feed, views: views, logger: logger, cfg: cfg,
-		run: newRunQueue(), streams: map[int64][]*subscription{}, all: map[*subscription]bool{}, byAddr: map[string]int{}, byUser: map[int64]int{}, wheel: newWheel(cfg.Ping), quit: make(chan struct{})}
+		run: newRunQueue(), streams: map[int64][]*subscription{}, all: map[*subscription]bool{}, byAddr: map[string]int{}, byUser: map[int64]int{}, byQuery: map[store.MarketQuery]int{}, wheel: newWheel(cfg.Ping), quit: make(chan struct{})}
 }
 
 // Stop ends every stream at once and refuses new ones; register it with
@@ -131,17 +134,7 @@ func (b *Broker) PagesRead() int64 { return b.pagesRead.Load() }
 func (b *Broker) queries() []store.MarketQuery {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	seen := map[store.MarketQuery]bool{}
-	var qs []store.MarketQuery
-	for _, list := range b.streams {
-		for _, s := range list {
-			if !seen[s.query] {
-				seen[s.query] = true
-				qs = append(qs, s.query)
-			}
-		}
-	}
-	return qs
+	return slices.Collect(maps.Keys(b.byQuery))
 }
 
 // start starts the broker, once, from a version read before any stream reads its own: a
@@ -231,20 +224,41 @@ func (b *Broker) read(ctx context.Context, last int64, inexact *time.Time) (stor
 }
 
 // handOut gives g to every stream: first to those whose page it changed, whose viewers see
-// rows move, then to those that get the markers alone.
+// rows move, then to those that get the markers alone. It holds the broker's lock only to list
+// them: a stream that subscribes after the list reads its page after g was read, and needs
+// nothing of g.
 func (b *Broker) handOut(g *group) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, quiet := range []bool{false, true} {
-		for _, list := range b.streams {
-			for _, s := range list {
-				if g.untouched[s.query] == quiet {
-					s.give(g)
-				}
+	touched, quiet := make([]*subscription, 0, b.open), []*subscription(nil)
+	for _, list := range b.streams {
+		for _, s := range list {
+			if g.untouched[s.query] {
+				quiet = append(quiet, s)
+			} else {
+				touched = append(touched, s)
 			}
 		}
 	}
+	b.mu.Unlock()
+	// The streams go on the run queue a few at a time, the workers starting on the first while
+	// the rest are given theirs.
+	ready := make([]*subscription, 0, handOutBatch)
+	for _, list := range [][]*subscription{touched, quiet} {
+		for _, s := range list {
+			if s.give(g) {
+				ready = append(ready, s)
+			}
+			if len(ready) == handOutBatch {
+				b.run.pushAll(ready)
+				ready = ready[:0]
+			}
+		}
+	}
+	b.run.pushAll(ready)
 }
+
+// handOutBatch is how many streams handOut puts on the run queue at once.
+const handOutBatch = 64
 
 // after is a channel closed after d.
 func after(d time.Duration) <-chan struct{} {

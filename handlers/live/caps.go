@@ -58,6 +58,7 @@ func (b *Broker) subscribe(ctx context.Context, who Viewer, q store.MarketQuery)
 	b.all[s] = true
 	b.byAddr[who.Addr]++
 	b.byUser[who.User]++
+	b.byQuery[q]++
 	b.streams[who.User] = append(b.streams[who.User], s)
 	b.wheel.add(s)
 	b.trim(who.User, limit+1)
@@ -103,6 +104,9 @@ func (b *Broker) unsubscribe(s *subscription) {
 	}
 	if b.byUser[user]--; b.byUser[user] <= 0 {
 		delete(b.byUser, user)
+	}
+	if b.byQuery[s.query]--; b.byQuery[s.query] <= 0 {
+		delete(b.byQuery, s.query)
 	}
 	list := slices.DeleteFunc(b.streams[user], func(o *subscription) bool { return o == s })
 	if len(list) == 0 {

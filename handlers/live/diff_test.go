@@ -63,16 +63,20 @@ func TestSharedEventRendersOncePerPage(t *testing.T) {
 	p := newPage()
 	renders := 0
 	render := func() ([]byte, error) { renders++; return []byte("event"), nil }
+	shared := func(cursor int64, shown []int64) ([]byte, error) {
+		return p.sharedEvent(cursor, shown, rowsKey(shown), render)
+	}
 	for range 3 {
-		if got, err := p.sharedEvent(7, []int64{1, 2}, render); err != nil || string(got) != "event" {
+		if got, err := shared(7, []int64{1, 2}); err != nil || string(got) != "event" {
 			t.Fatalf("sharedEvent = %q, %v", got, err)
 		}
 	}
-	p.sharedEvent(7, []int64{1}, render)    // other rows
-	p.sharedEvent(6, []int64{1, 2}, render) // another version
-	p.sharedEvent(7, nil, render)           // rows unknown: not the page with no rows
-	p.sharedEvent(7, []int64{}, render)
-	if renders != 5 {
-		t.Errorf("%d renderings, want 5: one per version and rows", renders)
+	shared(7, []int64{1})    // other rows
+	shared(6, []int64{1, 2}) // another version
+	shared(7, nil)           // rows unknown: not the page with no rows
+	shared(7, []int64{})
+	shared(7, []int64{12}) // not the rows 1, 2
+	if renders != 6 {
+		t.Errorf("%d renderings, want 6: one per version and rows", renders)
 	}
 }

@@ -52,7 +52,7 @@ func newGroup(from int64, c store.Changes, reads *atomic.Int64) *group {
 	}
 	for q, mp := range c.Pages {
 		p := newPage()
-		p.once.Do(func() { p.page, p.ids = mp, pageIDs(mp) })
+		p.once.Do(func() { p.page, p.ids = mp, pageIDs(mp); p.key = rowsKey(p.ids) })
 		g.pages[q] = p
 	}
 	return g
@@ -79,17 +79,18 @@ type page struct {
 	once sync.Once
 	page store.MarketPage
 	ids  []int64 // of the page's rows, in order; shared, never changed
+	key  string  // rowsKey of ids
 	err  error
 
 	rowsOnce sync.Once // the rows are rendered when an event needs them all
 	rows     templ.Component
 	rowsErr  error
 
-	mu     sync.Mutex
-	shared map[string]*sharedEvent // by the version and rows the viewer's page was at
+	mu     sync.RWMutex
+	shared map[sharedKey]*sharedEvent // by the version and rows the viewer's page was at
 }
 
-func newPage() *page { return &page{shared: map[string]*sharedEvent{}} }
+func newPage() *page { return &page{shared: map[sharedKey]*sharedEvent{}} }
 
 // sharedEvent is an event rendered once for several viewers.
 type sharedEvent struct {
@@ -119,6 +120,7 @@ func (g *group) page(views Renderer, q store.MarketQuery) (*page, error) {
 		var rows templ.Component
 		p.page, rows, p.err = views.Market(ctx, g.version, q)
 		p.ids = pageIDs(p.page)
+		p.key = rowsKey(p.ids)
 		p.rowsOnce.Do(func() { p.rows = rows })
 	})
 	return p, p.err
@@ -133,24 +135,38 @@ func (p *page) allRows(views Renderer) (templ.Component, error) {
 }
 
 // sharedEvent renders an event once for every viewer whose page was at version cursor with the
-// rows shown: render's result is theirs too.
-func (p *page) sharedEvent(cursor int64, shown []int64, render func() ([]byte, error)) ([]byte, error) {
-	key := make([]byte, 0, 8*(len(shown)+1))
-	if shown == nil { // rows unknown: every change counts as shown
-		key = append(key, '?')
-	}
-	key = strconv.AppendInt(key, cursor, 10)
-	for _, id := range shown {
-		key = append(key, ',')
-		key = strconv.AppendInt(key, id, 10)
-	}
-	p.mu.Lock()
-	e := p.shared[string(key)]
+// rows shown (nil: unknown), whose key is shownKey: render's result is theirs too.
+func (p *page) sharedEvent(cursor int64, shown []int64, shownKey string, render func() ([]byte, error)) ([]byte, error) {
+	key := sharedKey{cursor, shown != nil, shownKey}
+	p.mu.RLock()
+	e := p.shared[key]
+	p.mu.RUnlock()
 	if e == nil {
-		e = &sharedEvent{}
-		p.shared[string(key)] = e
+		p.mu.Lock()
+		if e = p.shared[key]; e == nil {
+			e = &sharedEvent{}
+			p.shared[key] = e
+		}
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
 	e.once.Do(func() { e.data, e.err = render() })
 	return e.data, e.err
+}
+
+// sharedKey names the viewers who share an event: their page's version and rows.
+type sharedKey struct {
+	cursor int64
+	known  bool   // the rows shown are known
+	shown  string // their ids, see rowsKey
+}
+
+// rowsKey is the ids of a page's rows as one string: a key of a map, built once a page rather
+// than at each event of each viewer.
+func rowsKey(ids []int64) string {
+	key := make([]byte, 0, 8*len(ids))
+	for _, id := range ids {
+		key = strconv.AppendInt(key, id, 10)
+		key = append(key, ',')
+	}
+	return string(key)
 }

@@ -30,7 +30,7 @@ type subscription struct {
 	done    bool     // ended: nothing more is written
 	view    *view
 	out     wire
-	kickTo  func(*subscription) // hands the stream to a writer; never blocks
+	wakeUp  func() // wakes the stream's own writer, never blocking; nil: the broker's workers write
 }
 
 // maxPending is how many groups a stream may have waiting for its writer. A client that reads
@@ -39,12 +39,13 @@ type subscription struct {
 // takes its page's rows whole, as a reconnect's replay would.
 const maxPending = 64
 
-// give queues a group for the stream.
-func (s *subscription) give(g *group) {
+// give queues a group for the stream, and reports whether the stream now waits for one of the
+// broker's workers: the caller pushes it on the run queue (handOut pushes many at once).
+func (s *subscription) give(g *group) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
-		return
+		return false
 	}
 	if len(s.pending) >= maxPending {
 		clear(s.pending)
@@ -52,7 +53,7 @@ func (s *subscription) give(g *group) {
 	} else {
 		s.pending = append(s.pending, g)
 	}
-	s.kick()
+	return s.wake()
 }
 
 // queuePing asks for a ping.
@@ -75,11 +76,24 @@ func (s *subscription) end(reason string) {
 
 // kick hands the stream to a writer, unless one has it; s.mu is held.
 func (s *subscription) kick() {
+	if s.wake() {
+		s.b.run.push(s)
+	}
+}
+
+// wake marks the stream as taken by a writer, unless one has it, and reports whether it waits
+// for one of the broker's workers; a stream with a writer of its own (wakeUp) is woken at once.
+// s.mu is held.
+func (s *subscription) wake() bool {
 	if s.running || s.done {
-		return
+		return false
 	}
 	s.running = true
-	s.kickTo(s)
+	if s.wakeUp != nil {
+		s.wakeUp()
+		return false
+	}
+	return true
 }
 
 // batch is what a stream has to write at one time, in order.
@@ -104,9 +118,10 @@ func (s *subscription) next() (b batch, ok bool) {
 	return batch{}, false
 }
 
-// work writes what the stream has to write, each write waiting at most wait, until there is
-// nothing left; a write that runs out of time goes on in a goroutine of the stream's own.
-func (s *subscription) work(wait time.Duration) {
+// work writes what the stream has to write until there is nothing left. A worker's (fast) takes
+// what the socket takes at once, and a write that does not go out whole goes on in a goroutine
+// of the stream's own; the others wait up to writeTimeout.
+func (s *subscription) work(fast bool) {
 	for {
 		b, ok := s.next()
 		if !ok {
@@ -131,13 +146,18 @@ func (s *subscription) work(wait time.Duration) {
 			parts = append(parts, closing(b.bye))
 		}
 		if len(parts) > 0 {
-			err := s.out.send(&parts, wait)
-			if err != nil && timedOut(err) && wait < writeTimeout {
-				go s.slow(parts, last)
-				return
+			var err error
+			if fast {
+				err = s.out.try(&parts)
+			} else {
+				err = s.out.send(&parts)
 			}
 			if err != nil {
 				s.finish()
+				return
+			}
+			if len(parts) > 0 {
+				go s.slow(parts, last)
 				return
 			}
 		}
@@ -150,11 +170,11 @@ func (s *subscription) work(wait time.Duration) {
 
 // slow finishes a write that a worker could not, then writes what came meanwhile.
 func (s *subscription) slow(rest net.Buffers, last bool) {
-	if err := s.out.send(&rest, writeTimeout); err != nil || last {
+	if err := s.out.send(&rest); err != nil || last {
 		s.finish()
 		return
 	}
-	s.work(writeTimeout)
+	s.work(false)
 }
 
 // finish ends the stream: its connection, and its place in the broker.
@@ -173,11 +193,12 @@ func (s *subscription) finish() {
 	s.b.unsubscribe(s)
 }
 
-// attach gives the stream its view and connection, and the way to its writers; the opener
-// holds the stream (running) until it calls work.
-func (s *subscription) attach(v *view, out wire, kickTo func(*subscription)) {
+// attach gives the stream its view and connection, and the way to wake its own writer (nil: it
+// has none, the broker's workers write); the opener holds the stream (running) until it calls
+// work.
+func (s *subscription) attach(v *view, out wire, wakeUp func()) {
 	s.mu.Lock()
-	s.view, s.out, s.kickTo = v, out, kickTo
+	s.view, s.out, s.wakeUp = v, out, wakeUp
 	done := s.done
 	s.mu.Unlock()
 	if done { // ended while it opened: finish found no connection to close
@@ -204,6 +225,17 @@ func (q *runQueue) push(s *subscription) {
 	q.list = append(q.list, s)
 	q.mu.Unlock()
 	q.cond.Signal()
+}
+
+// pushAll queues many streams at once, with one wake-up of the workers.
+func (q *runQueue) pushAll(ss []*subscription) {
+	if len(ss) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.list = append(q.list, ss...)
+	q.mu.Unlock()
+	q.cond.Broadcast()
 }
 
 // pop waits for a stream; nil once the queue is closed.
@@ -235,9 +267,22 @@ func (q *runQueue) close() {
 // to a socket that takes it is a few microseconds, so a few per core.
 func workers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
+// yieldEvery is how many streams a worker writes before it lets the other goroutines run: the
+// workers of a trade's hand-out to thousands of streams would otherwise hold every core for
+// the scheduler's time slices (10 ms each), and the requests meanwhile (the trader's answer,
+// pages) would wait for them.
+const yieldEvery = 32
+
 // work is one worker.
 func (q *runQueue) work() {
-	for s := q.pop(); s != nil; s = q.pop() {
-		s.work(fastWrite)
+	for n := 1; ; n++ {
+		s := q.pop()
+		if s == nil {
+			return
+		}
+		s.work(true)
+		if n%yieldEvery == 0 {
+			runtime.Gosched()
+		}
 	}
 }

@@ -29,8 +29,8 @@ func openPiped(t *testing.T, b *Broker, user int64) net.Conn {
 	}
 	server, client := net.Pipe()
 	t.Cleanup(func() { client.Close() })
-	s.attach(v, connWire{server}, b.run.push)
-	s.work(writeTimeout) // the opener lets the workers have it
+	s.attach(v, newConnWire(server), nil)
+	s.work(false) // the opener lets the workers have it
 	return client
 }
 
@@ -115,8 +115,8 @@ func TestSlowClientGroupsCollapse(t *testing.T) {
 	}
 	server, client := net.Pipe()
 	t.Cleanup(func() { client.Close() })
-	s.attach(v, connWire{server}, b.run.push)
-	go s.work(writeTimeout)
+	s.attach(v, newConnWire(server), nil)
+	go s.work(false)
 
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r := bufio.NewReader(client)

@@ -54,8 +54,8 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q sto
 		b.keep(w, r, s, v, first)
 		return nil
 	}
-	cw := connWire{conn}
-	s.attach(v, cw, b.run.push)
+	cw := newConnWire(conn)
+	s.attach(v, cw, nil)
 	go cw.watch(s)
 	s.open(first)
 	return nil
@@ -75,11 +75,11 @@ func (v *view) first(from int64, resume bool, c store.Changes) ([]byte, error) {
 // workers have the stream.
 func (s *subscription) open(first []byte) {
 	parts := net.Buffers{opening, first}
-	if err := s.out.send(&parts, writeTimeout); err != nil {
+	if err := s.out.send(&parts); err != nil {
 		s.finish()
 		return
 	}
-	s.work(writeTimeout)
+	s.work(false)
 }
 
 // keep serves a stream whose connection stays with net/http: the handler's goroutine is its
@@ -87,7 +87,7 @@ func (s *subscription) open(first []byte) {
 func (b *Broker) keep(w http.ResponseWriter, r *http.Request, s *subscription, v *view, first []byte) {
 	wake := make(chan struct{}, 1)
 	rw := &responseWire{w: w, rc: http.NewResponseController(w), gone: make(chan struct{})}
-	s.attach(v, rw, func(*subscription) {
+	s.attach(v, rw, func() {
 		select {
 		case wake <- struct{}{}:
 		default:
@@ -102,7 +102,7 @@ func (b *Broker) keep(w http.ResponseWriter, r *http.Request, s *subscription, v
 		case <-rw.gone:
 			return
 		case <-wake:
-			s.work(writeTimeout)
+			s.work(false)
 		}
 	}
 }

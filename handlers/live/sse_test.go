@@ -27,7 +27,7 @@ func TestResponseWireOpenPingClose(t *testing.T) {
 	}
 	rw := &responseWire{w: rec, rc: http.NewResponseController(rec), gone: make(chan struct{})}
 	for _, p := range [][]byte{opening, pingLine, event(3, "market", "x"), closing("signed out")} {
-		if err := rw.send(&net.Buffers{p}, fastWrite); err != nil {
+		if err := rw.send(&net.Buffers{p}); err != nil {
 			t.Fatal(err)
 		}
 	}

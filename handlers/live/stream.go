@@ -17,6 +17,7 @@ type view struct {
 	s      *subscription
 	cursor int64   // the version the page is up to
 	shown  []int64 // the ids of the rows on its page of the market; nil when unknown
+	key    string  // rowsKey of shown
 }
 
 // remember takes the page at g's version as what the viewer's page shows.
@@ -25,7 +26,7 @@ func (v *view) remember(g *group) error {
 	if err != nil {
 		return err
 	}
-	v.shown = p.ids
+	v.shown, v.key = p.ids, p.key
 	return nil
 }
 
@@ -37,10 +38,13 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 	if g.version <= v.cursor {
 		return nil, nil
 	}
-	var events []store.MarketEvent
-	for _, e := range g.events {
-		if e.Version > v.cursor {
-			events = append(events, e)
+	events := g.events
+	if v.cursor > g.from { // the view saw some of them (it opened after the group's read)
+		events = nil
+		for _, e := range g.events {
+			if e.Version > v.cursor {
+				events = append(events, e)
+			}
 		}
 	}
 	mine := full || g.refresh || slices.ContainsFunc(events, func(e store.MarketEvent) bool { return e.UserID == v.s.who.User })
@@ -58,12 +62,12 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 	if mine {
 		data, err = render()
 	} else {
-		data, err = p.sharedEvent(v.cursor, v.shown, render)
+		data, err = p.sharedEvent(v.cursor, v.shown, v.key, render)
 	}
 	if err != nil {
 		return nil, err
 	}
-	v.cursor, v.shown = g.version, p.ids
+	v.cursor, v.shown, v.key = g.version, p.ids, p.key
 	return data, nil
 }
 
@@ -84,7 +88,7 @@ func (v *view) quietEvent(g *group, events []store.MarketEvent, mine bool) ([]by
 	if mine {
 		data, err = render()
 	} else {
-		data, err = g.quiet.sharedEvent(v.cursor, nil, render)
+		data, err = g.quiet.sharedEvent(v.cursor, nil, "", render)
 	}
 	if err != nil {
 		return nil, err

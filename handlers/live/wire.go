@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -15,36 +16,62 @@ import (
 // connection's read side to see a client hang up at once. The bytes written are the ones
 // rendered for every viewer alike, shared, never copied into a buffer of the stream's own.
 //
-// Writing never waits on one client at the others' expense: a worker writes with a short
-// deadline (fastWrite), and a client whose socket is full gets a goroutine of its own to finish
-// within writeTimeout, after which it is dropped. Where the connection cannot be taken over
-// (HTTP/2), the handler's goroutine stays and does the stream's writing itself.
+// Writing never waits on one client at the others' expense: a worker writes what a socket takes
+// at once (try), and a client whose socket is full gets a goroutine of its own to finish within
+// writeTimeout, after which it is dropped. Where the connection cannot be taken over (HTTP/2),
+// the handler's goroutine stays and does the stream's writing itself.
 
 // writeTimeout bounds each write to a stream: a client that stops reading is dropped.
 const writeTimeout = 10 * time.Second
 
-// fastWrite is how long a worker waits for a socket to take an event before it hands the rest
-// to a goroutine of the stream's own: a client that reads takes it at once.
+// fastWrite is how long a worker waits for a connection with no descriptor of its own (none
+// that the market serves) to take an event before it hands the rest to a goroutine of the
+// stream's own.
 const fastWrite = 20 * time.Millisecond
 
 // wire is where a stream's bytes go.
 type wire interface {
-	// send writes the parts, waiting at most wait; what did not go out is left in them.
-	send(parts *net.Buffers, wait time.Duration) error
+	// send writes the parts, waiting at most writeTimeout; what did not go out is left in them.
+	send(parts *net.Buffers) error
+	// try writes what of the parts the connection takes at once, and leaves the rest in them.
+	try(parts *net.Buffers) error
 	// hangUp ends the stream's connection; concurrent sends then fail.
 	hangUp()
 }
 
 // connWire is a connection taken over from net/http.
-type connWire struct{ c net.Conn }
+type connWire struct {
+	c  net.Conn
+	rc syscall.RawConn // c's socket, for the writes that wait for nothing; nil: c has none
+}
 
-// send writes the parts in one system call where it can (writev).
-func (w connWire) send(parts *net.Buffers, wait time.Duration) error {
-	if err := w.c.SetWriteDeadline(time.Now().Add(wait)); err != nil {
+func newConnWire(c net.Conn) connWire { return connWire{c, rawConn(c)} }
+
+// send writes the parts in one system call where it can (writev), then lifts its deadline,
+// which would stop the writes of try.
+func (w connWire) send(parts *net.Buffers) error {
+	if err := w.c.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err
 	}
-	_, err := parts.WriteTo(w.c)
-	return err
+	if _, err := parts.WriteTo(w.c); err != nil {
+		return err
+	}
+	return w.c.SetWriteDeadline(time.Time{})
+}
+
+// try writes straight to the socket, without a deadline (whose timer each write would set):
+// the socket is non-blocking, and what it does not take at once is left.
+func (w connWire) try(parts *net.Buffers) error {
+	if w.rc != nil {
+		return tryWrite(w.rc, parts)
+	}
+	if err := w.c.SetWriteDeadline(time.Now().Add(fastWrite)); err != nil {
+		return err
+	}
+	if _, err := parts.WriteTo(w.c); err != nil && !timedOut(err) {
+		return err
+	}
+	return nil
 }
 
 func (w connWire) hangUp() { w.c.Close() }
@@ -65,13 +92,15 @@ type responseWire struct {
 	gone chan struct{} // closed by hangUp: the handler returns
 }
 
-func (w *responseWire) send(parts *net.Buffers, _ time.Duration) error {
+func (w *responseWire) send(parts *net.Buffers) error {
 	w.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := parts.WriteTo(w.w); err != nil {
 		return err
 	}
 	return w.rc.Flush()
 }
+
+func (w *responseWire) try(parts *net.Buffers) error { return w.send(parts) }
 
 func (w *responseWire) hangUp() { close(w.gone) }
 
