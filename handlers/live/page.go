@@ -52,7 +52,7 @@ func newGroup(from int64, c store.Changes, reads *atomic.Int64) *group {
 	}
 	for q, mp := range c.Pages {
 		p := newPage()
-		p.once.Do(func() { p.page, p.ids = mp, pageIDs(mp); p.key = rowsKey(p.ids) })
+		p.once.Do(func() { p.page, p.ids = mp, pageIDs(mp) })
 		g.pages[q] = p
 	}
 	return g
@@ -79,8 +79,10 @@ type page struct {
 	once sync.Once
 	page store.MarketPage
 	ids  []int64 // of the page's rows, in order; shared, never changed
-	key  string  // rowsKey of ids
-	err  error
+
+	keyOnce sync.Once
+	key     string // rowsKey of ids, see idsKey
+	err     error
 
 	rowsOnce sync.Once // the rows are rendered when an event needs them all
 	rows     templ.Component
@@ -120,7 +122,6 @@ func (g *group) page(views Renderer, q store.MarketQuery) (*page, error) {
 		var rows templ.Component
 		p.page, rows, p.err = views.Market(ctx, g.version, q)
 		p.ids = pageIDs(p.page)
-		p.key = rowsKey(p.ids)
 		p.rowsOnce.Do(func() { p.rows = rows })
 	})
 	return p, p.err
@@ -160,8 +161,14 @@ type sharedKey struct {
 	shown  string // their ids, see rowsKey
 }
 
-// rowsKey is the ids of a page's rows as one string: a key of a map, built once a page rather
-// than at each event of each viewer.
+// idsKey is rowsKey of the page's rows, built once (for the viewers who take the page as theirs),
+// not at each event of each viewer.
+func (p *page) idsKey() string {
+	p.keyOnce.Do(func() { p.key = rowsKey(p.ids) })
+	return p.key
+}
+
+// rowsKey is the ids of a page's rows as one string, a key of a map.
 func rowsKey(ids []int64) string {
 	key := make([]byte, 0, 8*len(ids))
 	for _, id := range ids {

@@ -17,7 +17,7 @@ type view struct {
 	s      *subscription
 	cursor int64   // the version the page is up to
 	shown  []int64 // the ids of the rows on its page of the market; nil when unknown
-	key    string  // rowsKey of shown
+	key    string  // rowsKey of shown, once an event needed it
 }
 
 // remember takes the page at g's version as what the viewer's page shows.
@@ -26,7 +26,7 @@ func (v *view) remember(g *group) error {
 	if err != nil {
 		return err
 	}
-	v.shown, v.key = p.ids, p.key
+	v.shown, v.key = p.ids, "" // a page of its own: its key is built when an event needs it
 	return nil
 }
 
@@ -56,18 +56,25 @@ func (v *view) event(g *group, full bool) ([]byte, error) {
 		v.b.logger.Error("live page", "err", err)
 		return nil, err
 	}
+	replay := full
 	full = full || g.refresh
 	render := func() ([]byte, error) { return v.render(g, p, events, full, mine) }
 	var data []byte
 	if mine {
 		data, err = render()
 	} else {
+		if v.key == "" {
+			v.key = rowsKey(v.shown)
+		}
 		data, err = p.sharedEvent(v.cursor, v.shown, v.key, render)
 	}
 	if err != nil {
 		return nil, err
 	}
-	v.cursor, v.shown, v.key = g.version, p.ids, p.key
+	v.cursor, v.shown, v.key = g.version, p.ids, ""
+	if !replay { // else the page is the stream's own: its key is built when an event needs it
+		v.key = p.idsKey()
+	}
 	return data, nil
 }
 
