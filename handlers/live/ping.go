@@ -68,10 +68,15 @@ func newWheel(ping time.Duration) wheel {
 
 // add puts s on the spoke of its due time.
 func (w *wheel) add(s *subscription) {
-	d, slot := s.due.UnixNano(), int64(w.slot)
-	s.spoke = int(((d + slot - 1) / slot) % wheelSpokes)
+	s.spoke = w.spokeOf(s.due)
 	w.spokes[s.spoke] = append(w.spokes[s.spoke], s)
 	s.at = len(w.spokes[s.spoke])
+}
+
+// spokeOf is the spoke of the first slot that starts at or after t.
+func (w *wheel) spokeOf(t time.Time) int {
+	d, slot := t.UnixNano(), int64(w.slot)
+	return int(((d + slot - 1) / slot) % wheelSpokes)
 }
 
 // remove takes s off the wheel, if it is on it.
@@ -91,17 +96,32 @@ func (w *wheel) remove(s *subscription) {
 // every slot begun since the last call, the last round's at most (the pinger fell behind).
 func (w *wheel) due(now time.Time, ping time.Duration) []*subscription {
 	current := now.UnixNano() / int64(w.slot)
-	var due []*subscription
+	var due, moved []*subscription
 	for n := max(w.next, current-wheelSpokes+1); n <= current; n++ {
-		list := w.spokes[n%wheelSpokes]
-		w.spokes[n%wheelSpokes] = nil
+		i := int(n % wheelSpokes)
+		list := w.spokes[i]
+		if due == nil {
+			due = make([]*subscription, 0, len(list))
+		}
+		// The streams that stay on the spoke keep its array, in the places already read.
+		stay := list[:0]
 		for _, s := range list {
 			if !now.Before(s.due) {
 				s.due = now.Add(ping)
 				due = append(due, s)
 			}
-			w.add(s)
+			if w.spokeOf(s.due) != i {
+				moved = append(moved, s)
+				continue
+			}
+			stay = append(stay, s)
+			s.at = len(stay)
 		}
+		clear(list[len(stay):])
+		w.spokes[i] = stay
+	}
+	for _, s := range moved {
+		w.add(s)
 	}
 	w.next = current + 1
 	return due
