@@ -7,7 +7,8 @@ import (
 	"syscall"
 )
 
-// rawConn is c's socket, for the writes that wait for nothing; nil when it has none.
+// rawConn is c's socket, for the writes that wait for nothing; nil when it has none (a TLS
+// connection has none to offer: its bytes must go through it).
 func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
