@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +39,8 @@ var knobs = struct {
 	abuseItems    func() int
 	streams       func(t *testing.T) []int
 	streamsBase   func() string
+	loadBase      func() string
+	loadPerf      func() string
 }{
 	soakDuration:  func() time.Duration { return knobDuration("MARKET_SOAK_DURATION", 3*time.Minute) },
 	abuseDuration: func() time.Duration { return time.Duration(knobInt("MARKET_ABUSE_SECONDS", 20)) * time.Second },
@@ -44,6 +48,8 @@ var knobs = struct {
 	abuseItems:    func() int { return knobInt("MARKET_ABUSE_ITEMS", 0) },
 	streams:       knobStreams,
 	streamsBase:   func() string { return os.Getenv("MARKET_STREAMS_BASE") },
+	loadBase:      func() string { return os.Getenv("MARKET_LOAD_BASE") },
+	loadPerf:      func() string { return os.Getenv("MARKET_LOAD_PERF") },
 }
 
 // knobStreams is the numbers of live streams TestLoadStreamsAtScale opens, one run each.
@@ -77,6 +83,26 @@ func knobDuration(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// perfRecord samples p's stacks with perf into $MARKET_LOAD_PERF/name.perf.data until the
+// returned function is called; it does nothing when the knob is unset.
+func perfRecord(t testing.TB, p *serverProc, name string) (stop func()) {
+	t.Helper()
+	dir := knobs.loadPerf()
+	if dir == "" {
+		return func() {}
+	}
+	out := filepath.Join(dir, name+".perf.data")
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-o", out, "-p", strconv.Itoa(p.cmd.Process.Pid))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("perf: %v", err)
+	}
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		t.Logf("perf report -i %s --no-children", out)
+	}
 }
 
 // peakRSS is the process's high-water mark of resident memory, in MiB (0 if unknown).
