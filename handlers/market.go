@@ -24,12 +24,12 @@ func marketQuery(query url.Values) store.MarketQuery {
 
 func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
-	page, _, err := h.market(r.Context(), marketQuery(r.URL.Query()))
+	m, err := h.cachedMarket(r.Context(), marketQuery(r.URL.Query()))
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	rows := components.ItemRows(page.Items, user.Budget) // with the cues of this buyer's budget
+	page, rows := m.page, m.rowsFor(user.Budget) // with the cues of this buyer's budget
 	live, err := h.liveURL(r, page.Query)
 	if err != nil {
 		h.serverError(w, r, err)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -71,10 +70,17 @@ func (h *Handler) CacheHits() int64 {
 	return h.marketCache.hits.Load() + h.ownedCache.hits.Load() + h.userCache.hits.Load()
 }
 
-// cachedMarket is a market page with its rows rendered.
+// cachedMarket is a market page with its rows rendered for no budget in particular
+// (components.SharedRows).
 type cachedMarket struct {
 	page store.MarketPage
 	rows string // the rendered rows of #item-rows
+	cues []components.RowCue
+}
+
+// rowsFor is the page's rows as a buyer with budget sees them, made from the cached ones.
+func (m cachedMarket) rowsFor(budget int64) templ.Component {
+	return components.BuyerRows(m.page.Items, m.rows, m.cues, budget)
 }
 
 // requestVersion is the market version the request's data is read at (see authenticate).
@@ -85,33 +91,37 @@ func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
 	return h.store.Version(ctx)
 }
 
-// market returns a page of the market and its rendered rows, from the cache when nothing has
-// changed since they were made.
+// market returns a page of the market and its rows rendered for no budget in particular, from
+// the cache when nothing has changed since they were made.
 func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
-	q = q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
-	version, err := h.requestVersion(ctx)
-	if err != nil {
-		return store.MarketPage{}, nil, err
-	}
-	m, err := cached(ctx, h, h.marketCache, version, q, func() (cachedMarket, error) {
-		page, err := h.store.Market(ctx, q)
-		if err != nil {
-			return cachedMarket{}, err
-		}
-		return renderMarket(ctx, page)
-	})
+	m, err := h.cachedMarket(ctx, q)
 	if err != nil {
 		return store.MarketPage{}, nil, err
 	}
 	return m.page, templ.Raw(m.rows), nil
 }
 
-func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
-	var b strings.Builder
-	if err := components.ItemRows(page.Items, components.NoBudget).Render(ctx, &b); err != nil {
+// cachedMarket is a page of the market with its rows, from the cache when nothing has changed
+// since they were made.
+func (h *Handler) cachedMarket(ctx context.Context, q store.MarketQuery) (cachedMarket, error) {
+	q = q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
+	version, err := h.requestVersion(ctx)
+	if err != nil {
 		return cachedMarket{}, err
 	}
-	return cachedMarket{page: page, rows: b.String()}, nil
+	return cached(ctx, h, h.marketCache, version, q, func() (cachedMarket, error) {
+		page, err := h.store.Market(ctx, q)
+		if err != nil {
+			return cachedMarket{}, err
+		}
+		return renderMarket(ctx, page)
+	})
+}
+
+// renderMarket renders page's rows for no budget in particular.
+func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
+	rows, cues, err := components.SharedRows(ctx, page.Items)
+	return cachedMarket{page: page, rows: rows, cues: cues}, err
 }
 
 // cached reads a value through cache: at version, from the cache if there, else by read, kept
