@@ -197,6 +197,24 @@ type loadResult struct {
 	errors   int
 	rps      float64
 	p50, p99 time.Duration
+	cpu      time.Duration // the server's CPU time per request (serverRun)
+}
+
+// serverRun is loadRun against the server p, with p's CPU time per request; when perfName is
+// not empty, p's stacks are sampled meanwhile (perfRecord).
+func serverRun(t *testing.T, p *serverProc, perfName, name string, next func(worker, n int) *http.Request, check func(status int, body []byte) bool) loadResult {
+	t.Helper()
+	stop := func() {}
+	if perfName != "" {
+		stop = perfRecord(t, p, perfName)
+	}
+	before := procCPU(t, p.cmd.Process.Pid)
+	r := loadRun(t, name, next, check)
+	if r.requests > 0 {
+		r.cpu = (procCPU(t, p.cmd.Process.Pid) - before) / time.Duration(r.requests)
+	}
+	stop()
+	return r
 }
 
 // loadRun drives base with loadConns workers for loadDuration; next builds each request of a

@@ -80,13 +80,11 @@ func TestLoad(t *testing.T) {
 	page, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 
-	stopPerf := perfRecord(t, app, "market")
-	results := []loadResult{loadRun(t, "GET /market", get("/market", false), ok)}
-	stopPerf()
-	results = append(results,
-		loadRun(t, "GET /market?q=lamp (htmx search)", get("/market?q=lamp", true), ok),
-		loadRun(t, "POST /market (htmx buy/sell)", trade, tradeOK),
-	)
+	results := []loadResult{
+		serverRun(t, app, "market", "GET /market", get("/market", false), ok),
+		serverRun(t, app, "", "GET /market?q=lamp (htmx search)", get("/market?q=lamp", true), ok),
+		serverRun(t, app, "", "POST /market (htmx buy/sell)", trade, tradeOK),
+	}
 	appRSS := app.peakRSS()
 	app.stop()
 
@@ -94,17 +92,15 @@ func TestLoad(t *testing.T) {
 	var baseline []loadResult
 	if bin := knobs.loadBase(); bin != "" {
 		baseApp, baseBase, baseUsers, _ := loadServerBin(t, bin, nil, "-users", strconv.Itoa(loadConns), "-password", "password")
-		stopPerf := perfRecord(t, baseApp, "base")
-		baseline = append(baseline, loadRun(t, "GET /market, base build", func(w, n int) *http.Request {
+		baseline = append(baseline, serverRun(t, baseApp, "base", "GET /market, base build", func(w, n int) *http.Request {
 			return baseUsers[w].get(baseBase, "/market", false)
 		}, ok))
-		stopPerf()
 		baseApp.stop()
 	}
 
 	// The cost of the request log: the same page from a server that logs warnings only.
-	_, quietBase, quietUsers, _ := loadServerEnv(t, []string{"LOG_LEVEL=warn"}, "-users", strconv.Itoa(loadConns), "-password", "password")
-	quiet := loadRun(t, "GET /market, request log off", func(w, n int) *http.Request {
+	quietApp, quietBase, quietUsers, _ := loadServerEnv(t, []string{"LOG_LEVEL=warn"}, "-users", strconv.Itoa(loadConns), "-password", "password")
+	quiet := serverRun(t, quietApp, "", "GET /market, request log off", func(w, n int) *http.Request {
 		return quietUsers[w].get(quietBase, "/market", false)
 	}, ok)
 
@@ -115,7 +111,7 @@ func TestLoad(t *testing.T) {
 	ceilCmd := exec.Command(self, "-test.run=^TestLoadCeilingServer$", "-ceiling="+ceilAddr+","+bodyFile)
 	ceil := startProc(t, ceilCmd, "http://"+ceilAddr)
 	ceilBase := "http://" + ceilAddr
-	ceiling := loadRun(t, "ceiling: bare net/http, same bytes", func(w, n int) *http.Request {
+	ceiling := serverRun(t, ceil, "ceiling", "ceiling: bare net/http, same bytes", func(w, n int) *http.Request {
 		req, _ := http.NewRequest(http.MethodGet, ceilBase+"/market", nil)
 		return req
 	}, ok)
@@ -124,9 +120,10 @@ func TestLoad(t *testing.T) {
 	var b strings.Builder
 	w := bufio.NewWriter(&b)
 	fmt.Fprintf(w, "\nload: %d connections, %s each, loopback, market page %d bytes\n", loadConns, loadDuration, len(page))
-	fmt.Fprintf(w, "%-38s %9s %9s %9s %7s\n", "scenario", "req/s", "p50", "p99", "errors")
+	fmt.Fprintf(w, "%-38s %9s %9s %9s %7s %12s\n", "scenario", "req/s", "p50", "p99", "errors", "server CPU")
 	for _, r := range append(append(results, baseline...), quiet, ceiling) {
-		fmt.Fprintf(w, "%-38s %9.0f %9s %9s %7d\n", r.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+		fmt.Fprintf(w, "%-38s %9.0f %9s %9s %7d %9.0f µs\n", r.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors,
+			float64(r.cpu)/float64(time.Microsecond))
 	}
 	fmt.Fprintf(w, "successful trades: %d (%.0f/s)\n", trades.Load(), float64(trades.Load())/loadDuration.Seconds())
 	fmt.Fprintf(w, "peak RSS: app %.1f MiB, ceiling %.1f MiB\n", appRSS, ceilRSS)
