@@ -94,28 +94,57 @@ func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
 // market returns a page of the market and its rows rendered for no budget in particular, from
 // the cache when nothing has changed since they were made.
 func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
-	m, err := h.cachedMarket(ctx, q)
+	m, _, err := h.pageData(ctx, &q, 0)
 	if err != nil {
 		return store.MarketPage{}, nil, err
 	}
 	return m.page, templ.Raw(m.rows), nil
 }
 
-// cachedMarket is a page of the market with its rows, from the cache when nothing has changed
-// since they were made.
-func (h *Handler) cachedMarket(ctx context.Context, q store.MarketQuery) (cachedMarket, error) {
-	q = q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
+// pageData is the market page q with its rows (when q is not nil) and the items of the user
+// owner (when not 0): from the caches at the request's version, else what they lack is read in
+// one snapshot with the version it saw (Store.ReadPage), and cached under that version when it
+// is exact (the caches' put).
+func (h *Handler) pageData(ctx context.Context, q *store.MarketQuery, owner int64) (cachedMarket, []store.Item, error) {
 	version, err := h.requestVersion(ctx)
 	if err != nil {
-		return cachedMarket{}, err
+		return cachedMarket{}, nil, err
 	}
-	return cached(ctx, h, h.marketCache, version, q, func() (cachedMarket, error) {
-		page, err := h.store.Market(ctx, q)
-		if err != nil {
-			return cachedMarket{}, err
+	var (
+		want  store.PageReads
+		m     cachedMarket
+		owned []store.Item
+		ok    bool
+	)
+	if q != nil {
+		key := q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
+		if m, ok = h.marketCache.get(version, key); !ok {
+			want.Market = &key
 		}
-		return renderMarket(ctx, page)
-	})
+	}
+	if owner != 0 {
+		if owned, ok = h.ownedCache.get(version, owner); !ok {
+			want.Owner = owner
+		}
+	}
+	if want.Market == nil && want.Owner == 0 {
+		return m, owned, nil
+	}
+	r, err := h.store.ReadPage(ctx, want)
+	if err != nil {
+		return cachedMarket{}, nil, err
+	}
+	if want.Market != nil {
+		if m, err = renderMarket(ctx, r.Market); err != nil {
+			return cachedMarket{}, nil, err
+		}
+		h.marketCache.put(r.Version, *want.Market, m)
+	}
+	if want.Owner != 0 {
+		owned = r.Owned
+		h.ownedCache.put(r.Version, owner, owned)
+	}
+	return m, owned, nil
 }
 
 // renderMarket renders page's rows for no budget in particular.
@@ -142,13 +171,8 @@ func cached[K comparable, V any](ctx context.Context, h *Handler, c *versionCach
 
 // ownedItems returns the items a user owns.
 func (h *Handler) ownedItems(ctx context.Context, userID int64) ([]store.Item, error) {
-	version, err := h.requestVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cached(ctx, h, h.ownedCache, version, userID, func() ([]store.Item, error) {
-		return h.store.OwnedItems(ctx, userID)
-	})
+	_, owned, err := h.pageData(ctx, nil, userID)
+	return owned, err
 }
 
 // versionedUser reads the market version and the signed-in user in one round trip, the

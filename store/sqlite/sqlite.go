@@ -124,6 +124,16 @@ func (e *Engine) DB() *sql.DB { return e.db }
 // Read is the pool of read-only connections.
 func (e *Engine) Read() *sql.DB { return e.read }
 
+// Snapshot is a read transaction of a reader: its statements cost no round trips, so they run
+// one at a time.
+func (e *Engine) Snapshot(ctx context.Context) (driver.Batch, error) {
+	tx, err := e.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return driver.TxBatch(ctx, tx, e.Position, true), nil
+}
+
 // Run runs fn in the writer's next group commit.
 func (e *Engine) Run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return e.writer.run(ctx, fn)
