@@ -201,9 +201,12 @@ func (e *Engine) IsUnique(err error, column string) bool {
 }
 
 // Sessions is the session store: commits and deletes go through the writer connection, finds
-// (one per request) through the readers, so that loading a session never waits for a trade.
+// (one per request) through the readers, so that loading a session never waits for a trade. A
+// find reads the session's user and the version with it, for authenticate.
 func (e *Engine) Sessions() *driver.SessionStore {
-	return driver.NewSessionStore(e.db, e.read, dialect)
+	ss := driver.NewSessionStore(e.db, e.read, dialect)
+	ss.ReadUserWith(e.sessionUser)
+	return ss
 }
 
 // Limits are kept in memory: one process.
