@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -133,13 +134,16 @@ func useToken(ctx context.Context, tx *sql.Tx, hash string, now time.Time, purpo
 	return 0, t, ErrTokenInvalid // the wrong kind of link: the whole transaction is undone
 }
 
-// killTokens ends every unused token of the user for one of the purposes.
+// killTokens ends every unused token of the user for one of the purposes, in one statement.
 func killTokens(ctx context.Context, tx *sql.Tx, userID int64, now time.Time, purposes ...string) error {
+	args := []any{millis(now), userID}
 	for _, p := range purposes {
-		if _, err := tx.ExecContext(ctx, `UPDATE mail_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-			millis(now), userID, p); err != nil {
-			return fmt.Errorf("end tokens: %w", err)
-		}
+		args = append(args, p)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(purposes)), ", ")
+	if _, err := tx.ExecContext(ctx, `UPDATE mail_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND purpose IN (`+marks+`)`,
+		args...); err != nil {
+		return fmt.Errorf("end tokens: %w", err)
 	}
 	return nil
 }
@@ -147,12 +151,10 @@ func killTokens(ctx context.Context, tx *sql.Tx, userID int64, now time.Time, pu
 // ResetPassword uses the reset token whose hash is given: the user's password becomes password,
 // every session of the user ends (the session generation moves on), every reset token of the
 // user dies, the address the token was sent to counts as confirmed, and notice goes into the
-// outbox, all in one transaction. The password is hashed only for a token that can be used.
-// A token that cannot (used, expired, unknown): ErrTokenInvalid.
+// outbox, all in one transaction. The caller has found the token usable (TokenUser), so that
+// the password is hashed only for a token that can be used; the transaction uses it, and a
+// token that cannot be used by then (used, expired, unknown) is ErrTokenInvalid.
 func (s *Store) ResetPassword(ctx context.Context, hash, password string, notice Mail, now time.Time) (User, error) {
-	if _, _, err := s.TokenUser(ctx, TokenReset, hash, now); err != nil {
-		return User{}, err
-	}
 	next, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
