@@ -185,13 +185,23 @@ func (s *Store) ResetPassword(ctx context.Context, hash, password string, notice
 // confirmed, if it is still the one the link was sent to; a change token makes that address the
 // user's, confirmed, if no other account has taken it meanwhile (ErrDuplicateEmail), and ends
 // the user's other confirm and change tokens. The user is returned as it is afterwards, with
-// the token's purpose.
+// the token's purpose. A token that cannot be used is found by a read, so that links anyone
+// can make up (unknown, used, expired) never take the writer.
 func (s *Store) ConfirmEmail(ctx context.Context, hash string, now time.Time) (User, string, error) {
 	var (
 		u       User
 		purpose string
 	)
-	err := s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.d.Read().QueryRowContext(ctx, `SELECT purpose FROM mail_tokens
+		WHERE hash = ? AND purpose IN (?, ?) AND used_at IS NULL AND expires_at > ?`,
+		hash, TokenConfirm, TokenChange, millis(now)).Scan(&purpose)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, "", ErrTokenInvalid
+	}
+	if err != nil {
+		return User{}, "", fmt.Errorf("find token: %w", err)
+	}
+	err = s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		id, t, err := useToken(ctx, tx, hash, now, TokenConfirm, TokenChange)
 		if err != nil {
 			return err
