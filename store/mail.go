@@ -15,8 +15,8 @@ import (
 // tried MailAttempts times and fails for good. A claim lasts a lease: a worker that dies with a
 // mail claimed leaves it to another once the lease is over. So a mail is sent at least once,
 // and twice only when a worker dies between the server's acceptance and the UPDATE that
-// follows it (a few milliseconds), or when one send outlasts the lease (the sender's timeouts
-// are well inside it).
+// follows it (a few milliseconds), or when one send outlasts the lease (a batch's sending ends
+// by a deadline well inside it: half the lease at most).
 //
 // The claim is one UPDATE of the due rows: its read skips the rows another instance holds (the
 // dialect's SkipLocked: FOR UPDATE SKIP LOCKED on PostgreSQL), so instances never wait for each
@@ -122,6 +122,16 @@ func (s *Store) MailNotSent(ctx context.Context, id int64, reason string, retry 
 	return s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE mails SET state = ?, last_error = ?, next_attempt_at = ?,
 			claimed_by = '', claimed_until = 0 WHERE id = ?`, state, clipText(reason, 500), millis(retry), id)
+		return err
+	})
+}
+
+// ReleaseMail gives back a mail owner claimed and never offered to the server (its batch ran
+// out of time): due as it was, its attempt not counted.
+func (s *Store) ReleaseMail(ctx context.Context, id int64, owner string) error {
+	return s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE mails SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+			claimed_by = '', claimed_until = 0 WHERE id = ? AND claimed_by = ? AND state = 'queued'`, id, owner)
 		return err
 	})
 }

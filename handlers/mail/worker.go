@@ -24,7 +24,8 @@ type Options struct {
 	Backoff time.Duration
 	// Batch is how many mails one claim takes (default 20), sent over one connection.
 	Batch int
-	// SendTimeout bounds one batch's delivery (default 60 s).
+	// SendTimeout bounds one batch's delivery (default 60 s, and at most half the lease): the
+	// mails it leaves are not tried, and go back to the outbox for the next claim.
 	SendTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -46,7 +47,7 @@ func NewWorker(st *store.Store, sender Sender, logger *slog.Logger, opts Options
 	opts.Lease = cmp.Or(opts.Lease, 2*time.Minute)
 	opts.Backoff = cmp.Or(opts.Backoff, 30*time.Second)
 	opts.Batch = cmp.Or(opts.Batch, 20)
-	opts.SendTimeout = cmp.Or(opts.SendTimeout, time.Minute)
+	opts.SendTimeout = min(cmp.Or(opts.SendTimeout, time.Minute), opts.Lease/2)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -63,14 +64,15 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run sends mails until ctx ends. A batch being sent when it ends is finished (within
-// SendTimeout) and marked, so that a shutdown sends nothing twice.
+// Run sends mails until ctx ends. A batch being sent when it ends stops before its next mail:
+// the mail on its way is finished, every fate recorded and the mails left given back, so that a
+// shutdown sends nothing twice and waits for one mail at most.
 func (w *Worker) Run(ctx context.Context) {
 	tick := time.NewTicker(w.opts.Poll)
 	defer tick.Stop()
 	for {
 		for ctx.Err() == nil {
-			n, err := w.RunOnce(context.WithoutCancel(ctx))
+			n, err := w.RunOnce(ctx)
 			if err != nil {
 				w.logger.Warn("mail outbox", "err", err)
 				break
@@ -88,34 +90,35 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims one batch of due mails, sends it and records each mail's fate. It returns how
-// many mails it claimed.
+// RunOnce claims one batch of due mails, sends it until its SendTimeout or ctx ends, and records
+// each mail's fate. It returns how many mails it claimed. The database calls do not end with
+// ctx: a claim is recorded, whatever happens to the batch.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	mails, err := w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	dbCtx := context.WithoutCancel(ctx)
+	mails, err := w.store.ClaimMails(dbCtx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
-	results, err := w.sender.Send(sendCtx, mails)
+	results := w.sender.Send(sendCtx, mails)
 	cancel()
 	now := w.opts.Now()
 	var errs []error
 	for i, m := range mails {
-		fate := err
-		if err == nil {
-			fate = results[i]
-		}
-		errs = append(errs, w.record(ctx, m, fate, now))
+		errs = append(errs, w.record(dbCtx, m, results[i], now))
 	}
 	return len(mails), errors.Join(errs...)
 }
 
-// record marks m sent (fate nil), due again after its backoff, or failed for good: after
-// store.MailAttempts attempts, or at a permanent refusal.
+// record marks m sent (fate nil), gives it back untried, or marks it due again after its
+// backoff, or failed for good: after store.MailAttempts attempts, or at a permanent refusal.
 func (w *Worker) record(ctx context.Context, m store.Mail, fate error, now time.Time) error {
-	if fate == nil {
+	switch {
+	case fate == nil:
 		w.logger.Info("mail sent", "id", m.ID, "subject", m.Subject)
 		return w.store.MailSent(ctx, m.ID, now)
+	case errors.Is(fate, ErrNotTried):
+		return w.store.ReleaseMail(ctx, m.ID, w.owner)
 	}
 	final := m.Attempts >= store.MailAttempts || errors.Is(fate, ErrPermanent)
 	retry := now.Add(w.backoff(m.Attempts))
