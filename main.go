@@ -391,8 +391,13 @@ func publicURL(base, addr string) (string, error) {
 	return strings.TrimSuffix(base, "/"), nil
 }
 
-// startMail runs the instance's mail worker until stop, which returns once a batch being sent
-// is finished and marked (before the store closes).
+// mailStopWait bounds stopMail's wait: the worker, stopping since ctx ended, finishes the mail
+// on its way (go-mail's 20 s at most) and records its batch (the worker's DBTimeout, 10 s).
+const mailStopWait = 30 * time.Second
+
+// startMail runs the instance's mail worker until ctx ends or stop, which returns once a batch
+// being sent is finished and marked (before the store closes), or after mailStopWait: then the
+// mails of that batch may be sent again, when its claim's lease ends.
 func startMail(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger) (w *mail.Worker, stop func(), err error) {
 	if w, err = mailWorker(cfg, st, logger); err != nil {
 		return nil, nil, err
@@ -400,7 +405,14 @@ func startMail(ctx context.Context, cfg config, st *store.Store, logger *slog.Lo
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	return w, func() { cancel(); <-done }, nil
+	return w, func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(mailStopWait):
+			logger.Warn("mail: the worker did not stop in time; its batch may be sent again", "waited", mailStopWait)
+		}
+	}, nil
 }
 
 // mailWorker is the instance's mail worker: through SMTP_URL, or to the log without it.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -27,6 +28,9 @@ type Options struct {
 	// SendTimeout bounds one batch's delivery (default 60 s, and at most half the lease): the
 	// mails it leaves are not tried, and go back to the outbox for the next claim.
 	SendTimeout time.Duration
+	// DBTimeout bounds each of the worker's calls to the database (default 10 s): its claim,
+	// and the record of its batch's fates.
+	DBTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -48,6 +52,7 @@ func NewWorker(st *store.Store, sender Sender, logger *slog.Logger, opts Options
 	opts.Backoff = cmp.Or(opts.Backoff, 30*time.Second)
 	opts.Batch = cmp.Or(opts.Batch, 20)
 	opts.SendTimeout = min(cmp.Or(opts.SendTimeout, time.Minute), opts.Lease/2)
+	opts.DBTimeout = cmp.Or(opts.DBTimeout, 10*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -94,8 +99,9 @@ func (w *Worker) Run(ctx context.Context) {
 // each mail's fate. It returns how many mails it claimed. The database calls do not end with
 // ctx: a claim is recorded, whatever happens to the batch.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	dbCtx := context.WithoutCancel(ctx)
-	mails, err := w.store.ClaimMails(dbCtx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	mails, err := bounded(ctx, w.opts.DBTimeout, func(ctx context.Context) ([]store.Mail, error) {
+		return w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	})
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
@@ -103,11 +109,44 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	results := w.sender.Send(sendCtx, mails)
 	cancel()
 	now := w.opts.Now()
-	var errs []error
-	for i, m := range mails {
-		errs = append(errs, w.record(dbCtx, m, results[i], now))
+	_, err = bounded(ctx, w.opts.DBTimeout, func(ctx context.Context) (struct{}, error) {
+		var errs []error
+		for i, m := range mails {
+			errs = append(errs, w.record(ctx, m, results[i], now))
+		}
+		return struct{}{}, errors.Join(errs...)
+	})
+	return len(mails), err
+}
+
+// bounded is call's result, or an error once d has passed: the store does not always hear of a
+// deadline (on PostgreSQL a transaction, once begun, runs to its end, since a commit cut short
+// would leave its outcome unknown), so the worker stops waiting and call ends on its own. A
+// claim given up is taken again when its lease ends; a fate not recorded, by sending again.
+func bounded[T any](ctx context.Context, d time.Duration, call func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
 	}
-	return len(mails), errors.Join(errs...)
+	done := make(chan result, 1)
+	go func() {
+		v, err := call(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // it answered just in time
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, fmt.Errorf("the database did not answer within %s", d)
+	}
 }
 
 // record marks m sent (fate nil), gives it back untried, or marks it due again after its

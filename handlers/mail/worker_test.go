@@ -303,3 +303,70 @@ func TestWorkerBatchEndsInTime(t *testing.T) {
 	waitStates(t, st, "all sent", func(m []store.Mail) bool { return len(m) == 20 && allSent(m) })
 	checkClean(t, st)
 }
+
+// within reports whether fn returns within d; it is left running if not.
+func within(d time.Duration, fn func()) bool {
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// A database that hangs (on PostgreSQL, the outbox locked by another transaction: its
+// statements wait without end) holds the worker no longer than its DBTimeout: a claim gives
+// up, and the worker stops when asked. Once the database answers, every mail is sent once.
+func TestWorkerHungDatabase(t *testing.T) {
+	st := storetest.OpenOn(t, storetest.PostgreSQL)
+	srv := mailtest.Start(t)
+	enqueue(t, st, "max", 2)
+	ctx := context.Background()
+	lock, err := st.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	for _, q := range []string{"BEGIN", "LOCK TABLE mails IN ACCESS EXCLUSIVE MODE"} {
+		if _, err := lock.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := func() { lock.ExecContext(ctx, "ROLLBACK") }
+	defer release()
+
+	opts := fast
+	opts.DBTimeout = 300 * time.Millisecond
+	from, _ := mail.ParseAddress("Market <market@example.com>")
+	smtp, err := sender.NewSMTP(srv.URL(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sender.NewWorker(st, smtp, quiet, opts)
+	bound := opts.DBTimeout + 2*time.Second // and a margin for a loaded machine
+	var runErr error
+	if !within(bound, func() { _, runErr = w.RunOnce(ctx) }) {
+		t.Errorf("a batch on a hung database took over %v", bound)
+	} else if runErr == nil {
+		t.Error("a batch on a hung database: no error")
+	}
+	// The worker stops while its claim waits for the lock (the claim given up above waits too).
+	waiting := func() (n int) {
+		st.DB().QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return n
+	}
+	before := waiting()
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { w.Run(runCtx); close(stopped) }()
+	storetest.WaitFor(t, func() bool { return waiting() > before })
+	if !within(bound, func() { stop(); <-stopped }) {
+		t.Errorf("the worker on a hung database did not stop within %v", bound)
+	}
+	release()
+	startWorker(t, st, srv, fast)
+	waitStates(t, st, "all sent", allSent)
+	onceEach(t, srv.Messages(), 2)
+}
