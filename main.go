@@ -198,15 +198,28 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	logger.Info("shutting down: finishing requests in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	if err != nil {
 		// Requests still running past the deadline are cut off here, not by closing the
 		// database under them.
 		srv.Close()
+	}
+	// The resets answered before, whose work runs after their answer, queue their mails.
+	laterCtx, cancelLater := context.WithTimeout(context.Background(), laterWait)
+	defer cancelLater()
+	if !h.WaitLater(laterCtx) {
+		logger.Warn("shutdown: reset requests still at work were left", "waited", laterWait)
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
 }
+
+// laterWait bounds the wait at shutdown for the work requests leave after their answer (each
+// piece has 10 s).
+const laterWait = 10 * time.Second
 
 // serveMetrics serves st's and h's metrics at /metrics on addr, a listener of its own (never
 // the public one), until ctx ends. It returns them, to count the public requests, or nil when

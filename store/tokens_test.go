@@ -11,36 +11,6 @@ import (
 	"market/store/storetest"
 )
 
-// holdWriter takes the database's write lock on a connection of its own until the returned
-// function (also run when the test ends) lets it go: SQLite's, or PostgreSQL's on the tokens.
-func holdWriter(t *testing.T, st *store.Store) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := storetest.RawDB(t, st).Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock := []string{"BEGIN IMMEDIATE"}
-	if storetest.OnPostgres(t) {
-		lock = []string{"BEGIN", "LOCK TABLE mail_tokens IN EXCLUSIVE MODE"}
-	}
-	for _, q := range lock {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	done := false
-	release = func() {
-		if !done {
-			done = true
-			conn.ExecContext(ctx, "ROLLBACK")
-			conn.Close()
-		}
-	}
-	t.Cleanup(release)
-	return release
-}
-
 // A confirm link that cannot be used (unknown, used, expired, or of another purpose) is found
 // so by a read: it is answered while another holds the writer, and a thousand of them commit
 // nothing. A live link still confirms.
@@ -69,7 +39,7 @@ func testConfirmBadLinkWritesNothing(t *testing.T) {
 	}
 	bad := []string{"unknown", "used", "expired", "reset"}
 
-	release := holdWriter(t, st)
+	release := storetest.HoldWriter(t, st, "mail_tokens")
 	for _, secret := range bad {
 		done := make(chan error, 1)
 		go func() {
