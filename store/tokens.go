@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -140,8 +139,7 @@ func killTokens(ctx context.Context, tx *sql.Tx, userID int64, now time.Time, pu
 	for _, p := range purposes {
 		args = append(args, p)
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(purposes)), ", ")
-	if _, err := tx.ExecContext(ctx, `UPDATE mail_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND purpose IN (`+marks+`)`,
+	if _, err := tx.ExecContext(ctx, `UPDATE mail_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND purpose IN (`+placeholders(len(purposes))+`)`,
 		args...); err != nil {
 		return fmt.Errorf("end tokens: %w", err)
 	}

@@ -161,6 +161,9 @@ func (w *Worker) record(ctx context.Context, m store.Mail, fate error, now time.
 	}
 	final := m.Attempts >= store.MailAttempts || errors.Is(fate, ErrPermanent)
 	retry := now.Add(w.backoff(m.Attempts))
+	if final {
+		retry = now // when it failed
+	}
 	w.logger.Warn("mail not sent", "id", m.ID, "attempt", m.Attempts, "final", final, "err", fate)
 	return w.store.MailNotSent(ctx, m.ID, fate.Error(), retry, final)
 }
