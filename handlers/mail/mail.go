@@ -135,10 +135,11 @@ func loopback(host string) bool {
 }
 
 // Send sends the mails over one connection, one at a time, until ctx ends: the mails left are
-// not tried. go-mail sets its timeout as a deadline on the connection at the dial and at each
-// mail, and Send shortens it to ctx's deadline, so the batch ends by it (a mail cut short there
-// counts as tried, and may arrive). A mail the server accepted is sent whatever follows (RSET,
-// QUIT, the connection's end); one that cannot be built fails alone, for good.
+// not tried. go-mail sets its timeout as a deadline on the connection once connected and at each
+// mail, and Send cuts it to what is left of ctx, so the mails end by ctx's deadline (one cut
+// short there counts as tried, and may arrive) and the dial one timeout after at most. A mail
+// the server accepted is sent whatever follows (RSET, QUIT, the connection's end); one that
+// cannot be built fails alone, for good.
 func (s *SMTP) Send(ctx context.Context, mails []store.Mail) []error {
 	results := make([]error, len(mails))
 	msgs := make([]*gomail.Msg, len(mails))
