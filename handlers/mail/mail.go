@@ -54,12 +54,11 @@ var ErrNotTried = errors.New("not tried")
 
 // SMTP sends through an SMTP server.
 type SMTP struct {
-	client  *gomail.Client // as configured, with the whole timeout
-	host    string
-	opts    []gomail.Option
-	timeout time.Duration
-	from    *mail.Address
-	domain  string // of From: the right side of every Message-ID
+	client *gomail.Client // as configured; each exchange has a client of its own (clientFor)
+	host   string
+	opts   []gomail.Option
+	from   *mail.Address
+	domain string // of From: the right side of every Message-ID
 }
 
 // smtpTimeout bounds each exchange with the server: the connection and its greeting, TLS and
@@ -79,10 +78,6 @@ func ParseFrom(s string) (*mail.Address, error) {
 // host is a loopback address (a local relay), or smtps://user:pass@host:465, TLS from the
 // first byte. The user and password are optional (a relay that trusts the network).
 func NewSMTP(rawURL string, from *mail.Address) (*SMTP, error) {
-	return newSMTP(rawURL, from, smtpTimeout)
-}
-
-func newSMTP(rawURL string, from *mail.Address, timeout time.Duration) (*SMTP, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("SMTP_URL: not a URL") // the error would repeat the password
@@ -92,7 +87,7 @@ func newSMTP(rawURL string, from *mail.Address, timeout time.Duration) (*SMTP, e
 		return nil, errors.New("SMTP_URL: no host")
 	}
 	// Without NOOP, a mail's commands are all its deadline covers (Send counts on it).
-	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithoutNoop()}
+	opts := []gomail.Option{gomail.WithTimeout(smtpTimeout), gomail.WithoutNoop()}
 	port := 587
 	switch u.Scheme {
 	case "smtp":
@@ -122,7 +117,7 @@ func newSMTP(rawURL string, from *mail.Address, timeout time.Duration) (*SMTP, e
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
 	_, domain, _ := strings.Cut(from.Address, "@")
-	return &SMTP{client: c, host: host, opts: opts, timeout: timeout, from: from, domain: domain}, nil
+	return &SMTP{client: c, host: host, opts: opts, from: from, domain: domain}, nil
 }
 
 // loopback: localhost, or an address of the loopback network.
@@ -198,7 +193,7 @@ func (s *SMTP) Send(ctx context.Context, mails []store.Mail) []error {
 // clientFor is a go-mail client whose timeout ends by ctx's deadline; ErrNotTried once ctx has
 // ended. (A go-mail client is its configuration: the connection is the smtp.Client it dials.)
 func (s *SMTP) clientFor(ctx context.Context) (*gomail.Client, error) {
-	d := s.timeout
+	d := smtpTimeout
 	if deadline, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(deadline))
 	}
