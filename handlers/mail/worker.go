@@ -43,6 +43,9 @@ type Worker struct {
 	opts   Options
 	owner  string // this worker's name in the claims
 	wake   chan struct{}
+	// late, while not nil, is closed when the database call the worker stopped waiting for
+	// ends; until then it makes no other (on a hung database they would pile up).
+	late chan struct{}
 }
 
 // NewWorker is a worker sending st's outbox through sender.
@@ -99,7 +102,7 @@ func (w *Worker) Run(ctx context.Context) {
 // each mail's fate. It returns how many mails it claimed. The database calls do not end with
 // ctx: a claim is recorded, whatever happens to the batch.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	mails, err := bounded(ctx, w.opts.DBTimeout, func(ctx context.Context) ([]store.Mail, error) {
+	mails, err := bounded(ctx, w, func(ctx context.Context) ([]store.Mail, error) {
 		return w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
 	})
 	if err != nil || len(mails) == 0 {
@@ -109,7 +112,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	results := w.sender.Send(sendCtx, mails)
 	cancel()
 	now := w.opts.Now()
-	_, err = bounded(ctx, w.opts.DBTimeout, func(ctx context.Context) (struct{}, error) {
+	_, err = bounded(ctx, w, func(ctx context.Context) (struct{}, error) {
 		var errs []error
 		for i, m := range mails {
 			errs = append(errs, w.record(ctx, m, results[i], now))
@@ -119,21 +122,32 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	return len(mails), err
 }
 
-// bounded is call's result, or an error once d has passed: the store does not always hear of a
-// deadline (on PostgreSQL a transaction, once begun, runs to its end, since a commit cut short
-// would leave its outcome unknown), so the worker stops waiting and call ends on its own. A
-// claim given up is taken again when its lease ends; a fate not recorded, by sending again.
-func bounded[T any](ctx context.Context, d time.Duration, call func(ctx context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+// bounded is call's result, or an error once w's DBTimeout has passed: the store does not always
+// hear of a deadline (on PostgreSQL a transaction, once begun, runs to its end, since a commit
+// cut short would leave its outcome unknown), so the worker stops waiting and call ends on its
+// own. A claim given up is taken again when its lease ends; a fate not recorded, by sending
+// again. Until the call given up ends, bounded makes no other.
+func bounded[T any](ctx context.Context, w *Worker, call func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	if w.late != nil {
+		select {
+		case <-w.late:
+			w.late = nil
+		default:
+			return zero, errors.New("the database has not answered an earlier call yet")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.DBTimeout)
 	defer cancel()
 	type result struct {
 		v   T
 		err error
 	}
-	done := make(chan result, 1)
+	done, ended := make(chan result, 1), make(chan struct{})
 	go func() {
 		v, err := call(ctx)
 		done <- result{v, err}
+		close(ended)
 	}()
 	select {
 	case r := <-done:
@@ -144,8 +158,8 @@ func bounded[T any](ctx context.Context, d time.Duration, call func(ctx context.
 			return r.v, r.err
 		default:
 		}
-		var zero T
-		return zero, fmt.Errorf("the database did not answer within %s", d)
+		w.late = ended
+		return zero, fmt.Errorf("the database did not answer within %s", w.opts.DBTimeout)
 	}
 }
 

@@ -346,18 +346,25 @@ func TestWorkerHungDatabase(t *testing.T) {
 	}
 	w := sender.NewWorker(st, smtp, quiet, opts)
 	bound := opts.DBTimeout + 2*time.Second // and a margin for a loaded machine
+	// waiting counts the statements that wait for the lock.
+	waiting := func() (n int) {
+		st.DB().QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return n
+	}
 	var runErr error
 	if !within(bound, func() { _, runErr = w.RunOnce(ctx) }) {
 		t.Errorf("a batch on a hung database took over %v", bound)
 	} else if runErr == nil {
 		t.Error("a batch on a hung database: no error")
 	}
-	// The worker stops while its claim waits for the lock (the claim given up above waits too).
-	waiting := func() (n int) {
-		st.DB().QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
-		return n
-	}
+	// Until the database answers the claim given up, the worker makes no other.
 	before := waiting()
+	if !within(opts.DBTimeout/2, func() { _, runErr = w.RunOnce(ctx) }) || runErr == nil || waiting() != before {
+		t.Errorf("a second batch on a hung database: %v, %d statements waiting (%d before)", runErr, waiting(), before)
+	}
+
+	// A worker stops while its claim waits for the lock.
+	w = sender.NewWorker(st, smtp, quiet, opts)
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { w.Run(runCtx); close(stopped) }()
