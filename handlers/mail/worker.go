@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -24,8 +25,12 @@ type Options struct {
 	Backoff time.Duration
 	// Batch is how many mails one claim takes (default 20), sent over one connection.
 	Batch int
-	// SendTimeout bounds one batch's delivery (default 60 s).
+	// SendTimeout bounds one batch's delivery (default 60 s, and at most half the lease): the
+	// mails it leaves are not tried, and go back to the outbox for the next claim.
 	SendTimeout time.Duration
+	// DBTimeout bounds each of the worker's calls to the database (default 10 s): its claim,
+	// and the record of its batch's fates.
+	DBTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -38,6 +43,9 @@ type Worker struct {
 	opts   Options
 	owner  string // this worker's name in the claims
 	wake   chan struct{}
+	// late, while not nil, is closed when the database call the worker stopped waiting for
+	// ends; until then it makes no other (on a hung database they would pile up).
+	late chan struct{}
 }
 
 // NewWorker is a worker sending st's outbox through sender.
@@ -46,7 +54,8 @@ func NewWorker(st *store.Store, sender Sender, logger *slog.Logger, opts Options
 	opts.Lease = cmp.Or(opts.Lease, 2*time.Minute)
 	opts.Backoff = cmp.Or(opts.Backoff, 30*time.Second)
 	opts.Batch = cmp.Or(opts.Batch, 20)
-	opts.SendTimeout = cmp.Or(opts.SendTimeout, time.Minute)
+	opts.SendTimeout = min(cmp.Or(opts.SendTimeout, time.Minute), opts.Lease/2)
+	opts.DBTimeout = cmp.Or(opts.DBTimeout, 10*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -63,14 +72,15 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run sends mails until ctx ends. A batch being sent when it ends is finished (within
-// SendTimeout) and marked, so that a shutdown sends nothing twice.
+// Run sends mails until ctx ends. A batch being sent when it ends stops before its next mail:
+// the mail on its way is finished, every fate recorded and the mails left given back, so that a
+// shutdown sends nothing twice and waits for one mail at most.
 func (w *Worker) Run(ctx context.Context) {
 	tick := time.NewTicker(w.opts.Poll)
 	defer tick.Stop()
 	for {
 		for ctx.Err() == nil {
-			n, err := w.RunOnce(context.WithoutCancel(ctx))
+			n, err := w.RunOnce(ctx)
 			if err != nil {
 				w.logger.Warn("mail outbox", "err", err)
 				break
@@ -88,37 +98,86 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims one batch of due mails, sends it and records each mail's fate. It returns how
-// many mails it claimed.
+// RunOnce claims one batch of due mails, sends it until its SendTimeout or ctx ends, and records
+// each mail's fate. It returns how many mails it claimed. The database calls do not end with
+// ctx: a claim is recorded, whatever happens to the batch.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	mails, err := w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	mails, err := bounded(ctx, w, func(ctx context.Context) ([]store.Mail, error) {
+		return w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	})
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
-	results, err := w.sender.Send(sendCtx, mails)
+	results := w.sender.Send(sendCtx, mails)
 	cancel()
 	now := w.opts.Now()
-	var errs []error
-	for i, m := range mails {
-		fate := err
-		if err == nil {
-			fate = results[i]
+	_, err = bounded(ctx, w, func(ctx context.Context) (struct{}, error) {
+		var errs []error
+		for i, m := range mails {
+			errs = append(errs, w.record(ctx, m, results[i], now))
 		}
-		errs = append(errs, w.record(ctx, m, fate, now))
-	}
-	return len(mails), errors.Join(errs...)
+		return struct{}{}, errors.Join(errs...)
+	})
+	return len(mails), err
 }
 
-// record marks m sent (fate nil), due again after its backoff, or failed for good: after
-// store.MailAttempts attempts, or at a permanent refusal.
+// bounded is call's result, or an error once w's DBTimeout has passed: the store does not always
+// hear of a deadline (on PostgreSQL a transaction, once begun, runs to its end, since a commit
+// cut short would leave its outcome unknown), so the worker stops waiting and call ends on its
+// own. A claim given up is taken again when its lease ends; a fate not recorded, by sending
+// again. Until the call given up ends, bounded makes no other.
+func bounded[T any](ctx context.Context, w *Worker, call func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	if w.late != nil {
+		select {
+		case <-w.late:
+			w.late = nil
+		default:
+			return zero, errors.New("the database has not answered an earlier call yet")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.DBTimeout)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	done, ended := make(chan result, 1), make(chan struct{})
+	go func() {
+		v, err := call(ctx)
+		done <- result{v, err}
+		close(ended)
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // it answered just in time
+			return r.v, r.err
+		default:
+		}
+		w.late = ended
+		return zero, fmt.Errorf("the database did not answer within %s", w.opts.DBTimeout)
+	}
+}
+
+// record marks m sent (fate nil), gives it back untried, or marks it due again after its
+// backoff, or failed for good: after store.MailAttempts attempts, or at a permanent refusal.
 func (w *Worker) record(ctx context.Context, m store.Mail, fate error, now time.Time) error {
-	if fate == nil {
+	switch {
+	case fate == nil:
 		w.logger.Info("mail sent", "id", m.ID, "subject", m.Subject)
 		return w.store.MailSent(ctx, m.ID, now)
+	case errors.Is(fate, ErrNotTried):
+		return w.store.ReleaseMail(ctx, m.ID, w.owner)
 	}
 	final := m.Attempts >= store.MailAttempts || errors.Is(fate, ErrPermanent)
 	retry := now.Add(w.backoff(m.Attempts))
+	if final {
+		retry = now // when it failed
+	}
 	w.logger.Warn("mail not sent", "id", m.ID, "attempt", m.Attempts, "final", final, "err", fate)
 	return w.store.MailNotSent(ctx, m.ID, fate.Error(), retry, final)
 }
