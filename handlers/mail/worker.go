@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -43,9 +42,6 @@ type Worker struct {
 	opts   Options
 	owner  string // this worker's name in the claims
 	wake   chan struct{}
-	// late, while not nil, is closed when the database call the worker stopped waiting for
-	// ends; until then it makes no other (on a hung database they would pile up).
-	late chan struct{}
 }
 
 // NewWorker is a worker sending st's outbox through sender.
@@ -99,12 +95,11 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // RunOnce claims one batch of due mails, sends it until its SendTimeout or ctx ends, and records
-// each mail's fate. It returns how many mails it claimed. The database calls do not end with
-// ctx: a claim is recorded, whatever happens to the batch.
+// each mail's fate. It returns how many mails it claimed.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	mails, err := bounded(ctx, w, func(ctx context.Context) ([]store.Mail, error) {
-		return w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
-	})
+	dbCtx, cancel := w.dbContext(ctx)
+	mails, err := w.store.ClaimMails(dbCtx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	cancel()
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
@@ -112,55 +107,21 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	results := w.sender.Send(sendCtx, mails)
 	cancel()
 	now := w.opts.Now()
-	_, err = bounded(ctx, w, func(ctx context.Context) (struct{}, error) {
-		var errs []error
-		for i, m := range mails {
-			errs = append(errs, w.record(ctx, m, results[i], now))
-		}
-		return struct{}{}, errors.Join(errs...)
-	})
-	return len(mails), err
+	dbCtx, cancel = w.dbContext(ctx)
+	defer cancel()
+	var errs []error
+	for i, m := range mails {
+		errs = append(errs, w.record(dbCtx, m, results[i], now))
+	}
+	return len(mails), errors.Join(errs...)
 }
 
-// bounded is call's result, or an error once w's DBTimeout has passed: the store does not always
-// hear of a deadline (on PostgreSQL a transaction, once begun, runs to its end, since a commit
-// cut short would leave its outcome unknown), so the worker stops waiting and call ends on its
-// own. A claim given up is taken again when its lease ends; a fate not recorded, by sending
-// again. Until the call given up ends, bounded makes no other.
-func bounded[T any](ctx context.Context, w *Worker, call func(ctx context.Context) (T, error)) (T, error) {
-	var zero T
-	if w.late != nil {
-		select {
-		case <-w.late:
-			w.late = nil
-		default:
-			return zero, errors.New("the database has not answered an earlier call yet")
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.DBTimeout)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	done, ended := make(chan result, 1), make(chan struct{})
-	go func() {
-		v, err := call(ctx)
-		done <- result{v, err}
-		close(ended)
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		select {
-		case r := <-done: // it answered just in time
-			return r.v, r.err
-		default:
-		}
-		w.late = ended
-		return zero, fmt.Errorf("the database did not answer within %s", w.opts.DBTimeout)
-	}
+// dbContext is the context of one of the worker's database calls: it does not end with ctx
+// (a claim is recorded, whatever happens to the batch), but within DBTimeout: on a hung
+// database the call gives up (its transaction rolled back), and its claim is taken again when
+// its lease ends, or its mail sent again.
+func (w *Worker) dbContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), w.opts.DBTimeout)
 }
 
 // record marks m sent (fate nil), gives it back untried, or marks it due again after its
