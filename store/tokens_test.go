@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,5 +71,43 @@ func testConfirmBadLinkWritesNothing(t *testing.T) {
 	got, purpose, err := st.ConfirmEmail(ctx, store.TokenHash("live"), now)
 	if err != nil || purpose != store.TokenConfirm || !got.EmailConfirmed || commits.Load() != 1 {
 		t.Errorf("the live link: %+v %q %v, %d commits; want confirmed by one", got, purpose, err, commits.Load())
+	}
+}
+
+// Every read of an account says whether its address is confirmed: logging in, the lists, the
+// operator's writes.
+func TestEveryUserReadKnowsTheAddressIsConfirmed(t *testing.T) {
+	storetest.Each(t, testEveryUserReadKnowsTheAddressIsConfirmed)
+}
+
+func testEveryUserReadKnowsTheAddressIsConfirmed(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	u := storetest.CreateUser(t, st, "ann")
+	now := time.Now()
+	tok := store.Token{Hash: store.TokenHash("s"), Purpose: store.TokenConfirm, Email: u.Email, Expires: now.Add(time.Hour)}
+	if err := st.IssueToken(ctx, u.ID, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.ConfirmEmail(ctx, tok.Hash, now); err != nil {
+		t.Fatal(err)
+	}
+	read := map[string]func() (store.User, error){
+		"User": func() (store.User, error) { return st.User(ctx, u.ID) },
+		"Authenticate": func() (store.User, error) {
+			return st.Authenticate(ctx, "ann", "correct horse")
+		},
+		"Users": func() (store.User, error) {
+			all, err := st.Users(ctx)
+			if err != nil || len(all) != 1 {
+				return store.User{}, fmt.Errorf("%d users: %w", len(all), err)
+			}
+			return all[0], nil
+		},
+	}
+	for name, fn := range read {
+		if got, err := fn(); err != nil || !got.EmailConfirmed {
+			t.Errorf("%s: %+v %v, want the address confirmed", name, got, err)
+		}
 	}
 }
