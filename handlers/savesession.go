@@ -146,7 +146,8 @@ func (h *Handler) budget(next http.Handler) http.Handler {
 }
 
 // budgetFor is r's budget: a request that hashes a password may first wait for a hashing slot,
-// so it gets twice a page's, a picture's upload four times; a live stream has none (it ends when the client goes).
+// so it gets twice a page's; a picture's upload the time to send it, then its work's (uploadPicture
+// starts that anew once the body is in); a live stream has none (it ends when the client goes).
 func (h *Handler) budgetFor(r *http.Request) time.Duration {
 	switch {
 	case r.URL.Path == "/market/events":
@@ -154,7 +155,7 @@ func (h *Handler) budgetFor(r *http.Request) time.Duration {
 	case r.Method == http.MethodPost && hashes(r.URL.Path):
 		return 2 * h.cfg.RequestBudget
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/picture"):
-		return 4 * h.cfg.RequestBudget // a decoding slot's wait, then a decode of up to 40 MP
+		return pictureSendTime + h.pictureBudget()
 	default:
 		return h.cfg.RequestBudget
 	}
