@@ -236,6 +236,7 @@ const (
 	sessionKey
 	noticeKey
 	uploadKey // a picture upload's whole body (holdUpload)
+	budgetKey // the timer of a budget that can be renewed (budget)
 )
 
 // authenticate puts the signed-in user into the context, with the market version read at the

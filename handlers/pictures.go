@@ -105,10 +105,11 @@ func formToken(body io.Reader, contentType string) string {
 	}
 }
 
-// acceptUpload lets an admin's upload take pictureSendTime to arrive, and the work and the answer
-// that follow their time after it (the server's write timeout counts from the headers); its
-// body is then read under the picture's cap.
+// acceptUpload lets an admin's upload take pictureSendTime to arrive, then have its work's
+// budget, and its answer a little more (the server's write timeout counts from the headers);
+// its body is read under the picture's cap.
 func (h *Handler) acceptUpload(w http.ResponseWriter, r *http.Request) {
+	renewBudget(r, pictureSendTime+h.pictureBudget())
 	rc := http.NewResponseController(w)
 	now := time.Now()
 	err := errors.Join(rc.SetReadDeadline(now.Add(pictureSendTime)),
@@ -252,12 +253,7 @@ func (h *Handler) uploadPicture(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusRequestEntityTooLarge, errPictureBytes.Error())
 		return
 	}
-	// The body is in: the work gets its own budget, whatever the sending took.
-	if d := h.pictureBudget(); d > 0 {
-		ctx, cancel := context.WithTimeoutCause(r.Context(), d, errBudget)
-		defer cancel()
-		r = r.WithContext(ctx)
-	}
+	renewBudget(r, h.pictureBudget()) // the body is in: the work's budget, whatever the sending took
 	ctx := r.Context()
 	back := "/admin/items/" + strconv.FormatInt(id, 10)
 	var pic store.Picture

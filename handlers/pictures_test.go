@@ -57,18 +57,20 @@ func pictureForm(t testing.TB, token, filename string, data []byte) ([]byte, str
 	return body.Bytes(), mw.FormDataContentType()
 }
 
-// send posts an upload's body of size bytes (-1: sent without a length) to server.
+// send posts an upload's body of size bytes (-1: sent without a length) to server. Without an
+// answer, its response is empty (status 0) beside the error.
 func (c *client) send(ctx context.Context, server string, itemID int64, body io.Reader, size int64, contentType string) (response, error) {
+	none := response{Response: &http.Response{}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server+"/admin/items/"+strconv.FormatInt(itemID, 10)+"/picture", body)
 	if err != nil {
-		return response{}, err
+		return none, err
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Origin", server)
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return response{}, err
+		return none, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
@@ -382,9 +384,10 @@ func (l *slowLink) Read(p []byte) (int, error) {
 }
 
 // An admin's upload may take longer to arrive than the server's read timeout (a phone on a slow
-// link). A stranger's slow upload is answered without waiting for the rest of it.
+// link), and than its budget: the work that follows has the whole of it. A stranger's slow
+// upload is answered without waiting for the rest of it.
 func TestPictureUploadSlowLink(t *testing.T) {
-	app := newTestApp(t)
+	app := newTestApp(t, handlers.Config{RequestBudget: 250 * time.Millisecond}) // the work's: 1 s
 	const readTimeout = time.Second
 	srv := httptest.NewUnstartedServer(app.server.Config.Handler)
 	srv.Config.ReadTimeout = readTimeout
@@ -488,5 +491,27 @@ func TestPictureUploadOverBudget(t *testing.T) {
 	}
 	if strings.Contains(log.String(), `msg="server error"`) || !strings.Contains(log.String(), `msg="over budget"`) {
 		t.Errorf("over budget, the log says:\n%s", log.String())
+	}
+}
+
+// On a database that hangs, a stranger's upload (with a forged session cookie) is answered
+// within a page's budget, as any other request: the time an admin's upload may take to arrive
+// is given only once the admin is known.
+func TestPictureUploadStrangerBudget(t *testing.T) {
+	storetest.RequirePostgres(t)
+	st, proxy := storeBehindProxy(t)
+	const budget = time.Second
+	app := serveApp(t, st, handlers.Config{RequestBudget: budget})
+	stranger := app.client()
+	stranger.forgeSession()
+	kettle := app.item("Kettle")
+	body, contentType := pictureForm(t, stranger.token(), "kettle.png", testPNG(t, 64, 48))
+	resume := proxy.hang()
+	defer resume()
+	start := time.Now()
+	res, err := stranger.send(context.Background(), app.server.URL, kettle.ID, bytes.NewReader(body), int64(len(body)), contentType)
+	// The budget, and a margin for a loaded machine.
+	if took := time.Since(start); err != nil || res.StatusCode != http.StatusServiceUnavailable || took > budget+time.Second {
+		t.Errorf("a stranger's upload with the database hung: %v %d after %v, want 503 within the budget of %v", err, res.StatusCode, took, budget)
 	}
 }
