@@ -29,6 +29,10 @@ func (h *Handler) loadAndSave(next http.Handler) http.Handler {
 		// The session's row names its user: on PostgreSQL the load reads the user and the
 		// market version with it, for authenticate (one round trip, not two).
 		ctx, err := h.sessions.Load(store.WithSessionUser(r.Context(), &store.SessionUser{}), token)
+		if errors.Is(err, errBadSession) { // not the database's trouble: no session, not a 503
+			h.logger.Info("session not decoded; served without one", "uri", loggedURI(r), "err", err)
+			ctx, err = h.sessions.Load(store.WithSessionUser(r.Context(), &store.SessionUser{}), "")
+		}
 		if err != nil {
 			h.sessionError(w, r, err)
 			return

@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // The readiness probe writes a session row of its own; its token cannot come back in a
@@ -18,6 +20,26 @@ func TestReadinessProbeRowIsNoSession(t *testing.T) {
 		res := app.client().do(http.MethodGet, "/market", nil, map[string]string{"Cookie": "session=" + token})
 		if res.StatusCode != http.StatusSeeOther && res.StatusCode != http.StatusFound {
 			t.Errorf("GET /market with the cookie session=%s: %d, want a redirect to log in", token, res.StatusCode)
+		}
+	}
+}
+
+// A session's row that does not decode (written by something else, or damaged) is no session:
+// its holder is asked to log in, not told for twelve hours that the database is unreachable.
+func TestUndecodableSessionIsNoSession(t *testing.T) {
+	app := newTestApp(t)
+	ctx := context.Background()
+	for token, data := range map[string][]byte{
+		"not-gob":       []byte("2026-12-06T07:00:00Z"),
+		"bad-record":    {0xfe, 0xff},
+		"empty-session": {},
+	} {
+		if err := app.store.Sessions().CommitCtx(ctx, token, data, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		res := app.client().do(http.MethodGet, "/market", nil, map[string]string{"Cookie": "session=" + token})
+		if res.StatusCode != http.StatusSeeOther && res.StatusCode != http.StatusFound {
+			t.Errorf("GET /market with an undecodable session (%s): %d, want a redirect to log in", token, res.StatusCode)
 		}
 	}
 }
