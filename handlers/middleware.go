@@ -342,9 +342,9 @@ func (h *Handler) errorPages(mux *http.ServeMux) http.Handler {
 		}
 		var allowed []string
 		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			probe := r.Clone(r.Context())
+			probe := *r // the mux reads the method, host and path: no need to copy the headers
 			probe.Method = m
-			if _, pattern := mux.Handler(probe); pattern != "" {
+			if _, pattern := mux.Handler(&probe); pattern != "" {
 				allowed = append(allowed, m)
 				if m == http.MethodGet {
 					allowed = append(allowed, http.MethodHead)
