@@ -137,7 +137,11 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // goes on from where it was, so nothing cached under an old version can be taken for new, and
 // the events of the old market are gone: a live stream from before the reset gets a refresh.
 func (s *Store) Reset(ctx context.Context) error {
-	version, _ := s.Version(ctx) // 0 if the database is too old to have one
+	version, err := s.Version(ctx) // the store is migrated (Open): it has one
+	if err != nil {
+		// Reset from 0, and the versions would start again below those already cached.
+		return fmt.Errorf("reset: read the market version: %w", err)
+	}
 	schema, err := driver.MigrationObjects(s.d.Migrations())
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)

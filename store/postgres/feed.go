@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"market/store/driver"
 )
@@ -196,8 +197,13 @@ const pgFeedCut = `SELECT least(f.xid, (` + pgHorizon + `)) AS x FROM (
 // transactions and only below the snapshot's horizon (a row of a transaction still running
 // must not appear behind it), and deletes those of market_feed, in one statement; the ledger's
 // rows stay, and a cursor before the horizon gets a refresh.
-func (e *Engine) Prune(ctx context.Context, keep int) error {
-	_, err := e.pgx.Exec(ctx, `WITH cut AS (`+pgFeedCut+`),
+func (e *Engine) Prune(ctx context.Context, keep int) error { return prune(ctx, e.pgx, keep) }
+
+// prune is Prune on db: the pool, or the transaction that holds the pruning's lock.
+func prune(ctx context.Context, db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, keep int) error {
+	_, err := db.Exec(ctx, `WITH cut AS (`+pgFeedCut+`),
 		moved AS (
 			UPDATE catalogue c SET horizon = greatest(c.horizon, cut.x) FROM cut RETURNING c.horizon)
 		DELETE FROM market_feed WHERE xid < (SELECT horizon FROM moved)`, keep)
@@ -218,13 +224,17 @@ func (e *Engine) pruneLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		pgx.BeginFunc(ctx, e.pgx, func(tx pgx.Tx) error {
+		// One connection, the lock's, within one interval: a hung database holds no more,
+		// and the next turn tries again.
+		turn, cancel := context.WithTimeout(ctx, pruneInterval)
+		pgx.BeginFunc(turn, e.pgx, func(tx pgx.Tx) error {
 			var mine bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(7460138)`).Scan(&mine); err != nil || !mine {
+			if err := tx.QueryRow(turn, `SELECT pg_try_advisory_xact_lock(7460138)`).Scan(&mine); err != nil || !mine {
 				return err
 			}
-			return e.Prune(ctx, driver.EventsKept)
+			return prune(turn, tx, driver.EventsKept)
 		})
+		cancel()
 	}
 }
 

@@ -152,12 +152,22 @@ func (l sqliteSchema) Version(ctx context.Context) (int, error) {
 	return v, err
 }
 
+// Apply applies a migration unless another process (a command started beside the server) did
+// since its version was read: its transaction is IMMEDIATE, so the version read in it is the
+// one it would write over.
 func (l sqliteSchema) Apply(ctx context.Context, body string, version int) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	var current int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current >= version {
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err
 	}
