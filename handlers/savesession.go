@@ -143,7 +143,7 @@ func (h *Handler) budget(next http.Handler) http.Handler {
 		switch {
 		case d <= 0:
 			next.ServeHTTP(w, r)
-		case isPictureUpload(r):
+		case isPictureUpload(r) || isStream(r):
 			ctx, cancel := context.WithCancelCause(r.Context())
 			timer := time.AfterFunc(d, func() { cancel(errBudget) })
 			defer cancel(nil)
@@ -157,6 +157,17 @@ func (h *Handler) budget(next http.Handler) http.Handler {
 	})
 }
 
+// endBudget lifts r's budget, when it can be renewed (budget): a live stream's lasts until its
+// viewer is known, then the stream lasts as long as its client stays.
+func endBudget(r *http.Request) {
+	if timer, ok := r.Context().Value(budgetKey).(*time.Timer); ok {
+		timer.Stop()
+	}
+}
+
+// isStream reports whether r opens a live stream.
+func isStream(r *http.Request) bool { return r.URL.Path == "/market/events" }
+
 // renewBudget gives r d from now, when its budget can be renewed (budget) and has not run out.
 func renewBudget(r *http.Request, d time.Duration) {
 	if timer, ok := r.Context().Value(budgetKey).(*time.Timer); ok && r.Context().Err() == nil {
@@ -165,11 +176,10 @@ func renewBudget(r *http.Request, d time.Duration) {
 }
 
 // budgetFor is r's budget: a request that hashes a password may first wait for a hashing slot,
-// so it gets twice a page's; a live stream has none (it ends when the client goes).
+// so it gets twice a page's; a live stream has a page's to load its session and its viewer
+// (then its handler lifts it: endBudget).
 func (h *Handler) budgetFor(r *http.Request) time.Duration {
 	switch {
-	case r.URL.Path == "/market/events":
-		return 0
 	case r.Method == http.MethodPost && hashes(r.URL.Path):
 		return 2 * h.cfg.RequestBudget
 	default:
