@@ -6,7 +6,8 @@
 // admin.go, and the mail's outbox and link tokens, mail.go and tokens.go) are written once, in
 // SQL with ? placeholders, and call only the engine's driver (store/driver): they never ask
 // which engine runs them. Open picks the engine from the URL (engines.go, the one place that
-// names both); the driver package holds the one migrate loop and the objects Reset drops. Each engine is a package of its own with its own migrations:
+// names both); the driver package holds the one migrate loop and the objects Reset drops. Each
+// engine is a package of its own with its own migrations:
 //   - store/sqlite: one writer connection whose group commits run every write, beside
 //     read-only connections; the money rules in Go and SQL; limit counts in memory.
 //   - store/postgres: each write a retried transaction, a trade one statement (market_trade,

@@ -15,13 +15,14 @@ import (
 // The change feed on PostgreSQL (migrations/0004_feed.sql, 0005_trade_feed.sql) is
 // the view market_changes: a trade's ledger row, and a row of market_feed for every other
 // change of an item or a budget (triggers, an operator's change), each stamped with the id of
-// the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
-// share a row. A reader's snapshot has a horizon (pgHorizon): every transaction below it that
-// can write this database has ended, so no row can appear below it later. Readers take the
-// rows below it, in (xid, seq) order, and that is the whole technique: every committed change
-// once, none that rolled back, and a long transaction of this database holds the horizon
-// back, delaying the feed without losing anything (one of another database does not). A trade's first write is its item's row (market_trade), so the trades of one item
-// are in the order they committed.
+// the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers share
+// a row. A reader's snapshot has a horizon (pgHorizon): every transaction below it that can
+// write this database has ended, so no row can appear below it later. Readers take the rows
+// below it, in (xid, seq) order, and that is the whole technique: every committed change once,
+// none that rolled back, and a long transaction of this database holds the horizon back,
+// delaying the feed without losing anything (one of another database does not). A trade's first
+// write is its item's row (market_trade), so the trades of one item are in the order they
+// committed.
 //
 // A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
 // int64 that only grows (the live streams' SSE ids and since= keep their form, and SQLite's

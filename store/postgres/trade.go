@@ -11,11 +11,11 @@ import (
 )
 
 // Trade on PostgreSQL is one statement, market_trade (migrations/0005_trade_feed.sql) with the
-// item's picture read beside it, in a transaction of its own: one round trip where SQLite's takes nine (begin, two
-// reads, two updates, the event, the ledger row, the budget again, commit). It runs again, as
-// the writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock,
-// or when the refusal it found no longer holds. A read after it (after) goes with it, in the
-// same round trip (tradeThenRead).
+// item's picture read beside it, in a transaction of its own: one round trip where SQLite's
+// takes nine (begin, two reads, two updates, the event, the ledger row, the budget again,
+// commit). It runs again, as the writer's transactions do, when PostgreSQL reports a
+// serialization failure or a deadlock, or when the refusal it found no longer holds. A read
+// after it (after) goes with it, in the same round trip (tradeThenRead).
 func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (driver.Trade, error) {
 	if e.writer.closed.Load() {
 		return driver.Trade{}, driver.ErrClosed
