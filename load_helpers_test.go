@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +40,8 @@ var knobs = struct {
 	streams       func(t *testing.T) []int
 	streamsBase   func() string
 	streamsCPU    func() string
+	loadBase      func() string
+	loadPerf      func() string
 }{
 	soakDuration:  func() time.Duration { return knobDuration("MARKET_SOAK_DURATION", 3*time.Minute) },
 	abuseDuration: func() time.Duration { return time.Duration(knobInt("MARKET_ABUSE_SECONDS", 20)) * time.Second },
@@ -46,6 +50,8 @@ var knobs = struct {
 	streams:       knobStreams,
 	streamsBase:   func() string { return os.Getenv("MARKET_STREAMS_BASE") },
 	streamsCPU:    func() string { return os.Getenv("MARKET_STREAMS_CPU") },
+	loadBase:      func() string { return os.Getenv("MARKET_LOAD_BASE") },
+	loadPerf:      func() string { return os.Getenv("MARKET_LOAD_PERF") },
 }
 
 // knobStreams is the numbers of live streams TestLoadStreamsAtScale opens, one run each.
@@ -79,6 +85,26 @@ func knobDuration(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// perfRecord samples p's stacks with perf into $MARKET_LOAD_PERF/name.perf.data until the
+// returned function is called; it does nothing when the knob is unset.
+func perfRecord(t testing.TB, p *serverProc, name string) (stop func()) {
+	t.Helper()
+	dir := knobs.loadPerf()
+	if dir == "" {
+		return func() {}
+	}
+	out := filepath.Join(dir, name+".perf.data")
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-o", out, "-p", strconv.Itoa(p.cmd.Process.Pid))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("perf: %v", err)
+	}
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		t.Logf("perf report -i %s --no-children", out)
+	}
 }
 
 // peakRSS is the process's high-water mark of resident memory, in MiB (0 if unknown).
@@ -173,6 +199,24 @@ type loadResult struct {
 	errors   int
 	rps      float64
 	p50, p99 time.Duration
+	cpu      time.Duration // the server's CPU time per request (serverRun)
+}
+
+// serverRun is loadRun against the server p, with p's CPU time per request; when perfName is
+// not empty, p's stacks are sampled meanwhile (perfRecord).
+func serverRun(t *testing.T, p *serverProc, perfName, name string, next func(worker, n int) *http.Request, check func(status int, body []byte) bool) loadResult {
+	t.Helper()
+	stop := func() {}
+	if perfName != "" {
+		stop = perfRecord(t, p, perfName)
+	}
+	before := procCPU(t, p.cmd.Process.Pid)
+	r := loadRun(t, name, next, check)
+	if r.requests > 0 {
+		r.cpu = (procCPU(t, p.cmd.Process.Pid) - before) / time.Duration(r.requests)
+	}
+	stop()
+	return r
 }
 
 // loadRun drives base with loadConns workers for loadDuration; next builds each request of a

@@ -33,7 +33,12 @@ func loadServer(t *testing.T, seedArgs ...string) (*serverProc, string, []loadUs
 // loadServerEnv is loadServer with extra environment for the server.
 func loadServerEnv(t *testing.T, env []string, seedArgs ...string) (*serverProc, string, []loadUser, time.Duration) {
 	t.Helper()
-	bin := buildBinary(t)
+	return loadServerBin(t, buildBinary(t), env, seedArgs...)
+}
+
+// loadServerBin is loadServerEnv with the server binary bin.
+func loadServerBin(t *testing.T, bin string, env []string, seedArgs ...string) (*serverProc, string, []loadUser, time.Duration) {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "market.db")
 	start := time.Now()
 	if out, err := exec.Command(bin, append([]string{"-db", db, "seed"}, seedArgs...)...).CombinedOutput(); err != nil {
@@ -76,16 +81,26 @@ func TestLoad(t *testing.T) {
 	res.Body.Close()
 
 	results := []loadResult{
-		loadRun(t, "GET /market", get("/market", false), ok),
-		loadRun(t, "GET /market?q=lamp (htmx search)", get("/market?q=lamp", true), ok),
-		loadRun(t, "POST /market (htmx buy/sell)", trade, tradeOK),
+		serverRun(t, app, "market", "GET /market", get("/market", false), ok),
+		serverRun(t, app, "", "GET /market?q=lamp (htmx search)", get("/market?q=lamp", true), ok),
+		serverRun(t, app, "", "POST /market (htmx buy/sell)", trade, tradeOK),
 	}
 	appRSS := app.peakRSS()
 	app.stop()
 
+	// Another build's GET /market, measured in the same run against the same ceiling.
+	var baseline []loadResult
+	if bin := knobs.loadBase(); bin != "" {
+		baseApp, baseBase, baseUsers, _ := loadServerBin(t, bin, nil, "-users", strconv.Itoa(loadConns), "-password", "password")
+		baseline = append(baseline, serverRun(t, baseApp, "base", "GET /market, base build", func(w, n int) *http.Request {
+			return baseUsers[w].get(baseBase, "/market", false)
+		}, ok))
+		baseApp.stop()
+	}
+
 	// The cost of the request log: the same page from a server that logs warnings only.
-	_, quietBase, quietUsers, _ := loadServerEnv(t, []string{"LOG_LEVEL=warn"}, "-users", strconv.Itoa(loadConns), "-password", "password")
-	quiet := loadRun(t, "GET /market, request log off", func(w, n int) *http.Request {
+	quietApp, quietBase, quietUsers, _ := loadServerEnv(t, []string{"LOG_LEVEL=warn"}, "-users", strconv.Itoa(loadConns), "-password", "password")
+	quiet := serverRun(t, quietApp, "", "GET /market, request log off", func(w, n int) *http.Request {
 		return quietUsers[w].get(quietBase, "/market", false)
 	}, ok)
 
@@ -96,7 +111,7 @@ func TestLoad(t *testing.T) {
 	ceilCmd := exec.Command(self, "-test.run=^TestLoadCeilingServer$", "-ceiling="+ceilAddr+","+bodyFile)
 	ceil := startProc(t, ceilCmd, "http://"+ceilAddr)
 	ceilBase := "http://" + ceilAddr
-	ceiling := loadRun(t, "ceiling: bare net/http, same bytes", func(w, n int) *http.Request {
+	ceiling := serverRun(t, ceil, "ceiling", "ceiling: bare net/http, same bytes", func(w, n int) *http.Request {
 		req, _ := http.NewRequest(http.MethodGet, ceilBase+"/market", nil)
 		return req
 	}, ok)
@@ -105,14 +120,18 @@ func TestLoad(t *testing.T) {
 	var b strings.Builder
 	w := bufio.NewWriter(&b)
 	fmt.Fprintf(w, "\nload: %d connections, %s each, loopback, market page %d bytes\n", loadConns, loadDuration, len(page))
-	fmt.Fprintf(w, "%-38s %9s %9s %9s %7s\n", "scenario", "req/s", "p50", "p99", "errors")
-	for _, r := range append(results, quiet, ceiling) {
-		fmt.Fprintf(w, "%-38s %9.0f %9s %9s %7d\n", r.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+	fmt.Fprintf(w, "%-38s %9s %9s %9s %7s %12s\n", "scenario", "req/s", "p50", "p99", "errors", "server CPU")
+	for _, r := range append(append(results, baseline...), quiet, ceiling) {
+		fmt.Fprintf(w, "%-38s %9.0f %9s %9s %7d %9.0f µs\n", r.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors,
+			float64(r.cpu)/float64(time.Microsecond))
 	}
 	fmt.Fprintf(w, "successful trades: %d (%.0f/s)\n", trades.Load(), float64(trades.Load())/loadDuration.Seconds())
 	fmt.Fprintf(w, "peak RSS: app %.1f MiB, ceiling %.1f MiB\n", appRSS, ceilRSS)
 	fmt.Fprintf(w, "ratio app/ceiling for GET /market: %.2f (request log to a file); the log costs %.0f %% of GET /market's throughput\n",
 		results[0].rps/ceiling.rps, 100*(1-results[0].rps/quiet.rps))
+	for _, r := range baseline {
+		fmt.Fprintf(w, "ratio of the base build (%s): %.2f; this build does %.2f times its req/s\n", knobs.loadBase(), r.rps/ceiling.rps, results[0].rps/r.rps)
+	}
 	w.Flush()
 	t.Log(b.String())
 	for _, r := range results {

@@ -199,15 +199,28 @@ func serve(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger
 	logger.Info("shutting down: finishing requests in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	if err != nil {
 		// Requests still running past the deadline are cut off here, not by closing the
 		// database under them.
 		srv.Close()
+	}
+	// The resets answered before, whose work runs after their answer, queue their mails.
+	laterCtx, cancelLater := context.WithTimeout(context.Background(), laterWait)
+	defer cancelLater()
+	if !h.WaitLater(laterCtx) {
+		logger.Warn("shutdown: reset requests still at work were left", "waited", laterWait)
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
 }
+
+// laterWait bounds the wait at shutdown for the work requests leave after their answer (each
+// piece has 10 s).
+const laterWait = 10 * time.Second
 
 // serveMetrics serves st's and h's metrics at /metrics on addr, a listener of its own (never
 // the public one), until ctx ends. It returns them, to count the public requests, or nil when
@@ -396,8 +409,13 @@ func publicURL(base, addr string) (string, error) {
 	return strings.TrimSuffix(base, "/"), nil
 }
 
-// startMail runs the instance's mail worker until stop, which returns once a batch being sent
-// is finished and marked (before the store closes).
+// mailStopWait bounds stopMail's wait: the worker, stopping since ctx ended, finishes the mail
+// on its way (go-mail's 20 s at most) and records its batch (the worker's DBTimeout, 10 s).
+const mailStopWait = 30 * time.Second
+
+// startMail runs the instance's mail worker until ctx ends or stop, which returns once a batch
+// being sent is finished and marked (before the store closes), or after mailStopWait: then the
+// mails of that batch may be sent again, when its claim's lease ends.
 func startMail(ctx context.Context, cfg config, st *store.Store, logger *slog.Logger) (w *mail.Worker, stop func(), err error) {
 	if w, err = mailWorker(cfg, st, logger); err != nil {
 		return nil, nil, err
@@ -405,7 +423,14 @@ func startMail(ctx context.Context, cfg config, st *store.Store, logger *slog.Lo
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	return w, func() { cancel(); <-done }, nil
+	return w, func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(mailStopWait):
+			logger.Warn("mail: the worker did not stop in time; its batch may be sent again", "waited", mailStopWait)
+		}
+	}, nil
 }
 
 // mailWorker is the instance's mail worker: through SMTP_URL, or to the log without it.

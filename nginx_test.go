@@ -2,8 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
+	"math/rand/v2"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -148,6 +153,7 @@ func TestNginxRecipe(t *testing.T) {
 	bob := nginxLogin(t, base, "bob")
 	nginxTradePair(t, base, alice)
 	nginxLiveTrade(t, base, alice, bob)
+	nginxPicture(t, base, bin, db, alice)
 	nginxKillWhileTrading(t, base, bin, db, procs[1])
 }
 
@@ -187,6 +193,44 @@ func nginxTradePair(t *testing.T, base string, b *webtest.Client) {
 		if err != nil || res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "<p>"+step.want+"</p>") {
 			t.Fatalf("htmx trade (sell=%v) through nginx: %v %v, want 200 and %q", step.sell, err, res, step.want)
 		}
+	}
+}
+
+// nginxPicture makes b an admin and uploads a picture of over a megabyte (nginx's default cap)
+// for the cheapest item through nginx: the recipe lets it through, and the item's page shows it.
+func nginxPicture(t *testing.T, base, bin, db string, b *webtest.Client) {
+	t.Helper()
+	if out, err := exec.Command(bin, "-db", db, "role", b.Name, "admin").CombinedOutput(); err != nil {
+		t.Fatalf("role: %v\n%s", err, out)
+	}
+	it := nginxOnSale(t, base, b, 1)[0]
+	img := image.NewNRGBA(image.Rect(0, 0, 800, 800)) // noise: a PNG of about 2.5 MB
+	rand.NewChaCha8([32]byte{1}).Read(img.Pix)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf_token", b.Token)
+	fw, _ := mw.CreateFormFile("picture", "noise.png")
+	if err := png.Encode(fw, img); err != nil {
+		t.Fatal(err)
+	}
+	mw.Close()
+	if body.Len() < 1<<20 {
+		t.Fatalf("the upload is %d bytes: under nginx's default cap, it proves nothing", body.Len())
+	}
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/admin/items/%d/picture", base, it.id), &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Origin", base)
+	res, err := b.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a picture of %d bytes through nginx: %d, want 303", body.Len(), res.StatusCode)
+	}
+	page, err := b.Get(fmt.Sprintf("/items/%d", it.id))
+	if err != nil || !strings.Contains(page.Body, `src="/pictures/`) {
+		t.Fatalf("the item's page after its upload through nginx shows no picture: %v", err)
 	}
 }
 

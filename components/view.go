@@ -129,11 +129,15 @@ const NoBudget int64 = -1
 // ShortText is what a buyer with budget lacks to buy at price ("$410 more than you have"), or
 // "" when they can afford it or the budget is not known.
 func ShortText(price, budget int64) string {
-	if budget < 0 || price <= budget {
+	if !Short(price, budget) {
 		return ""
 	}
 	return Money(price-budget) + " more than you have"
 }
+
+// Short reports whether a buyer with budget lacks money to buy at price: only then does an
+// item's row depend on the budget (its cue, its button marked aria-disabled).
+func Short(price, budget int64) bool { return budget >= 0 && price > budget }
 
 func shortID(id int64) string { return "short-" + strconv.FormatInt(id, 10) }
 

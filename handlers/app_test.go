@@ -62,6 +62,12 @@ func newTestApp(t testing.TB, cfgs ...handlers.Config) *testApp {
 // serveApp starts the app on st.
 func serveApp(t testing.TB, st *store.Store, cfgs ...handlers.Config) *testApp {
 	t.Helper()
+	return serveAppLogging(t, st, io.Discard, cfgs...)
+}
+
+// serveAppLogging starts the app on st, writing its log to log.
+func serveAppLogging(t testing.TB, st *store.Store, log io.Writer, cfgs ...handlers.Config) *testApp {
+	t.Helper()
 	as, err := assets.New()
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +82,7 @@ func serveApp(t testing.TB, st *store.Store, cfgs ...handlers.Config) *testApp {
 	if cfg.Now == nil {
 		cfg.Now = clock.Now
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(log, nil))
 	h := handlers.New(logger, st, sessions, as, cfg)
 	ts := httptest.NewServer(h.Routes())
 	t.Cleanup(ts.Close)

@@ -89,6 +89,7 @@ func (h *Handler) marketEvents(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusUnauthorized, "Please log in to follow the market.")
 		return
 	}
+	endBudget(r) // the stream stays open; its opening reads have a bound of their own (live.Serve)
 	err := h.live.Serve(w, r, live.Viewer{User: user.ID, Addr: h.clientIP(r), Session: h.sessions.Token(r.Context())}, marketQuery(r.URL.Query()).Normalize())
 	switch {
 	case errors.Is(err, live.ErrTooManyStreams):

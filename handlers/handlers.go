@@ -5,6 +5,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -76,6 +77,8 @@ type Handler struct {
 	mailHour    *rateLimit    // and 5 an hour
 	resets      *rateLimit    // reset requests per client address
 	background  chan struct{} // the slots of work done off the request path (later)
+
+	laterWork sync.WaitGroup // that work, for WaitLater
 
 	marketCache *versionCache[store.MarketQuery, cachedMarket] // pages of the market
 	ownedCache  *versionCache[int64, []store.Item]             // each user's items

@@ -24,12 +24,17 @@ func marketQuery(query url.Values) store.MarketQuery {
 
 func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	user, _ := currentUser(r)
-	page, _, err := h.market(r.Context(), marketQuery(r.URL.Query()))
+	q := marketQuery(r.URL.Query())
+	var owner int64 // the full page lists the user's items: read with the page
+	if !isFragment(r) {
+		owner = user.ID
+	}
+	m, owned, err := h.pageData(r.Context(), &q, owner)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	rows := components.ItemRows(page.Items, user.Budget) // with the cues of this buyer's budget
+	page, rows := m.page, m.rowsFor(user.Budget) // with the cues of this buyer's budget
 	live, err := h.liveURL(r, page.Query)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -38,11 +43,6 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 	if isFragment(r) {
 		// The stream follows the search: a new one for the new query, from this version.
 		h.render(w, r, http.StatusOK, templ.Join(components.MarketResults(page, rows), components.LiveStreamOOB(live)))
-		return
-	}
-	owned, err := h.ownedItems(r.Context(), user.ID)
-	if err != nil {
-		h.serverError(w, r, err)
 		return
 	}
 	view := components.MarketView{Page: page, Rows: rows, Owned: owned, Live: live}

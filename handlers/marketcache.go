@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -71,10 +70,17 @@ func (h *Handler) CacheHits() int64 {
 	return h.marketCache.hits.Load() + h.ownedCache.hits.Load() + h.userCache.hits.Load()
 }
 
-// cachedMarket is a market page with its rows rendered.
+// cachedMarket is a market page with its rows rendered for no budget in particular
+// (components.SharedRows).
 type cachedMarket struct {
 	page store.MarketPage
 	rows string // the rendered rows of #item-rows
+	cues []components.RowCue
+}
+
+// rowsFor is the page's rows as a buyer with budget sees them, made from the cached ones.
+func (m cachedMarket) rowsFor(budget int64) templ.Component {
+	return components.BuyerRows(m.page.Items, m.rows, m.cues, budget)
 }
 
 // requestVersion is the market version the request's data is read at (see authenticate).
@@ -85,33 +91,66 @@ func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
 	return h.store.Version(ctx)
 }
 
-// market returns a page of the market and its rendered rows, from the cache when nothing has
-// changed since they were made.
+// market returns a page of the market and its rows rendered for no budget in particular, from
+// the cache when nothing has changed since they were made.
 func (h *Handler) market(ctx context.Context, q store.MarketQuery) (store.MarketPage, templ.Component, error) {
-	q = q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
-	version, err := h.requestVersion(ctx)
-	if err != nil {
-		return store.MarketPage{}, nil, err
-	}
-	m, err := cached(ctx, h, h.marketCache, version, q, func() (cachedMarket, error) {
-		page, err := h.store.Market(ctx, q)
-		if err != nil {
-			return cachedMarket{}, err
-		}
-		return renderMarket(ctx, page)
-	})
+	m, _, err := h.pageData(ctx, &q, 0)
 	if err != nil {
 		return store.MarketPage{}, nil, err
 	}
 	return m.page, templ.Raw(m.rows), nil
 }
 
-func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
-	var b strings.Builder
-	if err := components.ItemRows(page.Items, components.NoBudget).Render(ctx, &b); err != nil {
-		return cachedMarket{}, err
+// pageData is the market page q with its rows (when q is not nil) and the items of the user
+// owner (when not 0): from the caches at the request's version, else what they lack is read in
+// one snapshot with the version it saw (Store.ReadPage), and cached under that version when it
+// is exact (the caches' put).
+func (h *Handler) pageData(ctx context.Context, q *store.MarketQuery, owner int64) (cachedMarket, []store.Item, error) {
+	version, err := h.requestVersion(ctx)
+	if err != nil {
+		return cachedMarket{}, nil, err
 	}
-	return cachedMarket{page: page, rows: b.String()}, nil
+	var (
+		want  store.PageReads
+		m     cachedMarket
+		owned []store.Item
+		ok    bool
+	)
+	if q != nil {
+		key := q.Normalize() // the cache key: "?sort=junk" and "?sort=name" share one entry
+		if m, ok = h.marketCache.get(version, key); !ok {
+			want.Market = &key
+		}
+	}
+	if owner != 0 {
+		if owned, ok = h.ownedCache.get(version, owner); !ok {
+			want.Owner = owner
+		}
+	}
+	if want.Market == nil && want.Owner == 0 {
+		return m, owned, nil
+	}
+	r, err := h.store.ReadPage(ctx, want)
+	if err != nil {
+		return cachedMarket{}, nil, err
+	}
+	if want.Market != nil {
+		if m, err = renderMarket(ctx, r.Market); err != nil {
+			return cachedMarket{}, nil, err
+		}
+		h.marketCache.put(r.Version, *want.Market, m)
+	}
+	if want.Owner != 0 {
+		owned = r.Owned
+		h.ownedCache.put(r.Version, owner, owned)
+	}
+	return m, owned, nil
+}
+
+// renderMarket renders page's rows for no budget in particular.
+func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
+	rows, cues, err := components.SharedRows(ctx, page.Items)
+	return cachedMarket{page: page, rows: rows, cues: cues}, err
 }
 
 // cached reads a value through cache: at version, from the cache if there, else by read, kept
@@ -132,13 +171,8 @@ func cached[K comparable, V any](ctx context.Context, h *Handler, c *versionCach
 
 // ownedItems returns the items a user owns.
 func (h *Handler) ownedItems(ctx context.Context, userID int64) ([]store.Item, error) {
-	version, err := h.requestVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cached(ctx, h, h.ownedCache, version, userID, func() ([]store.Item, error) {
-		return h.store.OwnedItems(ctx, userID)
-	})
+	_, owned, err := h.pageData(ctx, nil, userID)
+	return owned, err
 }
 
 // versionedUser reads the market version and the signed-in user in one round trip, the

@@ -142,18 +142,24 @@ func (h *Handler) secureHeaders(next http.Handler) http.Handler {
 // limitBody answers 413 to a body over the cap. It reads the (small) body here, before nosurf
 // parses the form, which would otherwise turn an oversized post into a 403.
 //
-// A picture's upload has a cap of its own (5 MB), but only when the request carries a session
-// cookie: this runs before the session, the CSRF token and the admin are checked, so an
-// anonymous client gets the normal cap and cannot make the server read 5 MB. The cookie is not
-// checked here (a forged one gets the larger cap, and is then refused as any other).
+// A picture's upload (up to 5 MB) from a request with a session cookie is not read here: this
+// runs before the session, the CSRF token and the admin are checked, and a cookie is no proof of
+// anything. holdUpload gives what runs before the handler the body under the normal cap, and
+// the handler the rest once it knows the upload is an admin's. Without a cookie an upload cannot
+// be an admin's, and is capped like any other request.
 func (h *Handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upload := isPictureUpload(r) && h.carriesSession(r)
 		limit, tooLargeText := h.cfg.MaxBodyBytes, "That request was too large."
-		if isPictureUpload(r) && h.carriesSession(r) {
+		if upload {
 			limit, tooLargeText = pictureBodyCap, errPictureBytes.Error()
 		}
 		if r.ContentLength > limit {
 			h.clientError(w, r, http.StatusRequestEntityTooLarge, tooLargeText)
+			return
+		}
+		if upload {
+			next.ServeHTTP(w, h.holdUpload(w, r))
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -229,6 +235,8 @@ const (
 	versionKey
 	sessionKey
 	noticeKey
+	uploadKey // a picture upload's whole body (holdUpload)
+	budgetKey // the timer of a budget that can be renewed (budget)
 )
 
 // authenticate puts the signed-in user into the context, with the market version read at the
@@ -334,9 +342,9 @@ func (h *Handler) errorPages(mux *http.ServeMux) http.Handler {
 		}
 		var allowed []string
 		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			probe := r.Clone(r.Context())
+			probe := *r // the mux reads the method, host and path: no need to copy the headers
 			probe.Method = m
-			if _, pattern := mux.Handler(probe); pattern != "" {
+			if _, pattern := mux.Handler(&probe); pattern != "" {
 				allowed = append(allowed, m)
 				if m == http.MethodGet {
 					allowed = append(allowed, http.MethodHead)

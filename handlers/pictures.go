@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,11 +12,14 @@ import (
 	"image/jpeg"
 	_ "image/png" // the formats an upload may be in: JPEG, PNG and WebP, never SVG or GIF
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/justinas/nosurf"
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
 
@@ -30,6 +34,9 @@ const (
 	// maxPicturePixels is the most pixels a picture's header may declare: more is refused before
 	// anything is decoded (a small file can declare a huge image and take gigabytes to decode).
 	maxPicturePixels = 40_000_000
+	// pictureSendTime is how long an admin's upload may take to arrive: 5 MB from a phone on a
+	// slow link (1 Mbit/s) takes 40 s, more than the server's read timeout gives any request.
+	pictureSendTime = 60 * time.Second
 )
 
 // The sizes the server keeps of a picture: a square for lists (shown at 64 px, sharp at 2x) and
@@ -56,13 +63,87 @@ func isPictureUpload(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/admin/items/") && strings.HasSuffix(r.URL.Path, "/picture")
 }
 
-// readPicture reads the uploaded file of the form field picture, up to MaxPictureBytes.
+// holdUpload keeps a picture's upload unread until its handler knows whose it is: what runs
+// before (nosurf, the session, the admin check) gets its body under the normal cap, and the
+// handler the whole body (acceptUpload). The form sends its CSRF token before the file, so it is
+// read here, from the body's start, and passed on as X-CSRF-Token: nosurf finds it there
+// without parsing the form, which would read the file under the normal cap and fail.
+func (h *Handler) holdUpload(w http.ResponseWriter, r *http.Request) *http.Request {
+	body := r.Body
+	if r.Header.Get(nosurf.HeaderName) == "" {
+		var head bytes.Buffer
+		token := formToken(io.TeeReader(io.LimitReader(r.Body, h.cfg.MaxBodyBytes), &head), r.Header.Get("Content-Type"))
+		if token != "" {
+			r.Header.Set(nosurf.HeaderName, token)
+		}
+		body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(&head, r.Body), r.Body}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), uploadKey, body))
+	r.Body = http.MaxBytesReader(w, body, h.cfg.MaxBodyBytes)
+	return r
+}
+
+// formToken is the CSRF token of a multipart form, when a field before its first file holds it.
+func formToken(body io.Reader, contentType string) string {
+	media, params, err := mime.ParseMediaType(contentType)
+	if err != nil || media != "multipart/form-data" || params["boundary"] == "" {
+		return ""
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil || p.FileName() != "" {
+			return ""
+		}
+		if p.FormName() == nosurf.FormFieldName {
+			token, _ := io.ReadAll(io.LimitReader(p, 256)) // a token is 88 characters
+			return string(token)
+		}
+	}
+}
+
+// acceptUpload lets an admin's upload take pictureSendTime to arrive, then have its work's
+// budget, and its answer a little more (the server's write timeout counts from the headers);
+// its body is read under the picture's cap.
+func (h *Handler) acceptUpload(w http.ResponseWriter, r *http.Request) {
+	renewBudget(r, pictureSendTime+h.pictureBudget())
+	rc := http.NewResponseController(w)
+	now := time.Now()
+	err := errors.Join(rc.SetReadDeadline(now.Add(pictureSendTime)),
+		rc.SetWriteDeadline(now.Add(pictureSendTime+h.pictureBudget()+10*time.Second)))
+	if err != nil {
+		h.logger.Warn("upload under the server's deadlines", "uri", loggedURI(r), "err", err)
+	}
+	if body, ok := r.Context().Value(uploadKey).(io.ReadCloser); ok {
+		r.Body = http.MaxBytesReader(w, body, pictureBodyCap)
+	}
+}
+
+// pictureBudget is an upload's budget once its body is in: a decoding slot's wait, then a
+// decode of up to 40 MP, and the save.
+func (h *Handler) pictureBudget() time.Duration { return 4 * h.cfg.RequestBudget }
+
+// readPicture reads the uploaded file of the form field picture, up to MaxPictureBytes. A body
+// over the cap is an *http.MaxBytesError; one its client stopped sending (gone, or too slow) is
+// an error with the request's context's, which ended with it.
 func readPicture(r *http.Request) ([]byte, error) {
 	f, _, err := r.FormFile("picture")
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, err
+	case err != nil && r.Context().Err() != nil:
+		return nil, fmt.Errorf("read upload: %w", errors.Join(err, r.Context().Err()))
+	case err != nil:
 		return nil, errNoPicture
 	}
 	defer f.Close()
+	// Read to the body's end (nothing is left after the form's): from there the server notices a
+	// client that hangs up while its picture waits for a decoding slot.
+	io.Copy(io.Discard, r.Body)
 	data, err := io.ReadAll(io.LimitReader(f, MaxPictureBytes+1))
 	switch {
 	case err != nil:
@@ -162,9 +243,19 @@ func (h *Handler) uploadPicture(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The item first: an upload for none costs neither its reading nor a decode.
+	if _, err := h.store.AdminItem(r.Context(), id); h.lookupFailed(w, r, err) {
+		return
+	}
+	h.acceptUpload(w, r)
+	data, err := readPicture(r)
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		h.clientError(w, r, http.StatusRequestEntityTooLarge, errPictureBytes.Error())
+		return
+	}
+	renewBudget(r, h.pictureBudget()) // the body is in: the work's budget, whatever the sending took
 	ctx := r.Context()
 	back := "/admin/items/" + strconv.FormatInt(id, 10)
-	data, err := readPicture(r)
 	var pic store.Picture
 	if err == nil {
 		pic, err = h.decodePicture(r, data)

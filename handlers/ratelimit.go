@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -65,13 +66,20 @@ func (l *rateLimit) reset(ctx context.Context, key string) {
 	l.meanwhile.Reset(ctx, l.bucket, key)
 }
 
-// failed logs err, if any, and says whether there was one.
+// failed logs err, if any, and says whether there was one: a request that left, or a database
+// too slow for the count's second, is no error of ours.
 func (l *rateLimit) failed(err error) bool {
-	if err != nil {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, context.Canceled):
+		l.logger.Info("rate limit: request cancelled", "bucket", l.bucket)
+	case errors.Is(err, context.DeadlineExceeded):
+		l.logger.Warn("rate limit: counted in memory", "bucket", l.bucket, "err", err)
+	default:
 		l.logger.Error("rate limit", "bucket", l.bucket, "err", err)
-		return true
 	}
-	return false
+	return true
 }
 
 // limitContext bounds one call of the store's limits: a second at most, within the request's

@@ -51,8 +51,12 @@ func (h *Handler) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, components.ForgotPage(c, components.FormView{}))
 }
 
+// laterTimeout bounds the work later runs: a reset's lookup, token and mail.
+const laterTimeout = 10 * time.Second
+
 // later runs fn off the request path, at most a few at a time: past that, fn is dropped and
-// logged (a reset link can be asked for again), never queued without bound.
+// logged (a reset link can be asked for again), never queued without bound. WaitLater waits
+// for it.
 func (h *Handler) later(fn func(ctx context.Context)) {
 	select {
 	case h.background <- struct{}{}:
@@ -60,12 +64,29 @@ func (h *Handler) later(fn func(ctx context.Context)) {
 		h.logger.Warn("busy: a reset request was dropped")
 		return
 	}
-	go func() {
+	h.laterWork.Go(func() {
 		defer func() { <-h.background }()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), laterTimeout)
 		defer cancel()
 		fn(ctx)
+	})
+}
+
+// WaitLater waits until the work of later is done, or ctx ends (then it reports false). At
+// shutdown, once no request is in flight, it lets the resets that were answered queue their
+// mails before the store closes.
+func (h *Handler) WaitLater(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		h.laterWork.Wait()
+		close(done)
 	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // requestReset queues a reset link to the account that uses email, if one does.

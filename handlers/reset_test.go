@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"market/handlers"
 	"market/handlers/mail/mailtest"
+	"market/store/storetest"
 )
 
 func resetSent(email string) string {
@@ -185,5 +187,36 @@ func TestResetFlood(t *testing.T) {
 	}
 	if d := a.store.HashesDone() - hashes; d != 0 {
 		t.Errorf("%d password hashes", d)
+	}
+}
+
+// A reset that was answered is queued by the time WaitLater returns, as shutdown waits for it
+// before the store closes; while its write waits (the writer held elsewhere), WaitLater gives
+// up at its deadline.
+func TestResetWaitedFor(t *testing.T) {
+	a := newMailApp(t, handlers.Config{})
+	a.signUp("hal")
+	a.clock.Advance(61 * time.Second) // the sign-up's confirmation took the address's minute
+	release := storetest.HoldWriter(t, a.store, "mail_tokens")
+	if res := forgot(t, a.client(), "hal@example.com"); res.StatusCode != http.StatusOK {
+		t.Fatalf("forgot: %d", res.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if a.handler.WaitLater(ctx) {
+		t.Error("WaitLater: done while the reset's write waits for the writer")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("WaitLater took %v past a deadline of 200 ms", took)
+	}
+	release()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !a.handler.WaitLater(ctx) {
+		t.Fatal("WaitLater: the reset still at work 10 s after the writer was free")
+	}
+	if n := len(a.outbox("hal@example.com")); n != 2 {
+		t.Errorf("%d mails to hal once WaitLater returned, want 2 (the confirmation, the reset)", n)
 	}
 }

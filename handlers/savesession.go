@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -30,6 +29,10 @@ func (h *Handler) loadAndSave(next http.Handler) http.Handler {
 		// The session's row names its user: on PostgreSQL the load reads the user and the
 		// market version with it, for authenticate (one round trip, not two).
 		ctx, err := h.sessions.Load(store.WithSessionUser(r.Context(), &store.SessionUser{}), token)
+		if errors.Is(err, errBadSession) { // not the database's trouble: no session, not a 503
+			h.logger.Info("session not decoded; served without one", "uri", loggedURI(r), "err", err)
+			ctx, err = h.sessions.Load(store.WithSessionUser(r.Context(), &store.SessionUser{}), "")
+		}
 		if err != nil {
 			h.sessionError(w, r, err)
 			return
@@ -131,30 +134,54 @@ var errBudget = errors.New("request over its time budget")
 
 // budget bounds how long a request may take: its context ends after the route's budget, so
 // every database call and every wait in it ends too, and the answer is a 503 with Retry-After
-// (serverError) instead of a wait as long as the database's. Live streams keep their own.
+// (serverError) instead of a wait as long as the database's. Live streams keep their own. A
+// picture's upload has a page's budget until its handler knows it is an admin's, which then
+// renews it (renewBudget): a stranger's never gets the minute an upload may take to arrive.
 func (h *Handler) budget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := h.budgetFor(r)
-		if d <= 0 {
+		switch {
+		case d <= 0:
 			next.ServeHTTP(w, r)
-			return
+		case isPictureUpload(r) || isStream(r):
+			ctx, cancel := context.WithCancelCause(r.Context())
+			timer := time.AfterFunc(d, func() { cancel(errBudget) })
+			defer cancel(nil)
+			defer timer.Stop()
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, budgetKey, timer)))
+		default:
+			ctx, cancel := context.WithTimeoutCause(r.Context(), d, errBudget)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
 		}
-		ctx, cancel := context.WithTimeoutCause(r.Context(), d, errBudget)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
+// endBudget lifts r's budget, when it can be renewed (budget): a live stream's lasts until its
+// viewer is known, then the stream lasts as long as its client stays.
+func endBudget(r *http.Request) {
+	if timer, ok := r.Context().Value(budgetKey).(*time.Timer); ok {
+		timer.Stop()
+	}
+}
+
+// isStream reports whether r opens a live stream.
+func isStream(r *http.Request) bool { return r.URL.Path == "/market/events" }
+
+// renewBudget gives r d from now, when its budget can be renewed (budget) and has not run out.
+func renewBudget(r *http.Request, d time.Duration) {
+	if timer, ok := r.Context().Value(budgetKey).(*time.Timer); ok && r.Context().Err() == nil {
+		timer.Reset(d)
+	}
+}
+
 // budgetFor is r's budget: a request that hashes a password may first wait for a hashing slot,
-// so it gets twice a page's, a picture's upload four times; a live stream has none (it ends when the client goes).
+// so it gets twice a page's; a live stream has a page's to load its session and its viewer
+// (then its handler lifts it: endBudget).
 func (h *Handler) budgetFor(r *http.Request) time.Duration {
 	switch {
-	case r.URL.Path == "/market/events":
-		return 0
 	case r.Method == http.MethodPost && hashes(r.URL.Path):
 		return 2 * h.cfg.RequestBudget
-	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/picture"):
-		return 4 * h.cfg.RequestBudget // a decoding slot's wait, then a decode of up to 40 MP
 	default:
 		return h.cfg.RequestBudget
 	}

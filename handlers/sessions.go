@@ -57,7 +57,11 @@ func (sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte, e
 
 func (sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if len(b) == 0 || b[0] != codecMagic {
-		return scs.GobCodec{}.Decode(b)
+		deadline, values, err := scs.GobCodec{}.Decode(b)
+		if err != nil {
+			return deadline, values, fmt.Errorf("%w: %w", errBadSession, err)
+		}
+		return deadline, values, nil
 	}
 	r := bytes.NewReader(b[1:])
 	nanos, err := binary.ReadVarint(r)
@@ -98,6 +102,8 @@ func (sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	return time.Unix(0, nanos), values, nil
 }
 
+// errBadSession is a session's row that does not decode: loadAndSave serves its request as
+// one without a session.
 var errBadSession = errors.New("session codec: malformed record")
 
 func appendString(b []byte, s string) []byte {

@@ -19,8 +19,8 @@ func (s *Store) SetRole(ctx context.Context, username, role string) (User, error
 	}
 	var u User
 	err := s.adminWrite(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users WHERE username = ?`,
-			username).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen)
+		err := tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`,
+			username).Scan(userDest(&u)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -48,8 +48,8 @@ func (s *Store) Grant(ctx context.Context, adminID, userID, amount int64) (User,
 	var u User
 	err := s.adminWrite(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		read := func() error {
-			err := tx.QueryRowContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users WHERE id = ?`,
-				userID).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen)
+			err := tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`,
+				userID).Scan(userDest(&u)...)
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound
 			}

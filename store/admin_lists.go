@@ -86,15 +86,14 @@ func (s *Store) UsersPaged(ctx context.Context, page int) (UsersPage, error) {
 	}
 	var offset int
 	p.Page, p.Pages, offset = pages(p.Total, page)
-	rows, err := tx.QueryContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users
-		ORDER BY id LIMIT ? OFFSET ?`, AdminPerPage, offset)
+	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY id LIMIT ? OFFSET ?`, AdminPerPage, offset)
 	if err != nil {
 		return UsersPage{}, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var u User
-		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen); err != nil {
+		if err := rows.Scan(userDest(&u)...); err != nil {
 			return UsersPage{}, err
 		}
 		p.Users = append(p.Users, u)

@@ -134,7 +134,7 @@ func (s *Store) changesSince(ctx context.Context, since int64, limit int, querie
 		if _, ok := c.Pages[q]; ok {
 			continue
 		}
-		if c.Pages[q], err = s.market(ctx, tx, q); err != nil {
+		if c.Pages[q], err = s.market(driver.TxBatch(ctx, tx, s.d.Position, false), q, false); err != nil {
 			return Changes{}, true, err
 		}
 	}

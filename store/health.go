@@ -63,6 +63,10 @@ func (w watched) Trade(ctx context.Context, userID, itemID int64, buy bool, afte
 	return t, err
 }
 
+// probeToken is the token of the readiness probe's session row. A cookie's value cannot hold
+// a semicolon, so no request can name this row as its session.
+const probeToken = "readiness;probe"
+
 // probeEvery bounds how often Writable writes: readiness asked a thousand times a second
 // costs one write a second.
 const probeEvery = time.Second
@@ -84,7 +88,7 @@ func (s *Store) Writable(ctx context.Context) error {
 	}
 	defer h.probing.Unlock()
 	now := time.Now()
-	err := s.d.Sessions().CommitCtx(ctx, "readiness-probe", []byte(now.UTC().Format(time.RFC3339Nano)), now.Add(time.Minute))
+	err := s.d.Sessions().CommitCtx(ctx, probeToken, []byte(now.UTC().Format(time.RFC3339Nano)), now.Add(time.Minute))
 	if errors.Is(err, context.Canceled) { // the asker left: nothing learnt
 		return known
 	}

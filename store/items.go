@@ -111,65 +111,115 @@ func (s *Store) snapshot(ctx context.Context) (*sql.Tx, error) {
 }
 
 // Market returns one page of the items on sale, with the count, read in one snapshot. A first
-// page that is not full ends the list, and gives the count without a second walk of the
-// catalogue; a page in the second half is read from the far end of its order, so that the last
-// page of 100,000 items costs no more than the first.
+// page is one statement, which counts the items only when the page is full (else its rows are
+// the count); another page is read after its count, from the far end of its order when it is
+// in the second half, so that the last page of 100,000 items costs no more than the first.
 func (s *Store) Market(ctx context.Context, q MarketQuery) (MarketPage, error) {
-	tx, err := s.snapshot(ctx)
+	b, err := s.d.Snapshot(ctx)
 	if err != nil {
-		return MarketPage{}, err
+		return MarketPage{}, fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback()
-	return s.market(ctx, tx, q)
+	defer b.Close()
+	return s.market(b, q, true)
 }
 
-// market is Market inside tx.
-func (s *Store) market(ctx context.Context, tx *sql.Tx, q MarketQuery) (MarketPage, error) {
+// market reads the market page q in b's snapshot, sending what b holds queued with its first
+// statement; its last send ends the snapshot when end.
+func (s *Store) market(b driver.Batch, q MarketQuery, end bool) (MarketPage, error) {
 	q = q.Normalize()
 	where, args := s.marketWhere(q)
-	list := func(sort string, limit, offset int) ([]Item, error) {
-		items, err := marketRows(ctx, tx, `SELECT id, name, price, barcode, description, `+pictureColumn+` FROM items WHERE `+where+
-			` ORDER BY `+orderBy[sort]+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-		if err != nil {
-			return nil, fmt.Errorf("list market: %w", err)
+	p := MarketPage{Items: make([]Item, 0, PerPage), Query: q, Page: q.Page, Pages: 1}
+	var total int64
+	// rows takes the page's rows, each with the columns after the item's into more.
+	rows := func(more ...any) func(scan func(dest ...any) error) error {
+		return func(scan func(dest ...any) error) error {
+			var it Item
+			if err := scan(append([]any{&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.Picture}, more...)...); err != nil {
+				return err
+			}
+			p.Items = append(p.Items, it)
+			return nil
 		}
-		return items, nil
 	}
-
-	var err error
-	p := MarketPage{Query: q, Page: q.Page, Pages: 1}
 	defer func() { s.names.remember(p.Items...) }()
 	if p.Page == 1 {
-		if p.Items, err = list(q.Sort, PerPage, 0); err != nil {
-			return MarketPage{}, err
+		b.Query(`WITH page AS MATERIALIZED (SELECT id, name, price, barcode, description, `+pictureColumn+` AS picture
+			FROM items WHERE `+where+` ORDER BY `+orderBy[q.Sort]+` LIMIT ?)
+			SELECT id, name, price, barcode, description, picture, CASE WHEN (SELECT count(*) FROM page) < ?
+				THEN (SELECT count(*) FROM page) ELSE (SELECT count(*) FROM items WHERE `+where+`) END
+			FROM page ORDER BY `+orderBy[q.Sort], slices.Concat(args, []any{PerPage, PerPage}, args), rows(&total))
+		if err := b.Send(end); err != nil {
+			return MarketPage{}, fmt.Errorf("list market: %w", err)
 		}
-		p.Total = len(p.Items)
-		if p.Total < PerPage {
-			return p, nil
-		}
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE `+where, args...).Scan(&p.Total); err != nil {
-		return MarketPage{}, fmt.Errorf("count market: %w", err)
-	}
-	p.Pages = max(1, (p.Total+PerPage-1)/PerPage)
-	if p.Page == 1 {
+		p.Total = int(total)
+		p.Pages = max(1, (p.Total+PerPage-1)/PerPage)
 		return p, nil
 	}
+	b.Query(`SELECT count(*) FROM items WHERE `+where, args, func(scan func(dest ...any) error) error { return scan(&total) })
+	if err := b.Send(false); err != nil {
+		return MarketPage{}, fmt.Errorf("count market: %w", err)
+	}
+	p.Total = int(total)
+	p.Pages = max(1, (p.Total+PerPage-1)/PerPage)
 	p.Page = min(p.Page, p.Pages) // past the end: the last page
 	p.Query.Page = p.Page
 	offset := (p.Page - 1) * PerPage
-	if offset <= p.Total/2 {
-		if p.Items, err = list(q.Sort, PerPage, offset); err != nil {
-			return MarketPage{}, err
-		}
-		return p, nil
+	sort, n := q.Sort, PerPage
+	if offset > p.Total/2 { // the rows of this page, counted from the far end
+		sort, n = reverseSort[q.Sort], min(PerPage, p.Total-offset)
+		offset = p.Total - offset - n
 	}
-	n := min(PerPage, p.Total-offset) // the rows of this page, counted from the far end
-	if p.Items, err = list(reverseSort[q.Sort], n, p.Total-offset-n); err != nil {
-		return MarketPage{}, err
+	b.Query(`SELECT id, name, price, barcode, description, `+pictureColumn+`
+		FROM items WHERE `+where+` ORDER BY `+orderBy[sort]+` LIMIT ? OFFSET ?`, slices.Concat(args, []any{n, offset}), rows())
+	if err := b.Send(end); err != nil {
+		return MarketPage{}, fmt.Errorf("list market: %w", err)
 	}
-	slices.Reverse(p.Items)
+	if sort != q.Sort {
+		slices.Reverse(p.Items)
+	}
 	return p, nil
+}
+
+// PageReads names what ReadPage reads besides the version: a page of the market (when Market
+// is not nil) and the items a user owns (when Owner is not 0).
+type PageReads struct {
+	Market *MarketQuery
+	Owner  int64
+}
+
+// PageRead is what ReadPage read, all as of Version (cache it when Exact(Version)).
+type PageRead struct {
+	Version int64
+	Market  MarketPage
+	Owned   []Item
+}
+
+// ReadPage reads, in one snapshot, the market version and what want names: on PostgreSQL in
+// one round trip, or two for a market page past the first.
+func (s *Store) ReadPage(ctx context.Context, want PageReads) (PageRead, error) {
+	b, err := s.d.Snapshot(ctx)
+	if err != nil {
+		return PageRead{}, fmt.Errorf("begin: %w", err)
+	}
+	defer b.Close()
+	var (
+		r     PageRead
+		exact bool
+	)
+	b.Position(&r.Version, &exact)
+	if want.Owner != 0 {
+		b.Query(ownedQuery, []any{want.Owner}, ownedRows(&r.Owned))
+	}
+	if want.Market != nil {
+		r.Market, err = s.market(b, *want.Market, true)
+	} else {
+		err = b.Send(true)
+	}
+	if err != nil {
+		return PageRead{}, err
+	}
+	s.names.remember(r.Owned...)
+	return r, nil
 }
 
 // marketWhere is the condition (and its arguments) of the items on sale that q finds.
@@ -184,45 +234,40 @@ func (s *Store) marketWhere(q MarketQuery) (string, []any) {
 	return where, args
 }
 
-// marketRows reads items on sale: id, name, price, barcode and description.
-func marketRows(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]Item, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := make([]Item, 0, PerPage)
-	for rows.Next() {
-		var it Item
-		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.Picture); err != nil {
-			return nil, err
-		}
-		items = append(items, it)
-	}
-	return items, rows.Err()
-}
-
 // escapeLike makes s match literally inside a LIKE pattern with ESCAPE '\'.
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
+// ownedQuery lists the items a user owns, by name.
+const ownedQuery = `SELECT id, name, price, barcode, description, owner_id, ` + pictureColumn + ` FROM items
+	WHERE owner_id = ? ORDER BY name COLLATE NOCASE`
+
+// ownedRows takes ownedQuery's rows into items.
+func ownedRows(items *[]Item) func(scan func(dest ...any) error) error {
+	return func(scan func(dest ...any) error) error {
+		var it Item
+		if err := scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.OwnerID, &it.Picture); err != nil {
+			return err
+		}
+		*items = append(*items, it)
+		return nil
+	}
+}
+
 // OwnedItems lists the items a user owns, by name.
 func (s *Store) OwnedItems(ctx context.Context, userID int64) ([]Item, error) {
-	rows, err := s.d.Read().QueryContext(ctx,
-		`SELECT id, name, price, barcode, description, owner_id, `+pictureColumn+` FROM items
-		 WHERE owner_id = ? ORDER BY name COLLATE NOCASE`, userID)
+	rows, err := s.d.Read().QueryContext(ctx, ownedQuery, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list owned items: %w", err)
 	}
 	defer rows.Close()
 	var items []Item
+	take := ownedRows(&items)
 	for rows.Next() {
-		var it Item
-		if err := rows.Scan(&it.ID, &it.Name, &it.Price, &it.Barcode, &it.Description, &it.OwnerID, &it.Picture); err != nil {
+		if err := take(rows.Scan); err != nil {
 			return nil, err
 		}
-		items = append(items, it)
 	}
 	s.names.remember(items...)
 	return items, rows.Err()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,8 +16,8 @@ import (
 // tried MailAttempts times and fails for good. A claim lasts a lease: a worker that dies with a
 // mail claimed leaves it to another once the lease is over. So a mail is sent at least once,
 // and twice only when a worker dies between the server's acceptance and the UPDATE that
-// follows it (a few milliseconds), or when one send outlasts the lease (the sender's timeouts
-// are well inside it).
+// follows it (a few milliseconds), or when one send outlasts the lease (a batch's sending ends
+// by a deadline well inside it: half the lease at most).
 //
 // The claim is one UPDATE of the due rows: its read skips the rows another instance holds (the
 // dialect's SkipLocked: FOR UPDATE SKIP LOCKED on PostgreSQL), so instances never wait for each
@@ -101,19 +102,24 @@ func (s *Store) ClaimMails(ctx context.Context, owner string, now time.Time, lea
 	return mails, err
 }
 
+// scrubSecret, in an UPDATE of mails, takes the token out of a mail's bodies.
+const scrubSecret = `body_text = CASE secret WHEN '' THEN body_text ELSE replace(body_text, secret, '(used)') END,
+	body_html = CASE secret WHEN '' THEN body_html ELSE replace(body_html, secret, '(used)') END,
+	secret = ''`
+
 // MailSent marks a claimed mail sent, and scrubs its token from the bodies kept.
 func (s *Store) MailSent(ctx context.Context, id int64, now time.Time) error {
 	return s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE mails SET state = 'sent', sent_at = ?, claimed_by = '', claimed_until = 0,
-			body_text = CASE secret WHEN '' THEN body_text ELSE replace(body_text, secret, '(used)') END,
-			body_html = CASE secret WHEN '' THEN body_html ELSE replace(body_html, secret, '(used)') END,
-			secret = '' WHERE id = ?`, millis(now), id)
+		_, err := tx.ExecContext(ctx, `UPDATE mails SET state = 'sent', sent_at = ?, claimed_by = '', claimed_until = 0, `+
+			scrubSecret+` WHERE id = ?`, millis(now), id)
 		return err
 	})
 }
 
 // MailNotSent records a failed attempt of a claimed mail: it is tried again at retry, or, when
-// final, it has failed for good.
+// final, it has failed for good (and retry should be the time it failed, from which SweepMail
+// counts). A failed mail keeps its token while the token can be used, so that an operator's
+// retry sends a link that works; SweepMail scrubs it after.
 func (s *Store) MailNotSent(ctx context.Context, id int64, reason string, retry time.Time, final bool) error {
 	state := MailQueued
 	if final {
@@ -122,6 +128,16 @@ func (s *Store) MailNotSent(ctx context.Context, id int64, reason string, retry 
 	return s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE mails SET state = ?, last_error = ?, next_attempt_at = ?,
 			claimed_by = '', claimed_until = 0 WHERE id = ?`, state, clipText(reason, 500), millis(retry), id)
+		return err
+	})
+}
+
+// ReleaseMail gives back a mail owner claimed and never offered to the server (its batch ran
+// out of time): due as it was, its attempt not counted.
+func (s *Store) ReleaseMail(ctx context.Context, id int64, owner string) error {
+	return s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE mails SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+			claimed_by = '', claimed_until = 0 WHERE id = ? AND claimed_by = ? AND state = 'queued'`, id, owner)
 		return err
 	})
 }
@@ -236,11 +252,13 @@ func mailProblems(ctx context.Context, q querier, now time.Time) ([]string, erro
 	return problems, nil
 }
 
-// MailKept is how long the outbox keeps a sent mail, for the operator's page.
+// MailKept is how long the outbox keeps a sent or failed mail, for the operator's page.
 const MailKept = 30 * 24 * time.Hour
 
-// SweepMail deletes the tokens expired for a day and the mails sent more than MailKept ago, in
-// batches: the tables that grow with mail stay bounded. It returns how many rows it deleted.
+// SweepMail deletes the tokens expired for a day and the mails sent or failed more than
+// MailKept ago, in batches, and takes out of failed mails the tokens that can no longer be used:
+// the tables that grow with mail stay bounded, and no token waits in them for a mail that will
+// not go. It returns how many rows it deleted or scrubbed.
 func (s *Store) SweepMail(ctx context.Context, now time.Time) (int64, error) {
 	tokens, err := s.deleteInBatches(ctx, `DELETE FROM mail_tokens WHERE hash IN
 		(SELECT hash FROM mail_tokens WHERE expires_at < ? LIMIT ?)`, millis(now.Add(-24*time.Hour)))
@@ -248,9 +266,104 @@ func (s *Store) SweepMail(ctx context.Context, now time.Time) (int64, error) {
 		return tokens, err
 	}
 	mails, err := s.deleteInBatches(ctx, `DELETE FROM mails WHERE id IN
-		(SELECT id FROM mails WHERE state = 'sent' AND sent_at < ? LIMIT ?)`, millis(now.Add(-MailKept)))
-	return tokens + mails, err
+		(SELECT id FROM mails WHERE (state = 'sent' AND sent_at < ?) OR (state = 'failed' AND next_attempt_at < ?) LIMIT ?)`,
+		millis(now.Add(-MailKept)), millis(now.Add(-MailKept)))
+	if err != nil {
+		return tokens + mails, err
+	}
+	scrubbed, err := s.scrubFailedTokens(ctx, now)
+	return tokens + mails + scrubbed, err
 }
+
+// scrubFailedTokens takes the token out of failed mails whose token can no longer be used (the
+// store keeps a token's hash, so the test is done here), a batch at a time, oldest first.
+func (s *Store) scrubFailedTokens(ctx context.Context, now time.Time) (int64, error) {
+	var total, after int64
+	for {
+		rows, err := s.d.Read().QueryContext(ctx, `SELECT id, secret FROM mails WHERE state = 'failed' AND secret <> '' AND id > ?
+			ORDER BY id LIMIT ?`, after, mailSweepBatch)
+		if err != nil {
+			return total, fmt.Errorf("sweep mail: %w", err)
+		}
+		byHash := map[string][]any{}
+		n := 0
+		for rows.Next() {
+			var secret string
+			if err := rows.Scan(&after, &secret); err != nil {
+				rows.Close()
+				return total, err
+			}
+			byHash[TokenHash(secret)] = append(byHash[TokenHash(secret)], after)
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return total, err
+		}
+		if err := s.dropLiveTokens(ctx, byHash, now); err != nil {
+			return total, err
+		}
+		var dead []any
+		for _, ids := range byHash {
+			dead = append(dead, ids...)
+		}
+		if len(dead) > 0 {
+			scrubbed, err := s.scrub(ctx, dead)
+			total += scrubbed
+			if err != nil {
+				return total, err
+			}
+		}
+		if n < mailSweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// dropLiveTokens removes from byHash the hashes of tokens that can still be used at now.
+func (s *Store) dropLiveTokens(ctx context.Context, byHash map[string][]any, now time.Time) error {
+	if len(byHash) == 0 {
+		return nil
+	}
+	args := []any{millis(now)}
+	for h := range byHash {
+		args = append(args, h)
+	}
+	rows, err := s.d.Read().QueryContext(ctx, `SELECT hash FROM mail_tokens WHERE used_at IS NULL AND expires_at > ?
+		AND hash IN (`+placeholders(len(byHash))+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("sweep mail: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return err
+		}
+		delete(byHash, h)
+	}
+	return rows.Err()
+}
+
+// scrub takes the token out of the failed mails ids, in one write.
+func (s *Store) scrub(ctx context.Context, ids []any) (int64, error) {
+	var n int64
+	err := s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE mails SET `+scrubSecret+` WHERE state = 'failed' AND id IN (`+placeholders(len(ids))+`)`, ids...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep mail: %w", err)
+	}
+	return n, nil
+}
+
+// placeholders is n parameters of a list: ?, ?, ?.
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 // mailSweepBatch bounds one delete of SweepMail, so that a sweep after a flood never holds the
 // tables (or SQLite's writer) for long.

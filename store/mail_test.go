@@ -87,3 +87,67 @@ func testSweepMail(t *testing.T) {
 		t.Errorf("%d mails left (%v), want 2", len(left), err)
 	}
 }
+
+// A mail that failed for good keeps its token while the token can be used (an operator's retry
+// sends a link that works), then the sweep takes it out; failed mails go, as sent ones do, once
+// MailKept has passed since they failed.
+func TestSweepFailedMail(t *testing.T) { storetest.Each(t, testSweepFailedMail) }
+
+func testSweepFailedMail(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	u := storetest.CreateUser(t, st, "bea")
+	now := time.Now()
+	// Each mail carries its token; each fails for good, at the time given.
+	for _, m := range []struct {
+		secret          string
+		expires, failed time.Time
+	}{
+		{"live-token", now.Add(time.Hour), now.Add(-time.Minute)},
+		{"dead-token", now.Add(-time.Minute), now.Add(-time.Hour)},
+		{"old-token", now.Add(-store.MailKept), now.Add(-store.MailKept - time.Hour)},
+	} {
+		tok := store.Token{Hash: store.TokenHash(m.secret), Purpose: store.TokenConfirm, Email: u.Email, Expires: m.expires}
+		mail := store.Mail{To: u.Email, Subject: m.secret, Text: "go to /l/" + m.secret, HTML: `<a href="/l/` + m.secret + `">go</a>`, Secret: m.secret}
+		if err := st.IssueToken(ctx, u.ID, tok, mail); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := st.ClaimMails(ctx, "me", time.Now(), time.Minute, 1)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %d, %v", len(claimed), err)
+		}
+		if err := st.MailNotSent(ctx, claimed[0].ID, "550 no such user", m.failed, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SweepMail(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	carries := map[string]bool{}
+	rows, err := st.DB().Query(`SELECT subject, secret <> '' OR body_text LIKE '%-token%' OR body_html LIKE '%-token%' FROM mails`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var subject string
+		var carriesToken bool
+		if err := rows.Scan(&subject, &carriesToken); err != nil {
+			t.Fatal(err)
+		}
+		carries[subject] = carriesToken
+	}
+	want := map[string]bool{"live-token": true, "dead-token": false}
+	if len(carries) != len(want) || carries["live-token"] != true || carries["dead-token"] != false {
+		t.Errorf("after the sweep, mails (do they carry their token?) %v, want %v", carries, want)
+	}
+	checkMailsClean(t, st)
+}
+
+// checkMailsClean fails when Check finds a problem.
+func checkMailsClean(t *testing.T, st *store.Store) {
+	t.Helper()
+	if problems, err := st.Check(context.Background()); err != nil || len(problems) > 0 {
+		t.Errorf("check: %v %v", problems, err)
+	}
+}

@@ -6,7 +6,8 @@
 // admin.go, and the mail's outbox and link tokens, mail.go and tokens.go) are written once, in
 // SQL with ? placeholders, and call only the engine's driver (store/driver): they never ask
 // which engine runs them. Open picks the engine from the URL (engines.go, the one place that
-// names both); the driver package holds the one migrate loop and the objects Reset drops. Each engine is a package of its own with its own migrations:
+// names both); the driver package holds the one migrate loop and the objects Reset drops. Each
+// engine is a package of its own with its own migrations:
 //   - store/sqlite: one writer connection whose group commits run every write, beside
 //     read-only connections; the money rules in Go and SQL; limit counts in memory.
 //   - store/postgres: each write a retried transaction, a trade one statement (market_trade,
@@ -137,7 +138,11 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // goes on from where it was, so nothing cached under an old version can be taken for new, and
 // the events of the old market are gone: a live stream from before the reset gets a refresh.
 func (s *Store) Reset(ctx context.Context) error {
-	version, _ := s.Version(ctx) // 0 if the database is too old to have one
+	version, err := s.Version(ctx) // the store is migrated (Open): it has one
+	if err != nil {
+		// Reset from 0, and the versions would start again below those already cached.
+		return fmt.Errorf("reset: read the market version: %w", err)
+	}
 	schema, err := driver.MigrationObjects(s.d.Migrations())
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)

@@ -133,13 +133,15 @@ func useToken(ctx context.Context, tx *sql.Tx, hash string, now time.Time, purpo
 	return 0, t, ErrTokenInvalid // the wrong kind of link: the whole transaction is undone
 }
 
-// killTokens ends every unused token of the user for one of the purposes.
+// killTokens ends every unused token of the user for one of the purposes, in one statement.
 func killTokens(ctx context.Context, tx *sql.Tx, userID int64, now time.Time, purposes ...string) error {
+	args := []any{millis(now), userID}
 	for _, p := range purposes {
-		if _, err := tx.ExecContext(ctx, `UPDATE mail_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-			millis(now), userID, p); err != nil {
-			return fmt.Errorf("end tokens: %w", err)
-		}
+		args = append(args, p)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE mail_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND purpose IN (`+placeholders(len(purposes))+`)`,
+		args...); err != nil {
+		return fmt.Errorf("end tokens: %w", err)
 	}
 	return nil
 }
@@ -147,12 +149,10 @@ func killTokens(ctx context.Context, tx *sql.Tx, userID int64, now time.Time, pu
 // ResetPassword uses the reset token whose hash is given: the user's password becomes password,
 // every session of the user ends (the session generation moves on), every reset token of the
 // user dies, the address the token was sent to counts as confirmed, and notice goes into the
-// outbox, all in one transaction. The password is hashed only for a token that can be used.
-// A token that cannot (used, expired, unknown): ErrTokenInvalid.
+// outbox, all in one transaction. The caller has found the token usable (TokenUser), so that
+// the password is hashed only for a token that can be used; the transaction uses it, and a
+// token that cannot be used by then (used, expired, unknown) is ErrTokenInvalid.
 func (s *Store) ResetPassword(ctx context.Context, hash, password string, notice Mail, now time.Time) (User, error) {
-	if _, _, err := s.TokenUser(ctx, TokenReset, hash, now); err != nil {
-		return User{}, err
-	}
 	next, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
@@ -183,13 +183,23 @@ func (s *Store) ResetPassword(ctx context.Context, hash, password string, notice
 // confirmed, if it is still the one the link was sent to; a change token makes that address the
 // user's, confirmed, if no other account has taken it meanwhile (ErrDuplicateEmail), and ends
 // the user's other confirm and change tokens. The user is returned as it is afterwards, with
-// the token's purpose.
+// the token's purpose. A token that cannot be used is found by a read, so that links anyone
+// can make up (unknown, used, expired) never take the writer.
 func (s *Store) ConfirmEmail(ctx context.Context, hash string, now time.Time) (User, string, error) {
 	var (
 		u       User
 		purpose string
 	)
-	err := s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.d.Read().QueryRowContext(ctx, `SELECT purpose FROM mail_tokens
+		WHERE hash = ? AND purpose IN (?, ?) AND used_at IS NULL AND expires_at > ?`,
+		hash, TokenConfirm, TokenChange, millis(now)).Scan(&purpose)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, "", ErrTokenInvalid
+	}
+	if err != nil {
+		return User{}, "", fmt.Errorf("find token: %w", err)
+	}
+	err = s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		id, t, err := useToken(ctx, tx, hash, now, TokenConfirm, TokenChange)
 		if err != nil {
 			return err

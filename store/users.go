@@ -78,8 +78,8 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 		hash string
 	)
 	err := s.d.Read().QueryRowContext(ctx,
-		`SELECT id, username, email, budget, role, session_gen, password_hash FROM users WHERE username = ?`, username,
-	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &hash)
+		`SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username,
+	).Scan(append(userDest(&u), &hash)...)
 	known := err == nil
 	if errors.Is(err, sql.ErrNoRows) {
 		hash = string(s.dummyHash)
@@ -112,12 +112,21 @@ func (s *Store) taken(ctx context.Context, username, email string) error {
 	return errors.Join(errs...)
 }
 
+// userColumns are the columns of a User, in the order userDest scans them: every read of an
+// account reads them all.
+const userColumns = "id, username, email, budget, role, session_gen, email_confirmed"
+
+// userDest is where a row's userColumns go.
+func userDest(u *User) []any {
+	return []any{&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &u.EmailConfirmed}
+}
+
 // User returns the account with the given id, or ErrNotFound.
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
 	err := s.d.Read().QueryRowContext(ctx,
-		`SELECT id, username, email, budget, role, session_gen, email_confirmed FROM users WHERE id = ?`, id,
-	).Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen, &u.EmailConfirmed)
+		`SELECT `+userColumns+` FROM users WHERE id = ?`, id,
+	).Scan(userDest(&u)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -135,7 +144,7 @@ func (s *Store) VersionedUser(ctx context.Context, id int64) (int64, User, error
 
 // Users lists every account by id.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.d.Read().QueryContext(ctx, `SELECT id, username, email, budget, role, session_gen FROM users ORDER BY id`)
+	rows, err := s.d.Read().QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -143,7 +152,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	var users []User
 	for rows.Next() {
 		var u User
-		if err := rows.Scan(&u.ID, &u.Username, &u.Email, &u.Budget, &u.Role, &u.SessionGen); err != nil {
+		if err := rows.Scan(userDest(&u)...); err != nil {
 			return nil, err
 		}
 		users = append(users, u)

@@ -1,15 +1,21 @@
 package live
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"market/store"
 )
 
 // ErrStopped is Serve's answer once Stop was called (the server is shutting down).
 var ErrStopped = errors.New("live streams stopped")
+
+// openWait bounds the reads that open a stream: a database that does not answer ends the
+// opening, not the stream's client's patience.
+const openWait = 5 * time.Second
 
 // Serve streams the market as the viewer sees the page of q until the client hangs up, the
 // broker stops, a newer stream of the same user takes its place, or the user's session ends.
@@ -23,7 +29,8 @@ func (b *Broker) Serve(w http.ResponseWriter, r *http.Request, who Viewer, q sto
 		return ErrStopped
 	}
 	from, resume := since(r)
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), openWait)
+	defer cancel()
 	s, err := b.subscribe(ctx, who, q.Normalize())
 	if err != nil {
 		return err

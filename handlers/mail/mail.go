@@ -14,7 +14,8 @@
 //
 // Delivery is at least once: a mail is marked sent after the server accepted it, so a worker
 // that dies between the two leaves it to be sent again when its claim's lease ends. The window
-// is the one UPDATE after the server's answer; Message-ID is the same at every attempt
+// is the one UPDATE after the server's answer (and a mail its batch's deadline cuts short, which
+// the server may take all the same); Message-ID is the same at every attempt
 // (market-ID.CREATED@domain), so a receiving server or client can tell a repeat.
 package mail
 
@@ -26,6 +27,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,21 +37,33 @@ import (
 	"market/store"
 )
 
-// Sender delivers mails. Send reports each mail's fate in results (nil: accepted), in order;
-// err is a failure of them all (the server unreachable, say).
+// Sender delivers mails. Send reports each mail's fate, in order: nil (the server accepted it),
+// ErrNotTried (the batch had no time left for it), or why it was not sent. A mail is tried only
+// while ctx lasts; one started is finished.
 type Sender interface {
-	Send(ctx context.Context, mails []store.Mail) (results []error, err error)
+	Send(ctx context.Context, mails []store.Mail) []error
 }
 
-// ErrPermanent marks a refusal that trying again will not change (an SMTP 5xx).
+// ErrPermanent marks a refusal that trying again will not change (an SMTP 5xx), or a mail that
+// cannot be built.
 var ErrPermanent = errors.New("refused for good")
+
+// ErrNotTried marks a mail that was never offered to the server: its batch ran out of time, or
+// the worker is stopping. It goes back to the outbox as it was, its attempt not counted.
+var ErrNotTried = errors.New("not tried")
 
 // SMTP sends through an SMTP server.
 type SMTP struct {
-	client *gomail.Client
+	client *gomail.Client // as configured; each exchange has a client of its own (clientFor)
+	host   string
+	opts   []gomail.Option
 	from   *mail.Address
 	domain string // of From: the right side of every Message-ID
 }
+
+// smtpTimeout bounds each exchange with the server: the connection and its greeting, TLS and
+// login, then each mail's commands.
+const smtpTimeout = 20 * time.Second
 
 // ParseFrom reads MAIL_FROM: "Market <market@example.com>" or a bare address.
 func ParseFrom(s string) (*mail.Address, error) {
@@ -72,7 +86,8 @@ func NewSMTP(rawURL string, from *mail.Address) (*SMTP, error) {
 	if host == "" {
 		return nil, errors.New("SMTP_URL: no host")
 	}
-	opts := []gomail.Option{gomail.WithTimeout(20 * time.Second)}
+	// Without NOOP, a mail's commands are all its deadline covers (Send counts on it).
+	opts := []gomail.Option{gomail.WithTimeout(smtpTimeout), gomail.WithoutNoop()}
 	port := 587
 	switch u.Scheme {
 	case "smtp":
@@ -102,7 +117,7 @@ func NewSMTP(rawURL string, from *mail.Address) (*SMTP, error) {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
 	_, domain, _ := strings.Cut(from.Address, "@")
-	return &SMTP{client: c, from: from, domain: domain}, nil
+	return &SMTP{client: c, host: host, opts: opts, from: from, domain: domain}, nil
 }
 
 // loopback: localhost, or an address of the loopback network.
@@ -114,34 +129,78 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Send sends the mails over one connection.
-func (s *SMTP) Send(ctx context.Context, mails []store.Mail) ([]error, error) {
-	msgs := make([]*gomail.Msg, len(mails))
+// Send sends the mails over one connection, one at a time, until ctx ends: the mails left are
+// not tried. go-mail sets its timeout as a deadline on the connection once connected and at each
+// mail, and Send cuts it to what is left of ctx, so the mails end by ctx's deadline (one cut
+// short there counts as tried, and may arrive) and the dial one timeout after at most. A mail
+// the server accepted is sent whatever follows (RSET, QUIT, the connection's end); one that
+// cannot be built fails alone, for good.
+func (s *SMTP) Send(ctx context.Context, mails []store.Mail) []error {
 	results := make([]error, len(mails))
+	msgs := make([]*gomail.Msg, len(mails))
 	for i, m := range mails {
 		msg, err := s.message(m)
 		if err != nil {
-			return nil, err
-		}
-		msgs[i] = msg
-	}
-	err := s.client.DialAndSendWithContext(ctx, msgs...)
-	some := false
-	for i, msg := range msgs {
-		if !msg.HasSendError() {
+			results[i] = fmt.Errorf("%w: %w", ErrPermanent, err)
 			continue
 		}
-		some = true
-		results[i] = msg.SendError()
+		msgs[i], results[i] = msg, ErrNotTried
+	}
+	if !slices.ContainsFunc(msgs, func(m *gomail.Msg) bool { return m != nil }) {
+		return results
+	}
+	c, err := s.clientFor(ctx)
+	if err != nil {
+		return results
+	}
+	client, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		if ctx.Err() == nil { // else the dial was cut short, and nothing was offered
+			for i, msg := range msgs {
+				if msg != nil {
+					results[i] = fmt.Errorf("connect: %w", err)
+				}
+			}
+		}
+		return results
+	}
+	for i, msg := range msgs {
+		if msg == nil {
+			continue
+		}
+		each, err := s.clientFor(ctx)
+		if err != nil {
+			break
+		}
+		err = each.SendWithSMTPClient(client, msg)
 		var se *gomail.SendError
-		if errors.As(results[i], &se) && se.ErrorCode() >= 500 {
-			results[i] = fmt.Errorf("%w: %w", ErrPermanent, results[i])
+		switch {
+		case msg.IsDelivered():
+			results[i] = nil
+		case errors.As(err, &se) && se.ErrorCode() >= 500:
+			results[i] = fmt.Errorf("%w: %w", ErrPermanent, err)
+		default:
+			results[i] = err
 		}
 	}
-	if err != nil && !some {
-		return nil, err // nothing was said of each: the server was not reached, or hung up
+	// The mails' fates are known: QUIT's answer changes none of them.
+	if err := c.CloseWithSMTPClient(client); err != nil {
+		client.Close()
 	}
-	return results, nil
+	return results
+}
+
+// clientFor is a go-mail client whose timeout ends by ctx's deadline; ErrNotTried once ctx has
+// ended. (A go-mail client is its configuration: the connection is the smtp.Client it dials.)
+func (s *SMTP) clientFor(ctx context.Context) (*gomail.Client, error) {
+	d := smtpTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(deadline))
+	}
+	if ctx.Err() != nil || d <= 0 {
+		return nil, ErrNotTried
+	}
+	return gomail.NewClient(s.host, append(s.opts[:len(s.opts):len(s.opts)], gomail.WithTimeout(d))...)
 }
 
 // message is m as a MIME message: text and HTML alternatives, From, To, Date, Message-ID.
@@ -170,10 +229,10 @@ func MessageID(m store.Mail, domain string) string {
 type Log struct{ Logger *slog.Logger }
 
 // Send logs the mails.
-func (l Log) Send(ctx context.Context, mails []store.Mail) ([]error, error) {
+func (l Log) Send(ctx context.Context, mails []store.Mail) []error {
 	for _, m := range mails {
 		l.Logger.LogAttrs(ctx, slog.LevelInfo, "mail (no SMTP_URL: not sent)",
 			slog.Int64("id", m.ID), slog.String("to", m.To), slog.String("subject", m.Subject), slog.String("text", m.Text))
 	}
-	return make([]error, len(mails)), nil
+	return make([]error, len(mails))
 }

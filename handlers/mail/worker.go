@@ -24,8 +24,12 @@ type Options struct {
 	Backoff time.Duration
 	// Batch is how many mails one claim takes (default 20), sent over one connection.
 	Batch int
-	// SendTimeout bounds one batch's delivery (default 60 s).
+	// SendTimeout bounds one batch's delivery (default 60 s, and at most half the lease): the
+	// mails it leaves are not tried, and go back to the outbox for the next claim.
 	SendTimeout time.Duration
+	// DBTimeout bounds each of the worker's calls to the database (default 10 s): its claim,
+	// and the record of its batch's fates.
+	DBTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -46,7 +50,8 @@ func NewWorker(st *store.Store, sender Sender, logger *slog.Logger, opts Options
 	opts.Lease = cmp.Or(opts.Lease, 2*time.Minute)
 	opts.Backoff = cmp.Or(opts.Backoff, 30*time.Second)
 	opts.Batch = cmp.Or(opts.Batch, 20)
-	opts.SendTimeout = cmp.Or(opts.SendTimeout, time.Minute)
+	opts.SendTimeout = min(cmp.Or(opts.SendTimeout, time.Minute), opts.Lease/2)
+	opts.DBTimeout = cmp.Or(opts.DBTimeout, 10*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -63,14 +68,15 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run sends mails until ctx ends. A batch being sent when it ends is finished (within
-// SendTimeout) and marked, so that a shutdown sends nothing twice.
+// Run sends mails until ctx ends. A batch being sent when it ends stops before its next mail:
+// the mail on its way is finished, every fate recorded and the mails left given back, so that a
+// shutdown sends nothing twice and waits for one mail at most.
 func (w *Worker) Run(ctx context.Context) {
 	tick := time.NewTicker(w.opts.Poll)
 	defer tick.Stop()
 	for {
 		for ctx.Err() == nil {
-			n, err := w.RunOnce(context.WithoutCancel(ctx))
+			n, err := w.RunOnce(ctx)
 			if err != nil {
 				w.logger.Warn("mail outbox", "err", err)
 				break
@@ -88,37 +94,51 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims one batch of due mails, sends it and records each mail's fate. It returns how
-// many mails it claimed.
+// RunOnce claims one batch of due mails, sends it until its SendTimeout or ctx ends, and records
+// each mail's fate. It returns how many mails it claimed.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	mails, err := w.store.ClaimMails(ctx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	dbCtx, cancel := w.dbContext(ctx)
+	mails, err := w.store.ClaimMails(dbCtx, w.owner, w.opts.Now(), w.opts.Lease, w.opts.Batch)
+	cancel()
 	if err != nil || len(mails) == 0 {
 		return 0, err
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
-	results, err := w.sender.Send(sendCtx, mails)
+	results := w.sender.Send(sendCtx, mails)
 	cancel()
 	now := w.opts.Now()
+	dbCtx, cancel = w.dbContext(ctx)
+	defer cancel()
 	var errs []error
 	for i, m := range mails {
-		fate := err
-		if err == nil {
-			fate = results[i]
-		}
-		errs = append(errs, w.record(ctx, m, fate, now))
+		errs = append(errs, w.record(dbCtx, m, results[i], now))
 	}
 	return len(mails), errors.Join(errs...)
 }
 
-// record marks m sent (fate nil), due again after its backoff, or failed for good: after
-// store.MailAttempts attempts, or at a permanent refusal.
+// dbContext is the context of one of the worker's database calls: it does not end with ctx
+// (a claim is recorded, whatever happens to the batch), but within DBTimeout: on a hung
+// database the call gives up (its transaction rolled back), and its claim is taken again when
+// its lease ends, or its mail sent again.
+func (w *Worker) dbContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), w.opts.DBTimeout)
+}
+
+// record marks m sent (fate nil), gives it back untried, or marks it due again after its
+// backoff, or failed for good: after store.MailAttempts attempts, or at a permanent refusal.
 func (w *Worker) record(ctx context.Context, m store.Mail, fate error, now time.Time) error {
-	if fate == nil {
+	switch {
+	case fate == nil:
 		w.logger.Info("mail sent", "id", m.ID, "subject", m.Subject)
 		return w.store.MailSent(ctx, m.ID, now)
+	case errors.Is(fate, ErrNotTried):
+		return w.store.ReleaseMail(ctx, m.ID, w.owner)
 	}
 	final := m.Attempts >= store.MailAttempts || errors.Is(fate, ErrPermanent)
 	retry := now.Add(w.backoff(m.Attempts))
+	if final {
+		retry = now // when it failed
+	}
 	w.logger.Warn("mail not sent", "id", m.ID, "attempt", m.Attempts, "final", final, "err", fate)
 	return w.store.MailNotSent(ctx, m.ID, fate.Error(), retry, final)
 }

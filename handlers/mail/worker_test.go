@@ -193,3 +193,189 @@ func TestWorkerFailsThenRetry(t *testing.T) {
 	waitStates(t, st, "sent", allSent)
 	onceEach(t, srv.Messages(), 1)
 }
+
+// A mail that cannot be built (its address is not one) fails alone, for good, at its first
+// attempt; the others of its batch are sent.
+func TestWorkerUnbuildableMailFailsAlone(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	enqueue(t, st, "ida", 1)
+	if err := st.EnqueueMail(context.Background(), store.Mail{To: "not an address", Subject: "s", Text: "t", HTML: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, st, "joe", 1)
+	startWorker(t, st, srv, fast)
+	mails := waitStates(t, st, "settled", func(mails []store.Mail) bool {
+		for _, m := range mails {
+			if m.State == store.MailQueued {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range mails {
+		want := store.MailSent
+		if m.To == "not an address" {
+			want = store.MailFailed
+		}
+		if m.State != want || m.Attempts != 1 {
+			t.Errorf("mail to %q: %s after %d attempts (%s), want %s after 1", m.To, m.State, m.Attempts, m.LastError, want)
+		}
+	}
+	onceEach(t, srv.Messages(), 2)
+	checkClean(t, st)
+}
+
+// The server hangs up at QUIT, or at the RSET after a mail: every mail it accepted counts as
+// sent, at the attempt that sent it, and arrives once.
+func TestWorkerAcceptedDespiteHangUp(t *testing.T) {
+	for _, command := range []string{"QUIT", "RSET"} {
+		t.Run(command, func(t *testing.T) {
+			st := storetest.Open(t)
+			srv := mailtest.Start(t)
+			srv.HangUpAt(command)
+			enqueue(t, st, "kim", 3)
+			startWorker(t, st, srv, fast)
+			mails := waitStates(t, st, "all sent", allSent)
+			got, _ := srv.Wait(time.Second, func(m []mailtest.Message) bool { return len(m) > 3 })
+			onceEach(t, got, 3)
+			if command == "QUIT" {
+				for _, m := range mails {
+					if m.Attempts != 1 {
+						t.Errorf("mail %d: sent after %d attempts, want 1", m.ID, m.Attempts)
+					}
+				}
+			}
+			checkClean(t, st)
+		})
+	}
+}
+
+// A batch on a slow server ends within its SendTimeout: the mails that did not get their turn
+// go back to the outbox untried (no attempt counted, claimable at once), and are sent later.
+func TestWorkerBatchEndsInTime(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	srv.Delay(200 * time.Millisecond)
+	enqueue(t, st, "lee", 20)
+	opts := fast
+	opts.SendTimeout = time.Second
+	from, _ := mail.ParseAddress("Market <market@example.com>")
+	smtp, err := sender.NewSMTP(srv.URL(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sender.NewWorker(st, smtp, quiet, opts)
+	start := time.Now()
+	if n, err := w.RunOnce(context.Background()); n != 20 || err != nil {
+		t.Fatalf("one batch: %d mails, %v", n, err)
+	}
+	// 20 mails at 200 ms each would take 4 s.
+	if took := time.Since(start); took > opts.SendTimeout+time.Second {
+		t.Errorf("the batch took %v, over its SendTimeout of %v", took, opts.SendTimeout)
+	}
+	mails, err := st.Mails(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, untried, cut int
+	for _, m := range mails {
+		switch {
+		case m.State == store.MailSent && m.Attempts == 1:
+			sent++
+		case m.State == store.MailQueued && m.Attempts == 0 && m.LastError == "":
+			untried++
+		case m.State == store.MailQueued && m.Attempts == 1:
+			cut++ // the one on its way at the deadline
+		default:
+			t.Errorf("mail %d: %s after %d attempts (%s)", m.ID, m.State, m.Attempts, m.LastError)
+		}
+	}
+	if sent == 0 || untried < 10 || cut > 1 {
+		t.Errorf("%d sent, %d untried, %d cut short: want some sent, most untried, at most one cut", sent, untried, cut)
+	}
+	claimed, err := st.ClaimMails(context.Background(), "next", time.Now(), time.Millisecond, 20)
+	if err != nil || len(claimed) < untried {
+		t.Errorf("the next claim took %d mails (%v), want the %d untried at least", len(claimed), err, untried)
+	}
+	srv.Delay(0)
+	startWorker(t, st, srv, fast)
+	waitStates(t, st, "all sent", func(m []store.Mail) bool { return len(m) == 20 && allSent(m) })
+	checkClean(t, st)
+}
+
+// within reports whether fn returns within d; it is left running if not.
+func within(d time.Duration, fn func()) bool {
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// A database that hangs (on PostgreSQL, the outbox locked by another transaction: its
+// statements wait without end) holds the worker no longer than its DBTimeout: a claim gives
+// up, and the worker stops when asked. Once the database answers, every mail is sent once.
+func TestWorkerHungDatabase(t *testing.T) {
+	st := storetest.OpenOn(t, storetest.PostgreSQL)
+	srv := mailtest.Start(t)
+	enqueue(t, st, "max", 2)
+	ctx := context.Background()
+	lock, err := st.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	for _, q := range []string{"BEGIN", "LOCK TABLE mails IN ACCESS EXCLUSIVE MODE"} {
+		if _, err := lock.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := func() { lock.ExecContext(ctx, "ROLLBACK") }
+	defer release()
+
+	opts := fast
+	opts.DBTimeout = 300 * time.Millisecond
+	from, _ := mail.ParseAddress("Market <market@example.com>")
+	smtp, err := sender.NewSMTP(srv.URL(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sender.NewWorker(st, smtp, quiet, opts)
+	bound := opts.DBTimeout + 2*time.Second // and a margin for a loaded machine
+	// waiting counts the statements that wait for the lock.
+	waiting := func() (n int) {
+		st.DB().QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return n
+	}
+	var runErr error
+	if !within(bound, func() { _, runErr = w.RunOnce(ctx) }) {
+		t.Errorf("a batch on a hung database took over %v", bound)
+	} else if runErr == nil {
+		t.Error("a batch on a hung database: no error")
+	}
+	// A second batch gives up as the first did, and the statements given up end: a hung
+	// database gathers no claims waiting for it.
+	if !within(bound, func() { _, runErr = w.RunOnce(ctx) }) || runErr == nil {
+		t.Errorf("a second batch on a hung database: %v, want an error within %v", runErr, bound)
+	}
+	storetest.WaitFor(t, func() bool { return waiting() == 0 })
+	const before = 0
+
+	// A worker stops while its claim waits for the lock.
+	w = sender.NewWorker(st, smtp, quiet, opts)
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { w.Run(runCtx); close(stopped) }()
+	storetest.WaitFor(t, func() bool { return waiting() > before })
+	if !within(bound, func() { stop(); <-stopped }) {
+		t.Errorf("the worker on a hung database did not stop within %v", bound)
+	}
+	release()
+	startWorker(t, st, srv, fast)
+	waitStates(t, st, "all sent", allSent)
+	onceEach(t, srv.Messages(), 2)
+}

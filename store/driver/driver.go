@@ -62,6 +62,8 @@ type Driver interface {
 	Moved(version, since int64) bool
 	// LookAgain rings Changed in a moment: a read found a version that is not exact.
 	LookAgain()
+	// Snapshot begins a read-only snapshot whose statements are sent in batches (Batch).
+	Snapshot(ctx context.Context) (Batch, error)
 	// VersionedUser is Position and the user id (ErrNotFound: none), in one statement.
 	VersionedUser(ctx context.Context, q Querier, id int64) (version int64, u User, err error)
 	// EventsSince is up to limit events after version since, up to version until (q's

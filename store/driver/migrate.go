@@ -50,15 +50,16 @@ func Migrate(ctx context.Context, d Driver) error {
 	return nil
 }
 
-// MigrationObjects are the tables and functions the migrations create, in the order they are
-// created: what Reset drops, so that a table a new migration adds is dropped too, and a table
-// of another program that shares the database is not.
+// The SQL that MigrationObjects reads: comments, and the statements that create objects.
 var (
 	sqlComment     = regexp.MustCompile(`--[^\n]*`)
 	createTable    = regexp.MustCompile(`(?i)\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
 	createFunction = regexp.MustCompile(`(?i)\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(\w+)`)
 )
 
+// MigrationObjects are the tables and functions the migrations create, in the order they are
+// created: what Reset drops, so that a table a new migration adds is dropped too, and a table
+// of another program that shares the database is not.
 func MigrationObjects(fsys fs.FS) (SchemaObjects, error) {
 	var o SchemaObjects
 	names, err := fs.Glob(fsys, "*.sql")

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -37,6 +38,13 @@ func CommonTrouble(err error) Trouble {
 		return NoTrouble
 	case errors.Is(err, ErrCommitUnknown):
 		return CommitUnknown
+	// A call given up says nothing of the database: a caller that left is no trouble at all,
+	// one whose time ran out (waiting for a connection, a lock, a slow answer) met a busy one.
+	// Both before net.Error, which context.DeadlineExceeded satisfies.
+	case errors.Is(err, context.Canceled):
+		return NoTrouble
+	case errors.Is(err, context.DeadlineExceeded):
+		return Busy
 	case errors.Is(err, ErrClosed), errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &netErr),
 		strings.Contains(err.Error(), "sql: database is closed"): // database/sql does not export it

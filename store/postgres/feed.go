@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"market/store/driver"
 )
@@ -14,13 +15,14 @@ import (
 // The change feed on PostgreSQL (migrations/0004_feed.sql, 0005_trade_feed.sql) is
 // the view market_changes: a trade's ledger row, and a row of market_feed for every other
 // change of an item or a budget (triggers, an operator's change), each stamped with the id of
-// the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers
-// share a row. A reader's snapshot has a horizon (pgHorizon): every transaction below it that
-// can write this database has ended, so no row can appear below it later. Readers take the
-// rows below it, in (xid, seq) order, and that is the whole technique: every committed change
-// once, none that rolled back, and a long transaction of this database holds the horizon
-// back, delaying the feed without losing anything (one of another database does not). A trade's first write is its item's row (market_trade), so the trades of one item
-// are in the order they committed.
+// the transaction that wrote it (xid8). Nothing is updated afterwards, and no two writers share
+// a row. A reader's snapshot has a horizon (pgHorizon): every transaction below it that can
+// write this database has ended, so no row can appear below it later. Readers take the rows
+// below it, in (xid, seq) order, and that is the whole technique: every committed change once,
+// none that rolled back, and a long transaction of this database holds the horizon back,
+// delaying the feed without losing anything (one of another database does not). A trade's first
+// write is its item's row (market_trade), so the trades of one item are in the order they
+// committed.
 //
 // A market version on PostgreSQL is epoch*pgEpochUnit + xid*2 + inexact, so that it stays an
 // int64 that only grows (the live streams' SSE ids and since= keep their form, and SQLite's
@@ -196,8 +198,13 @@ const pgFeedCut = `SELECT least(f.xid, (` + pgHorizon + `)) AS x FROM (
 // transactions and only below the snapshot's horizon (a row of a transaction still running
 // must not appear behind it), and deletes those of market_feed, in one statement; the ledger's
 // rows stay, and a cursor before the horizon gets a refresh.
-func (e *Engine) Prune(ctx context.Context, keep int) error {
-	_, err := e.pgx.Exec(ctx, `WITH cut AS (`+pgFeedCut+`),
+func (e *Engine) Prune(ctx context.Context, keep int) error { return prune(ctx, e.pgx, keep) }
+
+// prune is Prune on db: the pool, or the transaction that holds the pruning's lock.
+func prune(ctx context.Context, db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, keep int) error {
+	_, err := db.Exec(ctx, `WITH cut AS (`+pgFeedCut+`),
 		moved AS (
 			UPDATE catalogue c SET horizon = greatest(c.horizon, cut.x) FROM cut RETURNING c.horizon)
 		DELETE FROM market_feed WHERE xid < (SELECT horizon FROM moved)`, keep)
@@ -218,13 +225,17 @@ func (e *Engine) pruneLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		pgx.BeginFunc(ctx, e.pgx, func(tx pgx.Tx) error {
+		// One connection, the lock's, within one interval: a hung database holds no more,
+		// and the next turn tries again.
+		turn, cancel := context.WithTimeout(ctx, pruneInterval)
+		pgx.BeginFunc(turn, e.pgx, func(tx pgx.Tx) error {
 			var mine bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(7460138)`).Scan(&mine); err != nil || !mine {
+			if err := tx.QueryRow(turn, `SELECT pg_try_advisory_xact_lock(7460138)`).Scan(&mine); err != nil || !mine {
 				return err
 			}
-			return e.Prune(ctx, driver.EventsKept)
+			return prune(turn, tx, driver.EventsKept)
 		})
+		cancel()
 	}
 }
 

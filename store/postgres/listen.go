@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"market/store/driver"
 )
@@ -113,11 +113,7 @@ func (e *Engine) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 			if _, err = conn.Exec(ctx, `LISTEN market`); err == nil {
 				e.wake(true) // what was missed while down: read the version again
 				for err == nil {
-					var n *pgconn.Notification
-					if n, err = conn.WaitForNotification(ctx); err == nil {
-						e.heard(n.Payload)
-						e.wake(true)
-					}
+					err = e.await(ctx, conn)
 				}
 			}
 			conn.Close(context.Background())
@@ -128,6 +124,33 @@ func (e *Engine) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// listenCheck is how long the listening connection may stay quiet before it is pinged, and
+// listenPing how long the ping may take.
+const (
+	listenCheck = 30 * time.Second
+	listenPing  = 5 * time.Second
+)
+
+// await waits for one notification. A connection quiet for listenCheck is pinged: one dropped
+// without a word (a failover, a firewall's idle timeout) would otherwise be found out only by
+// the kernel's keepalive, a quarter of an hour later, with the poll alone bringing the changes.
+func (e *Engine) await(ctx context.Context, conn *pgx.Conn) error {
+	wait, cancel := context.WithTimeout(ctx, listenCheck)
+	n, err := conn.WaitForNotification(wait)
+	cancel()
+	switch {
+	case err == nil:
+		e.heard(n.Payload)
+		e.wake(true)
+		return nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded): // quiet, not broken
+		ping, cancel := context.WithTimeout(ctx, listenPing)
+		defer cancel()
+		return conn.Ping(ping)
+	}
+	return err
 }
 
 // heard records the version a notification told of.

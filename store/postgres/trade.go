@@ -11,11 +11,11 @@ import (
 )
 
 // Trade on PostgreSQL is one statement, market_trade (migrations/0005_trade_feed.sql) with the
-// item's picture read beside it, in a transaction of its own: one round trip where SQLite's takes nine (begin, two
-// reads, two updates, the event, the ledger row, the budget again, commit). It runs again, as
-// the writer's transactions do, when PostgreSQL reports a serialization failure or a deadlock,
-// or when the refusal it found no longer holds. A read after it (after) goes with it, in the
-// same round trip (tradeThenRead).
+// item's picture read beside it, in a transaction of its own: one round trip where SQLite's
+// takes nine (begin, two reads, two updates, the event, the ledger row, the budget again,
+// commit). It runs again, as the writer's transactions do, when PostgreSQL reports a
+// serialization failure or a deadlock, or when the refusal it found no longer holds. A read
+// after it (after) goes with it, in the same round trip (tradeThenRead).
 func (e *Engine) Trade(ctx context.Context, userID, itemID int64, buy bool, after *driver.AfterTrade) (driver.Trade, error) {
 	if e.writer.closed.Load() {
 		return driver.Trade{}, driver.ErrClosed
@@ -66,8 +66,8 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool, 
 	var err error
 	if after != nil {
 		err = e.tradeThenRead(ctx, []any{userID, itemID, buy}, dest, after)
-	} else if err = e.db.QueryRowContext(ctx, pgTrade, userID, itemID, buy).Scan(dest...); err != nil {
-		err = statementError(err)
+	} else {
+		err = e.tradeAlone(ctx, []any{userID, itemID, buy}, dest)
 	}
 	if err != nil {
 		return t, "", err
@@ -79,6 +79,21 @@ func (e *Engine) tradeOnce(ctx context.Context, userID, itemID int64, buy bool, 
 	}
 	t.Budget = budget.Int64
 	return t, outcome, nil
+}
+
+// tradeAlone runs the trade's statement on a connection taken first: a failure to get one (the
+// pool's wait ran out, a connection refused) sent nothing, and is a definite "not done", not
+// an unknown outcome.
+func (e *Engine) tradeAlone(ctx context.Context, args, dest []any) error {
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return err // nothing sent
+	}
+	defer conn.Close()
+	if err := conn.QueryRowContext(ctx, pgTrade, args...).Scan(dest...); err != nil {
+		return statementError(err)
+	}
+	return nil
 }
 
 // statementBound is how long a trade's statement may take when its caller set no deadline.

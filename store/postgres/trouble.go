@@ -26,8 +26,11 @@ func commitError(err error) error {
 // the server's own answer, or a failure before anything was sent (a refused connection), is
 // a definite "not done"; a connection lost with the statement sent leaves it unknown.
 func statementError(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) || pgconn.SafeToRetry(err) || errors.Is(err, sqldriver.ErrBadConn) {
+	var (
+		pe      *pgconn.PgError
+		connErr *pgconn.ConnectError
+	)
+	if errors.As(err, &pe) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, sqldriver.ErrBadConn) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", driver.ErrCommitUnknown, err)

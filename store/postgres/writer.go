@@ -46,9 +46,12 @@ func (w *pgWriter) run(ctx context.Context, fn func(ctx context.Context, tx *sql
 }
 
 // once runs fn in one transaction. Once begun, the transaction does not hear of the caller
-// giving up: a commit cut short would leave the caller not knowing whether it traded.
+// giving up (a commit cut short would leave the caller not knowing whether it wrote), but it
+// keeps the caller's deadline: the wait for a connection, a row lock or a hung database ends
+// at the request's budget, rolled back, or as an unknown outcome if COMMIT was on its way.
 func (w *pgWriter) once(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := uncancelled(ctx)
+	defer cancel()
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -93,19 +93,49 @@ func (e *Engine) Position(ctx context.Context, q driver.Querier) (int64, bool, e
 	return v, err == nil, err
 }
 
-// VersionedUser reads the version and the user in one statement.
+// VersionedUser reads the version and the user in one statement. A parameter is joined from a
+// row of its own, as in sqliteSessionUser: in a join's ON it made SQLite compile the statement
+// again at every run (12 µs, not 4).
 func (e *Engine) VersionedUser(ctx context.Context, q driver.Querier, id int64) (int64, driver.User, error) {
 	var (
 		v int64
 		u driver.NullUser
 	)
 	err := q.QueryRowContext(ctx, `SELECT c.version, u.id, u.username, u.email, u.budget, u.role, u.session_gen,
-		u.email_confirmed FROM catalogue c LEFT JOIN users u ON u.id = ?`, id).Scan(append([]any{&v}, u.Dest()...)...)
+		u.email_confirmed FROM (SELECT ? AS id) p CROSS JOIN catalogue c LEFT JOIN users u ON u.id = p.id`, id).Scan(append([]any{&v}, u.Dest()...)...)
 	if err != nil {
 		return 0, driver.User{}, fmt.Errorf("market version: %w", err)
 	}
 	user, err := u.User(id)
 	return v, user, err
+}
+
+// sqliteSessionUser reads a session, the user its row names and the version: a request's first
+// read, one statement (no row: no such session, or it expired). The token comes from a row of
+// its own: compared in the WHERE of a join, it made SQLite compile the statement again at every
+// run, which cost more than a second statement.
+const sqliteSessionUser = `SELECT c.version, s.data, coalesce(s.user_id, 0), u.id, u.username, u.email, u.budget, u.role,
+	u.session_gen, u.email_confirmed
+	FROM (SELECT ? AS token) p JOIN sessions s ON s.token = p.token CROSS JOIN catalogue c LEFT JOIN users u ON u.id = s.user_id
+	WHERE julianday('now') < s.expiry`
+
+// sessionUser is the sessions' driver.UserRead.
+func (e *Engine) sessionUser(ctx context.Context, q driver.SessionDB, token string, su *driver.SessionUser) ([]byte, error) {
+	var (
+		v, userID int64
+		data      []byte
+		u         driver.NullUser
+	)
+	err := q.QueryRowContext(ctx, sqliteSessionUser, token).Scan(append([]any{&v, &data, &userID}, u.Dest()...)...)
+	if err != nil {
+		return nil, err
+	}
+	su.UserID = userID
+	if userID != 0 {
+		su.Read, su.Version = true, v
+		su.User, su.Err = u.User(userID)
+	}
+	return data, nil
 }
 
 func readVersion(ctx context.Context, q driver.Querier) (int64, error) {

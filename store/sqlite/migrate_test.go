@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"market/store"
+	"market/store/driver"
 	"market/store/driver/drivertest"
 	"market/store/sqlite"
 	"market/store/storetest"
@@ -130,5 +132,41 @@ func buildVersion1(t *testing.T, path string) {
 	}
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two processes that open an old database at once (a server, and a command started beside it)
+// both read its version before either migrates: the second to apply a migration finds it
+// applied, in the same transaction, and leaves it be instead of failing on tables that exist
+// (or running a migration that changes data twice).
+func TestMigrationAppliedMeanwhileIsSkipped(t *testing.T) {
+	ctx := context.Background()
+	path := drivertest.SQLitePath(t)
+	late, err := sqlite.Open(ctx, path, driver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	lock, err := late.LockSchema(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	if v, err := lock.Version(ctx); err != nil || v != 0 {
+		t.Fatalf("a new file's version: %d (%v), want 0", v, err)
+	}
+
+	first, err := sqlite.Open(ctx, path, driver.Options{})
+	drivertest.Migrated(t, first, err) // the other process migrates it all
+
+	body, err := fs.ReadFile(late.Migrations(), "0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.Apply(ctx, string(body), 1); err != nil {
+		t.Fatalf("applying the first migration again, after another process did: %v", err)
+	}
+	if v, err := lock.Version(ctx); err != nil || v != latestVersion(t) {
+		t.Errorf("version after: %d (%v), want %d", v, err, latestVersion(t))
 	}
 }

@@ -29,6 +29,9 @@ func TestQueryPlans(t *testing.T) {
 		{"user by name", `SELECT id FROM users WHERE username = 'a'`, "INDEX sqlite_autoindex_users_1"},
 		{"ledger page", `SELECT id FROM trades WHERE user_id = 1 ORDER BY id DESC LIMIT 25`, "INDEX trades_user"},
 		{"session", `SELECT data FROM sessions WHERE token = 'x' AND julianday('now') < expiry`, "USING INDEX sqlite_autoindex_sessions_1"},
+		{"session with its user and the version", `SELECT c.version, s.data, u.id FROM (SELECT 'x' AS token) p JOIN sessions s ON s.token = p.token
+			CROSS JOIN catalogue c LEFT JOIN users u ON u.id = s.user_id WHERE julianday('now') < s.expiry`, "USING INDEX sqlite_autoindex_sessions_1"},
+		{"version with a user", `SELECT c.version, u.username FROM (SELECT 1 AS id) p CROSS JOIN catalogue c LEFT JOIN users u ON u.id = p.id`, "USING INTEGER PRIMARY KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

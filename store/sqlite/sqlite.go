@@ -124,6 +124,16 @@ func (e *Engine) DB() *sql.DB { return e.db }
 // Read is the pool of read-only connections.
 func (e *Engine) Read() *sql.DB { return e.read }
 
+// Snapshot is a read transaction of a reader: its statements cost no round trips, so they run
+// one at a time.
+func (e *Engine) Snapshot(ctx context.Context) (driver.Batch, error) {
+	tx, err := e.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return driver.TxBatch(ctx, tx, e.Position, true), nil
+}
+
 // Run runs fn in the writer's next group commit.
 func (e *Engine) Run(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return e.writer.run(ctx, fn)
@@ -142,12 +152,22 @@ func (l sqliteSchema) Version(ctx context.Context) (int, error) {
 	return v, err
 }
 
+// Apply applies a migration unless another process (a command started beside the server) did
+// since its version was read: its transaction is IMMEDIATE, so the version read in it is the
+// one it would write over.
 func (l sqliteSchema) Apply(ctx context.Context, body string, version int) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	var current int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current >= version {
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err
 	}
@@ -191,9 +211,12 @@ func (e *Engine) IsUnique(err error, column string) bool {
 }
 
 // Sessions is the session store: commits and deletes go through the writer connection, finds
-// (one per request) through the readers, so that loading a session never waits for a trade.
+// (one per request) through the readers, so that loading a session never waits for a trade. A
+// find reads the session's user and the version with it, for authenticate.
 func (e *Engine) Sessions() *driver.SessionStore {
-	return driver.NewSessionStore(e.db, e.read, dialect)
+	ss := driver.NewSessionStore(e.db, e.read, dialect)
+	ss.ReadUserWith(e.sessionUser)
+	return ss
 }
 
 // Limits are kept in memory: one process.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,4 +151,34 @@ func ExpireSession(t testing.TB, st *store.Store, token string) {
 		expire = `UPDATE sessions SET expiry = now() - interval '1 second' WHERE token = ?`
 	}
 	Exec(t, RawDB(t, st), expire, token)
+}
+
+// HoldWriter takes the database's write lock on a connection of its own until the returned
+// function (also run when the test ends) lets it go: SQLite's, or, on PostgreSQL, an exclusive
+// lock of table (reads go on, writes wait).
+func HoldWriter(t testing.TB, st *store.Store, table string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := RawDB(t, st).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := []string{"BEGIN IMMEDIATE"}
+	if store.IsPostgres(st.Path()) {
+		lock = []string{"BEGIN", "LOCK TABLE " + table + " IN EXCLUSIVE MODE"}
+	}
+	for _, q := range lock {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
 }

@@ -1,6 +1,6 @@
 // Package mailtest is a real SMTP server for tests (emersion/go-smtp, in process, on a loopback
 // port): it keeps what it receives, can be taken down and brought up again on the same port,
-// and can refuse mails for a while.
+// can refuse mails for a while, answer each slowly, or hang up at a command.
 package mailtest
 
 import (
@@ -44,7 +44,9 @@ type Server struct {
 	srv     *smtp.Server
 	ln      net.Listener
 	got     []Message
-	refuse  int // the next refuse mails get 451
+	refuse  int           // the next refuse mails get 451
+	delay   time.Duration // how long each mail's data waits for its answer
+	hangUp  string        // a command at which the server drops the connection
 	changed chan struct{}
 }
 
@@ -72,7 +74,7 @@ func (s *Server) serve(ln net.Listener) {
 	s.mu.Lock()
 	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
-	go srv.Serve(ln)
+	go srv.Serve(hangUpListener{ln, s})
 }
 
 // Down stops the server: connections are refused until Up.
@@ -109,6 +111,53 @@ func (s *Server) Refuse(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuse = n
+}
+
+// Delay answers each mail's data after d.
+func (s *Server) Delay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// HangUpAt drops the connection, unanswered, when the client sends the command (QUIT, RSET).
+func (s *Server) HangUpAt(command string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangUp = strings.ToUpper(command)
+}
+
+// hangUpListener's connections end when the client sends the server's hangUp command.
+type hangUpListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l hangUpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return hangUpConn{c, l.s}, nil
+}
+
+type hangUpConn struct {
+	net.Conn
+	s *Server
+}
+
+// Read drops the connection at the command: SMTP's client waits for each answer, so a command
+// starts a read.
+func (c hangUpConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.s.mu.Lock()
+	command := c.s.hangUp
+	c.s.mu.Unlock()
+	if command != "" && n > 0 && bytes.HasPrefix(bytes.ToUpper(p[:n]), []byte(command+"\r\n")) {
+		c.Conn.Close()
+		return 0, io.EOF
+	}
+	return n, err
 }
 
 // Messages are the mails accepted so far.
@@ -199,6 +248,10 @@ func (x *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 554, Message: "unreadable: " + err.Error()}
 	}
 	m.From, m.To = x.from, x.to
+	x.s.mu.Lock()
+	delay := x.s.delay
+	x.s.mu.Unlock()
+	time.Sleep(delay) // a slow server
 	return x.s.accept(m)
 }
 
