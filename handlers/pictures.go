@@ -254,7 +254,11 @@ func (h *Handler) uploadPicture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	renewBudget(r, h.pictureBudget()) // the body is in: the work's budget, whatever the sending took
-	ctx := r.Context()
+	// The same as a deadline, which the store's writes keep once they begin (a renewable
+	// budget has none to give them).
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.pictureBudget(), errBudget)
+	defer cancel()
+	r = r.WithContext(ctx)
 	back := "/admin/items/" + strconv.FormatInt(id, 10)
 	var pic store.Picture
 	if err == nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -43,6 +44,9 @@ var classifiers = []func(error) driver.Trouble{sqlite.Classify, postgres.Classif
 // Trouble says what kind of trouble err says the database is in (driver.NoTrouble: none, a
 // request it refused or a bug), whichever engine returned it.
 func Trouble(err error) driver.Trouble {
+	if errors.Is(err, context.Canceled) { // a caller that left, whatever its error wraps
+		return driver.NoTrouble
+	}
 	for _, classify := range classifiers {
 		if t := classify(err); t != driver.NoTrouble {
 			return t

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"syscall"
 	"time"
 )
@@ -23,11 +22,6 @@ import (
 
 // writeTimeout bounds each write to a stream: a client that stops reading is dropped.
 const writeTimeout = 10 * time.Second
-
-// fastWrite is how long a worker waits for a connection with no descriptor of its own (none
-// that the market serves) to take an event before it hands the rest to a goroutine of the
-// stream's own.
-const fastWrite = 20 * time.Millisecond
 
 // wire is where a stream's bytes go.
 type wire interface {
@@ -65,13 +59,7 @@ func (w connWire) try(parts *net.Buffers) error {
 	if w.rc != nil {
 		return tryWrite(w.rc, parts)
 	}
-	if err := w.c.SetWriteDeadline(time.Now().Add(fastWrite)); err != nil {
-		return err
-	}
-	if _, err := parts.WriteTo(w.c); err != nil && !timedOut(err) {
-		return err
-	}
-	return nil
+	return nil // no socket of its own (TLS, whose write cut short breaks it): send writes it all
 }
 
 func (w connWire) hangUp() { w.c.Close() }
@@ -122,7 +110,3 @@ func takeOver(w http.ResponseWriter, r *http.Request) (c net.Conn, ok bool, err 
 	}
 	return c, true, nil
 }
-
-// timedOut reports whether err is a write that ran out of time (rather than a broken
-// connection).
-func timedOut(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

@@ -6,6 +6,7 @@ import (
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -148,7 +149,11 @@ func (s *snapshot) Close() {
 			if !ok {
 				return sqldriver.ErrBadConn
 			}
-			if _, err := rc.Conn.Conn().PgConn().Exec(s.ctx, `ROLLBACK`).ReadAll(); err != nil {
+			// Its own second: the read's context may have ended, and a connection whose
+			// ROLLBACK was never sent is closed, where it could go back to the pool.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), time.Second)
+			defer cancel()
+			if _, err := rc.Conn.Conn().PgConn().Exec(ctx, `ROLLBACK`).ReadAll(); err != nil {
 				return sqldriver.ErrBadConn
 			}
 			return nil
