@@ -116,18 +116,19 @@ func (s *Store) MailSent(ctx context.Context, id int64, now time.Time) error {
 	})
 }
 
-// MailNotSent records a failed attempt of a claimed mail: it is tried again at retry, or, when
-// final, it has failed for good (and retry should be the time it failed, from which SweepMail
-// counts). A failed mail keeps its token while the token can be used, so that an operator's
-// retry sends a link that works; SweepMail scrubs it after.
-func (s *Store) MailNotSent(ctx context.Context, id int64, reason string, retry time.Time, final bool) error {
+// MailNotSent records a failed attempt of a mail owner claimed: it is tried again at retry, or,
+// when final, it has failed for good (and retry should be the time it failed, from which
+// SweepMail counts). A failed mail keeps its token while the token can be used, so that an
+// operator's retry sends a link that works; SweepMail scrubs it after. Once the claim has passed
+// to another worker (this one outlived its lease), the record is theirs to make: nothing changes.
+func (s *Store) MailNotSent(ctx context.Context, id int64, owner, reason string, retry time.Time, final bool) error {
 	state := MailQueued
 	if final {
 		state = MailFailed
 	}
 	return s.d.Run(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE mails SET state = ?, last_error = ?, next_attempt_at = ?,
-			claimed_by = '', claimed_until = 0 WHERE id = ?`, state, clipText(reason, 500), millis(retry), id)
+			claimed_by = '', claimed_until = 0 WHERE id = ? AND claimed_by = ?`, state, clipText(reason, 500), millis(retry), id, owner)
 		return err
 	})
 }

@@ -116,7 +116,7 @@ func testSweepFailedMail(t *testing.T) {
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("claim: %d, %v", len(claimed), err)
 		}
-		if err := st.MailNotSent(ctx, claimed[0].ID, "550 no such user", m.failed, true); err != nil {
+		if err := st.MailNotSent(ctx, claimed[0].ID, "me", "550 no such user", m.failed, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,5 +149,34 @@ func checkMailsClean(t *testing.T, st *store.Store) {
 	t.Helper()
 	if problems, err := st.Check(context.Background()); err != nil || len(problems) > 0 {
 		t.Errorf("check: %v %v", problems, err)
+	}
+}
+
+// A worker that outlived its claim's lease (another instance claimed the mail since) records
+// nothing of its attempt: the mail stays the other's, not queued again for a third claim.
+func TestMailNotSentKeepsAnotherClaim(t *testing.T) {
+	storetest.Each(t, testMailNotSentKeepsAnotherClaim)
+}
+
+func testMailNotSentKeepsAnotherClaim(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if err := st.EnqueueMail(ctx, store.Mail{To: "ann@example.com", Subject: "Hello", Text: "hi", HTML: "<p>hi</p>"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	first, err := st.ClaimMails(ctx, "slow", now, time.Minute, 1)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first claim: %d, %v", len(first), err)
+	}
+	second, err := st.ClaimMails(ctx, "next", now.Add(2*time.Minute), time.Minute, 1) // the lease ended
+	if err != nil || len(second) != 1 {
+		t.Fatalf("claim after the lease: %d, %v", len(second), err)
+	}
+	if err := st.MailNotSent(ctx, first[0].ID, "slow", "connection reset", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := st.ClaimMails(ctx, "third", now.Add(2*time.Minute), time.Minute, 1); err != nil || len(again) != 0 {
+		t.Errorf("a third claim while the second's lease runs: %d mails (%v), want none", len(again), err)
 	}
 }

@@ -164,6 +164,7 @@ func (s *SMTP) Send(ctx context.Context, mails []store.Mail) []error {
 		}
 		return results
 	}
+send:
 	for i, msg := range msgs {
 		if msg == nil {
 			continue
@@ -179,8 +180,13 @@ func (s *SMTP) Send(ctx context.Context, mails []store.Mail) []error {
 			results[i] = nil
 		case errors.As(err, &se) && se.ErrorCode() >= 500:
 			results[i] = fmt.Errorf("%w: %w", ErrPermanent, err)
+		case errors.As(err, &se) && se.ErrorCode() != 0 && se.ErrorCode() != 421:
+			results[i] = err // the server's answer to this mail
 		default:
+			// The connection failed (or the server closes it: 421), not this mail: the mails
+			// after it were never offered, and stay untried rather than count an attempt.
 			results[i] = err
+			break send
 		}
 	}
 	// The mails' fates are known: QUIT's answer changes none of them.

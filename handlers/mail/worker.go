@@ -27,8 +27,8 @@ type Options struct {
 	// SendTimeout bounds one batch's delivery (default 60 s, and at most half the lease): the
 	// mails it leaves are not tried, and go back to the outbox for the next claim.
 	SendTimeout time.Duration
-	// DBTimeout bounds each of the worker's calls to the database (default 10 s): its claim,
-	// and the record of its batch's fates.
+	// DBTimeout bounds each of the worker's calls to the database (default 10 s, and at most a
+	// quarter of the lease): its claim, and the record of its batch's fates.
 	DBTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -51,7 +51,9 @@ func NewWorker(st *store.Store, sender Sender, logger *slog.Logger, opts Options
 	opts.Backoff = cmp.Or(opts.Backoff, 30*time.Second)
 	opts.Batch = cmp.Or(opts.Batch, 20)
 	opts.SendTimeout = min(cmp.Or(opts.SendTimeout, time.Minute), opts.Lease/2)
-	opts.DBTimeout = cmp.Or(opts.DBTimeout, 10*time.Second)
+	// A claim, its batch and its records fit in the lease: SendTimeout half of it, the two
+	// database calls a quarter each at most.
+	opts.DBTimeout = min(cmp.Or(opts.DBTimeout, 10*time.Second), opts.Lease/4)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -140,7 +142,7 @@ func (w *Worker) record(ctx context.Context, m store.Mail, fate error, now time.
 		retry = now // when it failed
 	}
 	w.logger.Warn("mail not sent", "id", m.ID, "attempt", m.Attempts, "final", final, "err", fate)
-	return w.store.MailNotSent(ctx, m.ID, fate.Error(), retry, final)
+	return w.store.MailNotSent(ctx, m.ID, w.owner, fate.Error(), retry, final)
 }
 
 // backoff is the wait after the given attempt: Backoff, doubled at each attempt, up to an hour.

@@ -379,3 +379,40 @@ func TestWorkerHungDatabase(t *testing.T) {
 	waitStates(t, st, "all sent", allSent)
 	onceEach(t, srv.Messages(), 2)
 }
+
+// A connection that drops after its first mail (the server hangs up at RSET): the mail after
+// it meets the dropped connection and counts an attempt; the ones after that were never
+// offered to the server, and count none.
+func TestWorkerConnectionLostMidBatch(t *testing.T) {
+	st := storetest.Open(t)
+	srv := mailtest.Start(t)
+	srv.HangUpAt("RSET")
+	enqueue(t, st, "lea", 4)
+	from, _ := mail.ParseAddress("Market <market@example.com>")
+	smtp, err := sender.NewSMTP(srv.URL(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sender.NewWorker(st, smtp, quiet, fast)
+	if n, err := w.RunOnce(context.Background()); n != 4 {
+		t.Fatalf("one batch claimed %d mails (%v), want 4", n, err)
+	}
+	mails, err := st.Mails(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, tried, untried int
+	for _, m := range mails {
+		switch {
+		case m.State == store.MailSent:
+			sent++
+		case m.Attempts == 1:
+			tried++
+		case m.Attempts == 0 && m.State == store.MailQueued:
+			untried++
+		}
+	}
+	if sent != 1 || tried != 1 || untried != 2 {
+		t.Errorf("after a connection lost after its first mail: %d sent, %d tried, %d untried; want 1, 1, 2", sent, tried, untried)
+	}
+}
