@@ -49,8 +49,12 @@ var marketHoles = map[string]fill{
 		_, err := io.WriteString(w, c.CSRFToken) // plainToken: escaping leaves it as it is
 		return err
 	},
-	"navbar": func(ctx context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
-		return Navbar(*c).Render(ctx, w)
+	"username": func(_ context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
+		_, err := io.WriteString(w, templ.EscapeString(c.Username))
+		return err
+	},
+	"budget": func(ctx context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
+		return Budget(c.Budget, false).Render(ctx, w)
 	},
 	"flash": func(ctx context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
 		return FlashRegions(c.Flash, c.Alerts).Render(ctx, w)
@@ -76,7 +80,7 @@ var marketHoles = map[string]fill{
 }
 
 // MarketFrame is a market page rendered once for every viewer, with holes where each viewer's
-// parts go (the token, the navigation bar, the messages, what they own, the rows for their
+// parts go (the token, their name and budget, the messages, what they own, the rows for their
 // budget): a page written from it is MarketPage byte for byte, for the templates' cost of the
 // holes alone.
 type MarketFrame struct {
@@ -91,10 +95,10 @@ type frameChunk struct {
 }
 
 // NewMarketFrame renders the market page for no viewer in particular: page, with c's title,
-// section, assets and shortcuts.
+// section, assets, shortcuts and whether the user is an admin.
 func NewMarketFrame(ctx context.Context, c Chrome, page store.MarketPage) (*MarketFrame, error) {
-	c = Chrome{Title: c.Title, Description: c.Description, Assets: c.Assets, Shortcuts: c.Shortcuts, Nav: c.Nav,
-		CSRFToken: holeMark + "token" + holeEnd, framing: true}
+	c = Chrome{Title: c.Title, Description: c.Description, Assets: c.Assets, Shortcuts: c.Shortcuts, Nav: c.Nav, Admin: c.Admin,
+		CSRFToken: holeMark + "token" + holeEnd, Username: holeMark + "username" + holeEnd, framing: true}
 	var b strings.Builder
 	if err := MarketPage(c, MarketView{Page: page, Live: "live"}).Render(ctx, &b); err != nil {
 		return nil, err
@@ -113,12 +117,13 @@ func NewMarketFrame(ctx context.Context, c Chrome, page store.MarketPage) (*Mark
 	return f, nil
 }
 
-// Fits reports whether c's page can be written from the frame: its frame is the same, its
-// title has no "Error: " (no alert, no invalid form), and its token needs no escaping.
+// Fits reports whether c's page can be written from the frame: its frame is the same (for a
+// signed-in user, an admin or not), its title has no "Error: " (no alert, no invalid form), and
+// its token needs no escaping.
 func (f *MarketFrame) Fits(c Chrome) bool {
 	return c.Title == f.chrome.Title && c.Description == f.chrome.Description && c.Assets == f.chrome.Assets &&
-		c.Shortcuts == f.chrome.Shortcuts && c.Nav == f.chrome.Nav && len(c.Alerts) == 0 && !c.Invalid &&
-		plainToken(c.CSRFToken)
+		c.Shortcuts == f.chrome.Shortcuts && c.Nav == f.chrome.Nav && c.Admin == f.chrome.Admin && c.LoggedIn() &&
+		len(c.Alerts) == 0 && !c.Invalid && plainToken(c.CSRFToken)
 }
 
 // Page is the market page of c and v (whose Page is the frame's), written from the frame.
@@ -144,11 +149,16 @@ func (f *MarketFrame) Page(c Chrome, v MarketView) templ.Component {
 // which neither JSON nor HTML escapes.
 func plainToken(t string) bool {
 	for i := 0; i < len(t); i++ {
-		switch b := t[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '+', b == '/', b == '=':
-		default:
+		if !base64Char[t[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var base64Char = func() (set [256]bool) {
+	for _, b := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") {
+		set[b] = true
+	}
+	return set
+}()

@@ -76,16 +76,26 @@ type cachedMarket struct {
 	page   store.MarketPage
 	rows   string // the rendered rows of #item-rows
 	cues   []components.RowCue
-	frames *[2]atomic.Pointer[components.MarketFrame] // the full page's, by shortcuts off and on
+	frames *[4]atomic.Pointer[components.MarketFrame] // the full page's, by frameSlot
+}
+
+// frameSlot is the place among a page's frames of the one for c: shortcuts on or off, an admin or
+// not.
+func frameSlot(c components.Chrome) int {
+	slot := 0
+	if c.Shortcuts {
+		slot++
+	}
+	if c.Admin {
+		slot += 2
+	}
+	return slot
 }
 
 // pageFor is the full market page of c and v (whose Page is m's), written from m's frame when it
 // fits; the frame is made by the first page that needs it.
 func (m cachedMarket) pageFor(ctx context.Context, c components.Chrome, v components.MarketView) templ.Component {
-	slot := &m.frames[0]
-	if c.Shortcuts {
-		slot = &m.frames[1]
-	}
+	slot := &m.frames[frameSlot(c)]
 	f := slot.Load()
 	if f == nil {
 		var err error
@@ -105,10 +115,14 @@ func (m cachedMarket) rowsFor(budget int64) templ.Component {
 	return components.BuyerRows(m.page.Items, m.rows, m.cues, budget)
 }
 
-// requestVersion is the market version the request's data is read at (see authenticate).
+// requestVersion is the market version the request's data is read at (see authenticate), or a
+// live stream's (events.go).
 func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
 	if v, ok := ctx.Value(versionKey).(int64); ok {
 		return v, nil
+	}
+	if s, ok := ctx.Value(userKey).(*signedIn); ok {
+		return s.version, nil
 	}
 	return h.store.Version(ctx)
 }
@@ -172,7 +186,7 @@ func (h *Handler) pageData(ctx context.Context, q *store.MarketQuery, owner int6
 // renderMarket renders page's rows for no budget in particular.
 func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
 	rows, cues, err := components.SharedRows(ctx, page.Items)
-	return cachedMarket{page: page, rows: rows, cues: cues, frames: new([2]atomic.Pointer[components.MarketFrame])}, err
+	return cachedMarket{page: page, rows: rows, cues: cues, frames: new([4]atomic.Pointer[components.MarketFrame])}, err
 }
 
 // cached reads a value through cache: at version, from the cache if there, else by read, kept

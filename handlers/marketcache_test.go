@@ -79,6 +79,8 @@ func TestFramedPageIsTheMarketPage(t *testing.T) {
 		{"plain", func(*components.Chrome, *components.MarketView) {}},
 		{"shortcuts off", func(c *components.Chrome, _ *components.MarketView) { c.Shortcuts = false }},
 		{"admin", func(c *components.Chrome, _ *components.MarketView) { c.Admin, c.Username = true, odd }},
+		{"admin, shortcuts off", func(c *components.Chrome, _ *components.MarketView) { c.Admin, c.Shortcuts = true, false }},
+		{"anonymous", func(c *components.Chrome, _ *components.MarketView) { c.Username = "" }},
 		{"unconfirmed", func(c *components.Chrome, _ *components.MarketView) { c.Unconfirmed = odd }},
 		{"flash", func(c *components.Chrome, _ *components.MarketView) { c.Flash = []string{odd} }},
 		{"alert", func(c *components.Chrome, _ *components.MarketView) { c.Alerts = []string{odd} }},
@@ -104,10 +106,10 @@ func TestFramedPageIsTheMarketPage(t *testing.T) {
 	}
 	for i := range m.frames {
 		if m.frames[i].Load() == nil {
-			t.Errorf("no frame kept for shortcuts %v", i == 1)
+			t.Errorf("no frame kept for shortcuts %v, admin %v", i&1 == 1, i&2 == 2)
 		}
 	}
-	if f := m.frames[1].Load(); f != nil && !f.Fits(base) {
+	if f := m.frames[frameSlot(base)].Load(); f != nil && !f.Fits(base) {
 		t.Error("the plain page does not fit its frame")
 	}
 }
