@@ -80,7 +80,10 @@ const statusClientClosed = 499
 func (h *Handler) logRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec, ok := w.(*statusRecorder) // recoverPanic's, when it runs first: one is enough
+		if !ok {
+			rec = &statusRecorder{ResponseWriter: w}
+		}
 		next.ServeHTTP(rec, r)
 		switch {
 		case rec.status == 0 && r.Context().Err() != nil:
@@ -246,8 +249,8 @@ func (h *Handler) newCSRF(next http.Handler) *nosurf.CSRFHandler {
 type ctxKey int
 
 const (
-	userKey ctxKey = iota
-	versionKey
+	userKey    ctxKey = iota // the signed-in user and the version (authenticate)
+	versionKey               // the version, for a live stream's reads (events.go)
 	sessionKey
 	noticeKey
 	uploadKey // a picture upload's whole body (holdUpload)
@@ -294,15 +297,23 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 			h.serverError(w, r, err)
 			return
 		}
-		ctx = context.WithValue(ctx, userKey, user)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, versionKey, version)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, userKey, &signedIn{user, version})))
 	})
+}
+
+// signedIn is what authenticate found: the user, and the market version read with them (one
+// value in the context, not two).
+type signedIn struct {
+	user    store.User
+	version int64
 }
 
 // currentUser is the signed-in user; ok is false for anonymous requests.
 func currentUser(r *http.Request) (store.User, bool) {
-	u, ok := r.Context().Value(userKey).(store.User)
-	return u, ok
+	if s, ok := r.Context().Value(userKey).(*signedIn); ok {
+		return s.user, true
+	}
+	return store.User{}, false
 }
 
 // requireUser sends anonymous visitors to log in: a redirect for a browser, HX-Redirect for htmx.

@@ -74,7 +74,7 @@ func (sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	}
 	values := make(map[string]any, n)
 	for range n {
-		k, err := readString(r)
+		k, err := readKey(r)
 		if err != nil {
 			return time.Time{}, nil, err
 		}
@@ -111,13 +111,33 @@ func appendString(b []byte, s string) []byte {
 }
 
 func readString(r *bytes.Reader) (string, error) {
+	b, err := readBytes(r, nil)
+	return string(b), err
+}
+
+// readKey reads a session key: the keys the handlers use come back as their constants, which
+// costs no allocation.
+func readKey(r *bytes.Reader) (string, error) {
+	var buf [16]byte
+	b, err := readBytes(r, buf[:0])
+	switch string(b) {
+	case keyUserID:
+		return keyUserID, err
+	case keySeen:
+		return keySeen, err
+	}
+	return string(b), err
+}
+
+// readBytes reads a string's bytes, appended to b.
+func readBytes(r *bytes.Reader, b []byte) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil || n > uint64(r.Len()) {
-		return "", errBadSession
+		return nil, errBadSession
 	}
-	b := make([]byte, n)
-	r.Read(b)
-	return string(b), nil
+	b = append(b, make([]byte, n)...)
+	r.Read(b[len(b)-int(n):])
+	return b, nil
 }
 
 // A notice is a message for the next page of a visitor who has no session: being sent to log
