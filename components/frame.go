@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/a-h/templ"
 
@@ -57,9 +58,16 @@ var marketHoles = map[string]fill{
 		return Budget(c.Budget, false).Render(ctx, w)
 	},
 	"flash": func(ctx context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
+		if len(c.Flash) == 0 && len(c.Alerts) == 0 {
+			_, err := io.WriteString(w, noMessages())
+			return err
+		}
 		return FlashRegions(c.Flash, c.Alerts).Render(ctx, w)
 	},
 	"banner": func(ctx context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
+		if c.Unconfirmed == "" { // no banner
+			return nil
+		}
 		return EmailBanner(*c).Render(ctx, w)
 	},
 	"summary": func(ctx context.Context, w io.Writer, c *Chrome, v *MarketView) error {
@@ -78,6 +86,13 @@ var marketHoles = map[string]fill{
 		return LiveStream(v.Live, false).Render(ctx, w)
 	},
 }
+
+// noMessages is FlashRegions without a message, as most pages have it.
+var noMessages = sync.OnceValue(func() string {
+	var b strings.Builder
+	FlashRegions(nil, nil).Render(context.Background(), &b) // a strings.Builder takes any write
+	return b.String()
+})
 
 // MarketFrame is a market page rendered once for every viewer, with holes where each viewer's
 // parts go (the token, their name and budget, the messages, what they own, the rows for their

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -409,9 +410,9 @@ func (h *Handler) clientIP(r *http.Request) string {
 // address, or the /64 an IPv6 address is in, since one IPv6 host can take any address of its
 // /64. A rate limit counts events under a key made of it (and, for logins, of the username too).
 func addrBlock(host string) string {
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() != nil {
+	ip, err := netip.ParseAddr(host) // net.ParseIP's answer is allocated
+	if err != nil || ip.Is4() || ip.Is4In6() || ip.Zone() != "" {
 		return host
 	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return netip.PrefixFrom(ip, 64).Masked().Addr().String() + "/64"
 }

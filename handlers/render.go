@@ -133,7 +133,7 @@ func (h *Handler) chrome(r *http.Request, title, nav string) components.Chrome {
 
 // shortcutsOn reads the single-key shortcuts switch from its cookie; on unless turned off.
 func shortcutsOn(r *http.Request) bool {
-	c, err := r.Cookie("kbd")
+	c, err := cookie(r, "kbd")
 	return err != nil || c.Value != "off"
 }
 

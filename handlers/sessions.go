@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -167,7 +168,7 @@ func (h *Handler) noticeCookie(value string, maxAge int) *http.Cookie {
 // Only the page a browser navigates to takes it: not an htmx fragment, a live stream, an image.
 func (h *Handler) takeNotice(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(noticeCookie)
+		c, err := cookie(r, noticeCookie)
 		dest := r.Header.Get("Sec-Fetch-Dest")
 		if err != nil || r.Method != http.MethodGet || isFragment(r) || dest != "" && dest != "document" {
 			next.ServeHTTP(w, r)
@@ -179,6 +180,16 @@ func (h *Handler) takeNotice(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cookie is r.Cookie(name), without parsing the cookies when none can be named so.
+func cookie(r *http.Request, name string) (*http.Cookie, error) {
+	for _, line := range r.Header["Cookie"] {
+		if strings.Contains(line, name) {
+			return r.Cookie(name)
+		}
+	}
+	return nil, http.ErrNoCookie
 }
 
 // pageNotice is the notice takeNotice found for this page, if any.
