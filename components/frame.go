@@ -64,11 +64,9 @@ var marketHoles = map[string]fill{
 		}
 		return FlashRegions(c.Flash, c.Alerts).Render(ctx, w)
 	},
-	"banner": func(ctx context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
-		if c.Unconfirmed == "" { // no banner
-			return nil
-		}
-		return EmailBanner(*c).Render(ctx, w)
+	"unconfirmed": func(_ context.Context, w io.Writer, c *Chrome, _ *MarketView) error {
+		_, err := io.WriteString(w, templ.EscapeString(c.Unconfirmed))
+		return err
 	},
 	"summary": func(ctx context.Context, w io.Writer, c *Chrome, v *MarketView) error {
 		return OwnedSummary(v.Owned, c.Budget).Render(ctx, w)
@@ -79,11 +77,9 @@ var marketHoles = map[string]fill{
 	"owned": func(ctx context.Context, w io.Writer, _ *Chrome, v *MarketView) error {
 		return ownedRows(v.Owned).Render(ctx, w)
 	},
-	"live": func(ctx context.Context, w io.Writer, _ *Chrome, v *MarketView) error {
-		if v.Live == "" {
-			return nil
-		}
-		return LiveStream(v.Live, false).Render(ctx, w)
+	"live": func(_ context.Context, w io.Writer, _ *Chrome, v *MarketView) error {
+		_, err := io.WriteString(w, templ.EscapeString(v.Live))
+		return err
 	},
 }
 
@@ -95,8 +91,8 @@ var noMessages = sync.OnceValue(func() string {
 })
 
 // MarketFrame is a market page rendered once for every viewer, with holes where each viewer's
-// parts go (the token, their name and budget, the messages, what they own, the rows for their
-// budget): a page written from it is MarketPage byte for byte, for the templates' cost of the
+// parts go (the token, their name, address and budget, the messages, what they own, the rows for
+// their budget, the live stream's address): a page written from it is MarketPage byte for byte, for the templates' cost of the
 // holes alone.
 type MarketFrame struct {
 	chrome Chrome // the frame's title, section, assets and shortcuts
@@ -110,12 +106,17 @@ type frameChunk struct {
 }
 
 // NewMarketFrame renders the market page for no viewer in particular: page, with c's title,
-// section, assets, shortcuts and whether the user is an admin.
+// section, assets, shortcuts, whether the user is an admin and whether their address is
+// confirmed.
 func NewMarketFrame(ctx context.Context, c Chrome, page store.MarketPage) (*MarketFrame, error) {
+	unconfirmed := ""
+	if c.Unconfirmed != "" { // the banner, with the address as a hole
+		unconfirmed = holeMark + "unconfirmed" + holeEnd
+	}
 	c = Chrome{Title: c.Title, Description: c.Description, Assets: c.Assets, Shortcuts: c.Shortcuts, Nav: c.Nav, Admin: c.Admin,
-		CSRFToken: holeMark + "token" + holeEnd, Username: holeMark + "username" + holeEnd, framing: true}
+		CSRFToken: holeMark + "token" + holeEnd, Username: holeMark + "username" + holeEnd, Unconfirmed: unconfirmed, framing: true}
 	var b strings.Builder
-	if err := MarketPage(c, MarketView{Page: page, Live: "live"}).Render(ctx, &b); err != nil {
+	if err := MarketPage(c, MarketView{Page: page, Live: holeMark + "live" + holeEnd}).Render(ctx, &b); err != nil {
 		return nil, err
 	}
 	parts := strings.Split(b.String(), holeMark)
@@ -132,13 +133,14 @@ func NewMarketFrame(ctx context.Context, c Chrome, page store.MarketPage) (*Mark
 	return f, nil
 }
 
-// Fits reports whether c's page can be written from the frame: its frame is the same (for a
-// signed-in user, an admin or not), its title has no "Error: " (no alert, no invalid form), and
-// its token needs no escaping.
-func (f *MarketFrame) Fits(c Chrome) bool {
+// Fits reports whether the page of c and v can be written from the frame: its frame is the same
+// (for a signed-in user, an admin or not, whose address is confirmed or not), its title has no
+// "Error: " (no alert, no invalid form), its token needs no escaping, and it has a live stream.
+func (f *MarketFrame) Fits(c Chrome, v MarketView) bool {
 	return c.Title == f.chrome.Title && c.Description == f.chrome.Description && c.Assets == f.chrome.Assets &&
 		c.Shortcuts == f.chrome.Shortcuts && c.Nav == f.chrome.Nav && c.Admin == f.chrome.Admin && c.LoggedIn() &&
-		len(c.Alerts) == 0 && !c.Invalid && plainToken(c.CSRFToken)
+		(c.Unconfirmed != "") == (f.chrome.Unconfirmed != "") && len(c.Alerts) == 0 && !c.Invalid &&
+		plainToken(c.CSRFToken) && v.Live != ""
 }
 
 // Page is the market page of c and v (whose Page is the frame's), written from the frame.

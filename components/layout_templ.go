@@ -256,7 +256,7 @@ func Page(c Chrome) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = hole(c, "banner", EmailBanner(c)).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = EmailBanner(c).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

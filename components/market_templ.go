@@ -133,7 +133,7 @@ func MarketPage(c Chrome, v MarketView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if v.Live != "" {
-				templ_7745c5c3_Err = hole(c, "live", LiveStream(v.Live, false)).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = LiveStream(v.Live, false).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -76,11 +76,11 @@ type cachedMarket struct {
 	page   store.MarketPage
 	rows   string // the rendered rows of #item-rows
 	cues   []components.RowCue
-	frames *[4]atomic.Pointer[components.MarketFrame] // the full page's, by frameSlot
+	frames *[8]atomic.Pointer[components.MarketFrame] // the full page's, by frameSlot
 }
 
 // frameSlot is the place among a page's frames of the one for c: shortcuts on or off, an admin or
-// not.
+// not, an address confirmed or not.
 func frameSlot(c components.Chrome) int {
 	slot := 0
 	if c.Shortcuts {
@@ -88,6 +88,9 @@ func frameSlot(c components.Chrome) int {
 	}
 	if c.Admin {
 		slot += 2
+	}
+	if c.Unconfirmed != "" {
+		slot += 4
 	}
 	return slot
 }
@@ -104,7 +107,7 @@ func (m cachedMarket) pageFor(ctx context.Context, c components.Chrome, v compon
 		}
 		slot.Store(f)
 	}
-	if !f.Fits(c) {
+	if !f.Fits(c, v) {
 		return components.MarketPage(c, v)
 	}
 	return f.Page(c, v)
@@ -186,7 +189,7 @@ func (h *Handler) pageData(ctx context.Context, q *store.MarketQuery, owner int6
 // renderMarket renders page's rows for no budget in particular.
 func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
 	rows, cues, err := components.SharedRows(ctx, page.Items)
-	return cachedMarket{page: page, rows: rows, cues: cues, frames: new([4]atomic.Pointer[components.MarketFrame])}, err
+	return cachedMarket{page: page, rows: rows, cues: cues, frames: new([8]atomic.Pointer[components.MarketFrame])}, err
 }
 
 // cached reads a value through cache: at version, from the cache if there, else by read, kept

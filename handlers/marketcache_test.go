@@ -82,6 +82,13 @@ func TestFramedPageIsTheMarketPage(t *testing.T) {
 		{"admin, shortcuts off", func(c *components.Chrome, _ *components.MarketView) { c.Admin, c.Shortcuts = true, false }},
 		{"anonymous", func(c *components.Chrome, _ *components.MarketView) { c.Username = "" }},
 		{"unconfirmed", func(c *components.Chrome, _ *components.MarketView) { c.Unconfirmed = odd }},
+		{"unconfirmed admin", func(c *components.Chrome, _ *components.MarketView) { c.Unconfirmed, c.Admin = "a@example.com", true }},
+		{"unconfirmed, shortcuts off", func(c *components.Chrome, _ *components.MarketView) {
+			c.Unconfirmed, c.Shortcuts = "a@example.com", false
+		}},
+		{"unconfirmed admin, shortcuts off", func(c *components.Chrome, _ *components.MarketView) {
+			c.Unconfirmed, c.Admin, c.Shortcuts = "a@example.com", true, false
+		}},
 		{"flash", func(c *components.Chrome, _ *components.MarketView) { c.Flash = []string{odd} }},
 		{"alert", func(c *components.Chrome, _ *components.MarketView) { c.Alerts = []string{odd} }},
 		{"owner", func(_ *components.Chrome, v *components.MarketView) { v.Owned = owned }},
@@ -91,7 +98,7 @@ func TestFramedPageIsTheMarketPage(t *testing.T) {
 		{"other assets", func(c *components.Chrome, _ *components.MarketView) { c.Assets.CSS = "/assets/b.css" }},
 	}
 	for _, tc := range cases {
-		c, v := base, components.MarketView{Page: page, Live: "/market/events?since=3&q=%3C", Rows: m.rowsFor(5000)}
+		c, v := base, components.MarketView{Page: page, Live: "/market/events?since=3&q=%3C%22&sort=x", Rows: m.rowsFor(5000)}
 		tc.change(&c, &v)
 		var want, got strings.Builder
 		if err := components.MarketPage(c, v).Render(ctx, &want); err != nil {
@@ -106,10 +113,10 @@ func TestFramedPageIsTheMarketPage(t *testing.T) {
 	}
 	for i := range m.frames {
 		if m.frames[i].Load() == nil {
-			t.Errorf("no frame kept for shortcuts %v, admin %v", i&1 == 1, i&2 == 2)
+			t.Errorf("no frame kept for shortcuts %v, admin %v, unconfirmed %v", i&1 == 1, i&2 == 2, i&4 == 4)
 		}
 	}
-	if f := m.frames[frameSlot(base)].Load(); f != nil && !f.Fits(base) {
+	if f := m.frames[frameSlot(base)].Load(); f != nil && !f.Fits(base, components.MarketView{Live: "/market/events"}) {
 		t.Error("the plain page does not fit its frame")
 	}
 }
