@@ -252,7 +252,7 @@ func Page(c Chrome) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = FlashRegions(c.Flash, c.Alerts).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = hole(c, "flash", FlashRegions(c.Flash, c.Alerts)).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -461,7 +461,7 @@ func Navbar(c Chrome) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Budget(c.Budget, false).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = hole(c, "budget", Budget(c.Budget, false)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -47,6 +47,8 @@ type Chrome struct {
 	Unconfirmed string
 	// Invalid marks a page whose form came back with errors: its title starts with "Error: ".
 	Invalid bool
+	// framing: the page is rendered for a frame, with marks where each viewer's parts go.
+	framing bool
 }
 
 // invalidIf marks c as the page of a form with errors when it is one.

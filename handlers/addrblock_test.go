@@ -9,6 +9,7 @@ func TestAddrBlock(t *testing.T) {
 		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"}, // the same host, another address
 		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
 		{"::ffff:203.0.113.7", "::ffff:203.0.113.7"}, // IPv4-mapped: an IPv4 address
+		{"fe80::1%eth0", "fe80::1%eth0"},             // with a zone: not an address of the internet
 		{"not-an-ip", "not-an-ip"},
 	}
 	for _, tt := range tests {

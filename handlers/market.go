@@ -46,7 +46,7 @@ func (h *Handler) marketPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := components.MarketView{Page: page, Rows: rows, Owned: owned, Live: live}
-	h.render(w, r, http.StatusOK, components.MarketPage(h.chrome(r, "Market", "market"), view))
+	h.render(w, r, http.StatusOK, m.pageFor(r.Context(), h.chrome(r, "Market", "market"), view))
 }
 
 // trade buys (purchase_item) or sells (sold_item) one item. A browser is redirected back to the

@@ -73,9 +73,44 @@ func (h *Handler) CacheHits() int64 {
 // cachedMarket is a market page with its rows rendered for no budget in particular
 // (components.SharedRows).
 type cachedMarket struct {
-	page store.MarketPage
-	rows string // the rendered rows of #item-rows
-	cues []components.RowCue
+	page   store.MarketPage
+	rows   string // the rendered rows of #item-rows
+	cues   []components.RowCue
+	frames *[8]atomic.Pointer[components.MarketFrame] // the full page's, by frameSlot
+}
+
+// frameSlot is the place among a page's frames of the one for c: shortcuts on or off, an admin or
+// not, an address confirmed or not.
+func frameSlot(c components.Chrome) int {
+	slot := 0
+	if c.Shortcuts {
+		slot++
+	}
+	if c.Admin {
+		slot += 2
+	}
+	if c.Unconfirmed != "" {
+		slot += 4
+	}
+	return slot
+}
+
+// pageFor is the full market page of c and v (whose Page is m's), written from m's frame when it
+// fits; the frame is made by the first page that needs it.
+func (m cachedMarket) pageFor(ctx context.Context, c components.Chrome, v components.MarketView) templ.Component {
+	slot := &m.frames[frameSlot(c)]
+	f := slot.Load()
+	if f == nil {
+		var err error
+		if f, err = components.NewMarketFrame(ctx, c, m.page); err != nil {
+			return components.MarketPage(c, v) // the page says what fails
+		}
+		slot.Store(f)
+	}
+	if !f.Fits(c, v) {
+		return components.MarketPage(c, v)
+	}
+	return f.Page(c, v)
 }
 
 // rowsFor is the page's rows as a buyer with budget sees them, made from the cached ones.
@@ -83,10 +118,14 @@ func (m cachedMarket) rowsFor(budget int64) templ.Component {
 	return components.BuyerRows(m.page.Items, m.rows, m.cues, budget)
 }
 
-// requestVersion is the market version the request's data is read at (see authenticate).
+// requestVersion is the market version the request's data is read at (see authenticate), or a
+// live stream's (events.go).
 func (h *Handler) requestVersion(ctx context.Context) (int64, error) {
 	if v, ok := ctx.Value(versionKey).(int64); ok {
 		return v, nil
+	}
+	if s, ok := ctx.Value(userKey).(*signedIn); ok {
+		return s.version, nil
 	}
 	return h.store.Version(ctx)
 }
@@ -150,7 +189,7 @@ func (h *Handler) pageData(ctx context.Context, q *store.MarketQuery, owner int6
 // renderMarket renders page's rows for no budget in particular.
 func renderMarket(ctx context.Context, page store.MarketPage) (cachedMarket, error) {
 	rows, cues, err := components.SharedRows(ctx, page.Items)
-	return cachedMarket{page: page, rows: rows, cues: cues}, err
+	return cachedMarket{page: page, rows: rows, cues: cues, frames: new([8]atomic.Pointer[components.MarketFrame])}, err
 }
 
 // cached reads a value through cache: at version, from the cache if there, else by read, kept

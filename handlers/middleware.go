@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -80,7 +81,10 @@ const statusClientClosed = 499
 func (h *Handler) logRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec, ok := w.(*statusRecorder) // recoverPanic's, when it runs first: one is enough
+		if !ok {
+			rec = &statusRecorder{ResponseWriter: w}
+		}
 		next.ServeHTTP(rec, r)
 		switch {
 		case rec.status == 0 && r.Context().Err() != nil:
@@ -123,17 +127,32 @@ func loggedURI(r *http.Request) string {
 const securityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; " +
 	"form-action 'self'; base-uri 'self'; object-src 'none'"
 
+// securityHeaders are the headers every answer carries, each with its value as a slice every
+// answer shares: an allocation less per header and request. Nothing changes a header's values
+// in place (Add appends to a full slice, so copies it; Set replaces it).
+var securityHeaders = []struct {
+	key   string // canonical
+	value []string
+}{
+	{"Content-Security-Policy", []string{securityPolicy}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"Referrer-Policy", []string{"same-origin"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=()"}},
+}
+
+// hstsHeader is Strict-Transport-Security's value, sent when users reach us over HTTPS.
+var hstsHeader = []string{"max-age=63072000; includeSubDomains"}
+
 func (h *Handler) secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", securityPolicy)
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		for _, sh := range securityHeaders {
+			hd[sh.key] = sh.value[:1:1]
+		}
 		if h.cfg.Secure {
-			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			hd["Strict-Transport-Security"] = hstsHeader[:1:1]
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -231,8 +250,8 @@ func (h *Handler) newCSRF(next http.Handler) *nosurf.CSRFHandler {
 type ctxKey int
 
 const (
-	userKey ctxKey = iota
-	versionKey
+	userKey    ctxKey = iota // the signed-in user and the version (authenticate)
+	versionKey               // the version, for a live stream's reads (events.go)
 	sessionKey
 	noticeKey
 	uploadKey // a picture upload's whole body (holdUpload)
@@ -279,15 +298,23 @@ func (h *Handler) authenticate(next http.Handler) http.Handler {
 			h.serverError(w, r, err)
 			return
 		}
-		ctx = context.WithValue(ctx, userKey, user)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, versionKey, version)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, userKey, &signedIn{user, version})))
 	})
+}
+
+// signedIn is what authenticate found: the user, and the market version read with them (one
+// value in the context, not two).
+type signedIn struct {
+	user    store.User
+	version int64
 }
 
 // currentUser is the signed-in user; ok is false for anonymous requests.
 func currentUser(r *http.Request) (store.User, bool) {
-	u, ok := r.Context().Value(userKey).(store.User)
-	return u, ok
+	if s, ok := r.Context().Value(userKey).(*signedIn); ok {
+		return s.user, true
+	}
+	return store.User{}, false
 }
 
 // requireUser sends anonymous visitors to log in: a redirect for a browser, HX-Redirect for htmx.
@@ -383,9 +410,9 @@ func (h *Handler) clientIP(r *http.Request) string {
 // address, or the /64 an IPv6 address is in, since one IPv6 host can take any address of its
 // /64. A rate limit counts events under a key made of it (and, for logins, of the username too).
 func addrBlock(host string) string {
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() != nil {
+	ip, err := netip.ParseAddr(host) // net.ParseIP's answer is allocated
+	if err != nil || ip.Is4() || ip.Is4In6() || ip.Zone() != "" {
 		return host
 	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return netip.PrefixFrom(ip, 64).Masked().Addr().String() + "/64"
 }

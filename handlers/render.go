@@ -62,14 +62,20 @@ func (h *Handler) tryRender(w http.ResponseWriter, r *http.Request, status int, 
 	return nil
 }
 
+// htmlType and noStore are header values every page shares (see securityHeaders).
+var (
+	htmlType = []string{"text/html; charset=utf-8"}
+	noStore  = []string{"no-store"}
+)
+
 // writeHTML sends a rendered page. A write that fails means the client has gone: the request
 // ends there, and the request log says so.
 func (h *Handler) writeHTML(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd["Content-Type"] = htmlType[:1:1]
 	if _, ok := currentUser(r); ok && hd.Get("Cache-Control") == "" {
 		// A signed-in page shows a budget: never from a cache, nor from the back button's.
-		hd.Set("Cache-Control", "no-store")
+		hd["Cache-Control"] = noStore[:1:1]
 	}
 	// One URL, two shapes: caches must key on HX-Request (Add: nosurf and scs set Vary: Cookie).
 	hd.Add("Vary", "HX-Request")
@@ -127,7 +133,7 @@ func (h *Handler) chrome(r *http.Request, title, nav string) components.Chrome {
 
 // shortcutsOn reads the single-key shortcuts switch from its cookie; on unless turned off.
 func shortcutsOn(r *http.Request) bool {
-	c, err := r.Cookie("kbd")
+	c, err := cookie(r, "kbd")
 	return err != nil || c.Value != "off"
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -74,7 +75,7 @@ func (sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	}
 	values := make(map[string]any, n)
 	for range n {
-		k, err := readString(r)
+		k, err := readKey(r)
 		if err != nil {
 			return time.Time{}, nil, err
 		}
@@ -111,13 +112,33 @@ func appendString(b []byte, s string) []byte {
 }
 
 func readString(r *bytes.Reader) (string, error) {
+	b, err := readBytes(r, nil)
+	return string(b), err
+}
+
+// readKey reads a session key: the keys the handlers use come back as their constants, which
+// costs no allocation.
+func readKey(r *bytes.Reader) (string, error) {
+	var buf [16]byte
+	b, err := readBytes(r, buf[:0])
+	switch string(b) {
+	case keyUserID:
+		return keyUserID, err
+	case keySeen:
+		return keySeen, err
+	}
+	return string(b), err
+}
+
+// readBytes reads a string's bytes, appended to b.
+func readBytes(r *bytes.Reader, b []byte) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil || n > uint64(r.Len()) {
-		return "", errBadSession
+		return nil, errBadSession
 	}
-	b := make([]byte, n)
-	r.Read(b)
-	return string(b), nil
+	b = append(b, make([]byte, n)...)
+	r.Read(b[len(b)-int(n):])
+	return b, nil
 }
 
 // A notice is a message for the next page of a visitor who has no session: being sent to log
@@ -147,7 +168,7 @@ func (h *Handler) noticeCookie(value string, maxAge int) *http.Cookie {
 // Only the page a browser navigates to takes it: not an htmx fragment, a live stream, an image.
 func (h *Handler) takeNotice(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(noticeCookie)
+		c, err := cookie(r, noticeCookie)
 		dest := r.Header.Get("Sec-Fetch-Dest")
 		if err != nil || r.Method != http.MethodGet || isFragment(r) || dest != "" && dest != "document" {
 			next.ServeHTTP(w, r)
@@ -159,6 +180,16 @@ func (h *Handler) takeNotice(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cookie is r.Cookie(name), without parsing the cookies when none can be named so.
+func cookie(r *http.Request, name string) (*http.Cookie, error) {
+	for _, line := range r.Header["Cookie"] {
+		if strings.Contains(line, name) {
+			return r.Cookie(name)
+		}
+	}
+	return nil, http.ErrNoCookie
 }
 
 // pageNotice is the notice takeNotice found for this page, if any.
