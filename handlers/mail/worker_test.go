@@ -21,15 +21,21 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // fast are worker options for tests: a short poll and backoff.
 var fast = sender.Options{Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, Lease: 5 * time.Second}
 
-// startWorker runs a worker on st through the server until the test ends.
-func startWorker(t *testing.T, st *store.Store, srv *mailtest.Server, opts sender.Options) *sender.Worker {
+// newWorker is a worker sending st's outbox through the server; the test runs it.
+func newWorker(t *testing.T, st *store.Store, srv *mailtest.Server, opts sender.Options) *sender.Worker {
 	t.Helper()
 	from, _ := mail.ParseAddress("Market <market@example.com>")
 	smtp, err := sender.NewSMTP(srv.URL(), from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := sender.NewWorker(st, smtp, quiet, opts)
+	return sender.NewWorker(st, smtp, quiet, opts)
+}
+
+// startWorker runs a worker on st through the server until the test ends.
+func startWorker(t *testing.T, st *store.Store, srv *mailtest.Server, opts sender.Options) *sender.Worker {
+	t.Helper()
+	w := newWorker(t, st, srv, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -260,12 +266,7 @@ func TestWorkerBatchEndsInTime(t *testing.T) {
 	enqueue(t, st, "lee", 20)
 	opts := fast
 	opts.SendTimeout = time.Second
-	from, _ := mail.ParseAddress("Market <market@example.com>")
-	smtp, err := sender.NewSMTP(srv.URL(), from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := sender.NewWorker(st, smtp, quiet, opts)
+	w := newWorker(t, st, srv, opts)
 	start := time.Now()
 	if n, err := w.RunOnce(context.Background()); n != 20 || err != nil {
 		t.Fatalf("one batch: %d mails, %v", n, err)
@@ -339,12 +340,7 @@ func TestWorkerHungDatabase(t *testing.T) {
 
 	opts := fast
 	opts.DBTimeout = 300 * time.Millisecond
-	from, _ := mail.ParseAddress("Market <market@example.com>")
-	smtp, err := sender.NewSMTP(srv.URL(), from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := sender.NewWorker(st, smtp, quiet, opts)
+	w := newWorker(t, st, srv, opts)
 	bound := opts.DBTimeout + 2*time.Second // and a margin for a loaded machine
 	// waiting counts the statements that wait for the lock.
 	waiting := func() (n int) {
@@ -366,7 +362,7 @@ func TestWorkerHungDatabase(t *testing.T) {
 	const before = 0
 
 	// A worker stops while its claim waits for the lock.
-	w = sender.NewWorker(st, smtp, quiet, opts)
+	w = newWorker(t, st, srv, opts)
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { w.Run(runCtx); close(stopped) }()
@@ -388,12 +384,7 @@ func TestWorkerConnectionLostMidBatch(t *testing.T) {
 	srv := mailtest.Start(t)
 	srv.HangUpAt("RSET")
 	enqueue(t, st, "lea", 4)
-	from, _ := mail.ParseAddress("Market <market@example.com>")
-	smtp, err := sender.NewSMTP(srv.URL(), from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := sender.NewWorker(st, smtp, quiet, fast)
+	w := newWorker(t, st, srv, fast)
 	if n, err := w.RunOnce(context.Background()); n != 4 {
 		t.Fatalf("one batch claimed %d mails (%v), want 4", n, err)
 	}
