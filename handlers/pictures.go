@@ -253,9 +253,8 @@ func (h *Handler) uploadPicture(w http.ResponseWriter, r *http.Request) {
 		h.clientError(w, r, http.StatusRequestEntityTooLarge, errPictureBytes.Error())
 		return
 	}
-	renewBudget(r, h.pictureBudget()) // the body is in: the work's budget, whatever the sending took
-	// The same as a deadline, which the store's writes keep once they begin (a renewable
-	// budget has none to give them).
+	// The body is in: the work's budget, whatever the sending took, as a deadline, which the
+	// store's writes keep once they begin (the renewable budget has none to give them).
 	ctx, cancel := context.WithTimeoutCause(r.Context(), h.pictureBudget(), errBudget)
 	defer cancel()
 	r = r.WithContext(ctx)
