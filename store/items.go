@@ -202,11 +202,8 @@ func (s *Store) ReadPage(ctx context.Context, want PageReads) (PageRead, error) 
 		return PageRead{}, fmt.Errorf("begin: %w", err)
 	}
 	defer b.Close()
-	var (
-		r     PageRead
-		exact bool
-	)
-	b.Position(&r.Version, &exact)
+	var r PageRead
+	b.Position(&r.Version)
 	if want.Owner != 0 {
 		b.Query(ownedQuery, []any{want.Owner}, ownedRows(&r.Owned))
 	}

@@ -10,8 +10,9 @@ import (
 // end with the last: the reads of a page in one snapshot then wait for one round trip, not
 // one each and two more for the snapshot.
 type Batch interface {
-	// Position queues the read of the market version the snapshot sees (Driver.Position).
-	Position(version *int64, exact *bool)
+	// Position queues the read of the market version the snapshot sees (Driver.Position;
+	// whether it is exact, the version itself says: see Store.Exact).
+	Position(version *int64)
 	// Query queues a statement (the shared SQL, ? placeholders); row is called for each of its
 	// rows, with the row's scan.
 	Query(query string, args []any, row func(scan func(dest ...any) error) error)
@@ -37,9 +38,9 @@ type txBatch struct {
 	queue    []func() error
 }
 
-func (b *txBatch) Position(version *int64, exact *bool) {
+func (b *txBatch) Position(version *int64) {
 	b.queue = append(b.queue, func() (err error) {
-		*version, *exact, err = b.position(b.ctx, b.tx)
+		*version, _, err = b.position(b.ctx, b.tx)
 		return err
 	})
 }

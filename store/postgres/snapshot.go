@@ -41,13 +41,13 @@ type pgStatement struct {
 	row    func(values [][]byte) error
 }
 
-func (s *snapshot) Position(version *int64, exact *bool) {
+func (s *snapshot) Position(version *int64) {
 	s.queue = append(s.queue, pgStatement{query: pgPosition + ` FROM catalogue c`, row: func(values [][]byte) error {
 		var epoch, newest, horizon int64
 		if err := scanText(values, []any{&epoch, &newest, &horizon}); err != nil {
 			return fmt.Errorf("market version: %w", err)
 		}
-		*version, *exact = s.e.version(epoch, newest, horizon)
+		*version, _ = s.e.version(epoch, newest, horizon)
 		return nil
 	}})
 }
