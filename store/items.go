@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"market/store/driver"
@@ -195,8 +196,37 @@ type PageRead struct {
 }
 
 // ReadPage reads, in one snapshot, the market version and what want names: on PostgreSQL in
-// one round trip, or two for a market page past the first.
+// one round trip, or two for a market page past the first. A snapshot taken while an older
+// transaction of the market's database was still committing (the feed's pruning, a session's
+// save) is not Exact, and its page cannot be cached: it is read again, pageRetry later, then
+// four times that, and the last read is the answer, exact or not (a long transaction keeps it
+// inexact for longer than a page should wait).
 func (s *Store) ReadPage(ctx context.Context, want PageReads) (PageRead, error) {
+	pause := pageRetry
+	for try := 1; ; try++ {
+		r, err := s.readPage(ctx, want)
+		if err != nil || s.Exact(r.Version) || try == pageReads {
+			return r, err
+		}
+		wait := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return r, nil // right as of its version, only not for the cache
+		case <-wait.C:
+		}
+		pause *= 4
+	}
+}
+
+// pageReads is how many times ReadPage reads an inexact page, the first pageRetry apart.
+const (
+	pageReads = 3
+	pageRetry = 2 * time.Millisecond
+)
+
+// readPage is one read of ReadPage.
+func (s *Store) readPage(ctx context.Context, want PageReads) (PageRead, error) {
 	b, err := s.d.Snapshot(ctx)
 	if err != nil {
 		return PageRead{}, fmt.Errorf("begin: %w", err)
